@@ -1,0 +1,51 @@
+//! Command-line interface (clap). Each command is a thin layer over the
+//! library: parse flags, obtain the passphrase, call, print for people.
+
+mod demo;
+mod init;
+mod passphrase;
+mod tenant;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "throughline",
+    version,
+    about = "One continuous, encrypted, audited conversation per patient across voice, chat and email"
+)]
+pub struct Cli {
+    /// Where the keyring, system store and tenant stores live.
+    #[arg(long, global = true, default_value = "./throughline-data", env = "THROUGHLINE_DATA_DIR")]
+    pub data_dir: PathBuf,
+
+    /// Read the passphrase from this file (first line) instead of
+    /// THROUGHLINE_PASSPHRASE or a prompt.
+    #[arg(long, global = true)]
+    pub passphrase_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Play the seed scenario against a fresh, temporary installation, then exit.
+    Demo,
+    /// Create the data directory: keyring, system store.
+    Init(init::InitArgs),
+    /// Manage tenants (clinics).
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let source = passphrase::Source { file: cli.passphrase_file.clone() };
+    match cli.command {
+        Command::Demo => demo::run(),
+        Command::Init(args) => init::run(&cli.data_dir, &source, &args),
+        Command::Tenant(cmd) => tenant::run(&cli.data_dir, &source, cmd),
+    }
+}

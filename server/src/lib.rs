@@ -1,0 +1,17 @@
+//! Throughline's service: the data directory, the encrypted stores, and (as
+//! later layers land) the HTTP API, mTLS, continuity and channels.
+//!
+//! Only this crate knows SQL, files, sockets, JSON wire shapes and the clock.
+//! `crypto`, `policy` and `audit` are pure libraries it drives.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod datadir;
+mod error;
+pub mod ids;
+pub mod installation;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::Error;
+pub use installation::{Installation, TenantInfo};

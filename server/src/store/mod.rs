@@ -1,0 +1,44 @@
+//! The encrypted stores. Only this module writes SQL.
+//!
+//! Every store is a SQLCipher file opened with a raw 256-bit key (no PBKDF2
+//! per connection) by [`open::open_encrypted`], which refuses plain SQLite and
+//! wrong keys at open time.
+
+mod audit_log;
+mod open;
+mod system;
+mod tenant;
+
+use std::path::PathBuf;
+
+pub use audit_log::AuditEntry;
+pub use open::{cipher_version, open_encrypted};
+pub use system::{SystemStore, TenantRow};
+pub use tenant::{Countable, CustomerDisplay, IdentifierKind, TenantStore};
+
+/// Why a store operation failed. Messages carry paths, codes and SQLite's own
+/// message (which never holds PHI: PHI is bound as encrypted parameters).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{}: SQLCipher is not active (this build fell back to plain SQLite); refusing to store PHI", path.display())]
+    NotSqlCipher { path: PathBuf },
+    #[error("{} does not open with this key: wrong key, or the file belongs to another tenant or installation", path.display())]
+    WrongKey { path: PathBuf },
+    #[error("{} does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("{} already exists", path.display())]
+    Exists { path: PathBuf },
+    #[error("{} belongs to tenant {found}, expected {expected}", path.display())]
+    TenantMismatch { path: PathBuf, expected: String, found: String },
+    #[error("schema migration of {}: {source}", path.display())]
+    Migration { path: PathBuf, source: rusqlite_migration::Error },
+    #[error("stored {what} failed to decrypt")]
+    Decrypt { what: &'static str },
+    #[error("audit chain of {}: {source}", path.display())]
+    AuditChain { path: PathBuf, source: audit::ChainError },
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}

@@ -1,0 +1,249 @@
+//! One tenant's store: patients, identifiers (blind-indexed), conversations
+//! and the tenant's audit chain. PHI is sealed under the patient's data key
+//! before it reaches SQL; identifiers reach SQL only as blind indexes.
+
+use std::path::{Path, PathBuf};
+
+use audit::GENESIS;
+use crypto::{DataKey, TenantKeys};
+use rusqlite::{Connection, OptionalExtension, params};
+use zeroize::Zeroizing;
+
+use super::audit_log::{self, AuditEntry, AuditTable};
+use super::{StoreError, open_encrypted};
+use crate::ids::{CustomerId, TenantId};
+
+/// The kinds of identifier a patient is known by, in resolution priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IdentifierKind {
+    Phone,
+    Email,
+    Auth,
+    Cookie,
+}
+
+impl IdentifierKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifierKind::Phone => "phone",
+            IdentifierKind::Email => "email",
+            IdentifierKind::Auth => "auth",
+            IdentifierKind::Cookie => "cookie",
+        }
+    }
+}
+
+/// A patient's display fields, decrypted. PHI: zeroized on drop, redacted in `Debug`.
+pub struct CustomerDisplay {
+    pub name: Zeroizing<String>,
+    pub dob: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for CustomerDisplay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CustomerDisplay([REDACTED])")
+    }
+}
+
+pub struct TenantStore {
+    conn: Connection,
+    path: PathBuf,
+    keys: TenantKeys,
+}
+
+impl TenantStore {
+    /// Creates the tenant's file and schema, stamps it with the tenant id and
+    /// records the creation as the first audit record.
+    pub fn create(path: &Path, keys: TenantKeys, operator: &str, now: i64) -> Result<Self, StoreError> {
+        let mut conn = open_encrypted(path, keys.store_key(), true)?;
+        migrate(&mut conn, path)?;
+        let tx = conn.transaction()?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ('tenant_id', ?1)", [keys.tenant_id()])?;
+        let entry = AuditEntry { tenant_id: Some(keys.tenant_id()), ..AuditEntry::operator(operator, "tenant.create") };
+        audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
+        tx.commit()?;
+        Ok(TenantStore { conn, path: path.to_owned(), keys })
+    }
+
+    /// Opens an existing tenant store and checks it is this tenant's.
+    pub fn open(path: &Path, keys: TenantKeys) -> Result<Self, StoreError> {
+        let mut conn = open_encrypted(path, keys.store_key(), false)?;
+        migrate(&mut conn, path)?;
+        let found: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'tenant_id'", [], |r| r.get(0)).optional()?;
+        if found.as_deref() != Some(keys.tenant_id()) {
+            return Err(StoreError::TenantMismatch {
+                path: path.to_owned(),
+                expected: keys.tenant_id().to_owned(),
+                found: found.unwrap_or_else(|| "none".into()),
+            });
+        }
+        Ok(TenantStore { conn, path: path.to_owned(), keys })
+    }
+
+    pub fn tenant_id(&self) -> Option<TenantId> {
+        TenantId::parse(self.keys.tenant_id())
+    }
+
+    /// SQLCipher's version as the open connection reports it.
+    pub fn cipher_version(&self) -> Result<Option<String>, StoreError> {
+        super::cipher_version(&self.conn)
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    pub fn count(&self, what: Countable) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(what.sql(), [], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// A new patient with their own data key; name and date of birth sealed
+    /// under it. Audited in the same transaction.
+    pub fn create_customer(
+        &mut self,
+        name: &str,
+        dob: &str,
+        audit: &AuditEntry<'_>,
+        now: i64,
+    ) -> Result<CustomerId, StoreError> {
+        let id = CustomerId::generate();
+        let (key, wrapped) = self.keys.new_data_key(id.as_str())?;
+        let name_ct = key.seal(&field_aad(&id, "name"), name.as_bytes())?;
+        let dob_ct = key.seal(&field_aad(&id, "dob"), dob.as_bytes())?;
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO customers (id, wrapped_key, name_ct, dob_ct, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![id.as_str(), wrapped, name_ct, dob_ct, now],
+        )?;
+        let entry = AuditEntry {
+            customer_id: Some(id.as_str()),
+            tenant_id: Some(self.keys.tenant_id()),
+            action: "customer.create",
+            ..audit.clone()
+        };
+        audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Links an already-normalised identifier to a patient: the blind index
+    /// for look-ups, the value sealed under the patient's own key.
+    pub fn link_identifier(
+        &mut self,
+        kind: IdentifierKind,
+        normalised: &str,
+        customer: &CustomerId,
+        provenance: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let bi = self.keys.blind_index(kind.as_str(), normalised);
+        let key = self.data_key(customer)?.ok_or(StoreError::Decrypt { what: "patient key" })?;
+        let ct = key.seal(&identifier_aad(customer, kind), normalised.as_bytes())?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO identifiers (kind, value_bi, value_ct, customer_id, provenance, created_at, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+                 ON CONFLICT (kind, value_bi, customer_id) WHERE unlinked_at IS NULL DO UPDATE SET last_seen = ?6",
+            )?
+            .execute(params![kind.as_str(), bi.0.as_slice(), ct, customer.as_str(), provenance, now])?;
+        Ok(())
+    }
+
+    /// A patient's data key, or `None` for an unknown or erased patient.
+    fn data_key(&self, customer: &CustomerId) -> Result<Option<DataKey>, StoreError> {
+        let wrapped: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT wrapped_key FROM customers WHERE id = ?1")?
+            .query_row([customer.as_str()], |r| r.get(0))
+            .optional()?;
+        match wrapped.flatten() {
+            Some(w) => Ok(Some(self.keys.open_data_key(customer.as_str(), &w)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Patients an identifier points at (several for a shared family phone).
+    pub fn customers_by_identifier(
+        &self,
+        kind: IdentifierKind,
+        normalised: &str,
+    ) -> Result<Vec<CustomerId>, StoreError> {
+        let bi = self.keys.blind_index(kind.as_str(), normalised);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT customer_id FROM identifiers WHERE kind = ?1 AND value_bi = ?2 AND unlinked_at IS NULL ORDER BY id",
+        )?;
+        let ids = stmt.query_map(params![kind.as_str(), bi.0.as_slice()], |r| r.get::<_, String>(0))?;
+        Ok(ids.filter_map(|id| id.ok().and_then(|s| CustomerId::parse(&s))).collect())
+    }
+
+    /// A patient's name and date of birth, decrypted (PHI: callers hold a
+    /// policy decision before they call this).
+    pub fn customer_display(&self, id: &CustomerId) -> Result<Option<CustomerDisplay>, StoreError> {
+        type Row = (Option<Vec<u8>>, Vec<u8>, Vec<u8>);
+        let row: Option<Row> = self
+            .conn
+            .query_row("SELECT wrapped_key, name_ct, dob_ct FROM customers WHERE id = ?1", [id.as_str()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((Some(wrapped), name_ct, dob_ct)) = row else { return Ok(None) };
+        let key = self.keys.open_data_key(id.as_str(), &wrapped)?;
+        Ok(Some(CustomerDisplay {
+            name: open_text(&key, id, "name", &name_ct)?,
+            dob: open_text(&key, id, "dob", &dob_ct)?,
+        }))
+    }
+
+    /// Verifies the tenant's audit chain; returns how many records it holds.
+    pub fn verify_audit(&self) -> Result<u64, StoreError> {
+        let records = audit_log::read_all(&self.conn, AuditTable::Tenant)?;
+        audit::verify_chain(records.iter().map(|(r, h)| (r, h.as_str())), 1, GENESIS)
+            .map_err(|source| StoreError::AuditChain { path: self.path.clone(), source })?;
+        Ok(records.len() as u64)
+    }
+
+    /// Checkpoints the WAL into the main file and truncates it.
+    pub fn checkpoint_truncate(&self) -> Result<(), StoreError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// Row counts an operator may ask for.
+#[derive(Clone, Copy, Debug)]
+pub enum Countable {
+    Customers,
+    Identifiers,
+    AuditRecords,
+}
+
+impl Countable {
+    fn sql(self) -> &'static str {
+        match self {
+            Countable::Customers => "SELECT count(*) FROM customers WHERE erased_at IS NULL",
+            Countable::Identifiers => "SELECT count(*) FROM identifiers WHERE unlinked_at IS NULL",
+            Countable::AuditRecords => "SELECT count(*) FROM audit",
+        }
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    migrations::tenant().to_latest(conn).map_err(|source| StoreError::Migration { path: path.to_owned(), source })
+}
+
+fn identifier_aad(id: &CustomerId, kind: IdentifierKind) -> Vec<u8> {
+    format!("identifiers/{id}/{}", kind.as_str()).into_bytes()
+}
+
+fn field_aad(id: &CustomerId, field: &str) -> Vec<u8> {
+    format!("customers/{id}/{field}").into_bytes()
+}
+
+fn open_text(key: &DataKey, id: &CustomerId, field: &'static str, ct: &[u8]) -> Result<Zeroizing<String>, StoreError> {
+    let bytes = key.open(&field_aad(id, field), ct).map_err(|_| StoreError::Decrypt { what: field })?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Decrypt { what: field })?;
+    Ok(Zeroizing::new(text.to_owned()))
+}

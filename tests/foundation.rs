@@ -1,0 +1,265 @@
+//! Foundation end to end: init, tenants, encryption at rest, and every bad
+//! input of issue 3 giving one clear line with no file changed.
+
+mod util;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use secrecy::SecretString;
+use throughline::store::{AuditEntry, Countable, IdentifierKind};
+use throughline::{Installation, SystemClock};
+use util::{Env, PASSPHRASE, files};
+
+const NAME: &str = "Maria Lopez";
+const DOB: &str = "1985-03-14";
+const PHONE: &str = "+14155550100";
+const EMAIL: &str = "maria.lopez@example.com";
+
+fn passphrase() -> SecretString {
+    SecretString::from(PASSPHRASE.to_owned())
+}
+
+#[test]
+fn init_create_list_show() {
+    let env = Env::initialised();
+    let out = env.ok(&["tenant", "create", "sunrise-clinic", "--state-ttl-days", "7"]);
+    assert!(out.starts_with("created tenant sunrise-clinic (ten_"), "{out}");
+    env.ok(&["tenant", "create", "harbor-health"]);
+
+    let list = env.ok(&["tenant", "list"]);
+    let names: Vec<&str> = list.lines().map(|l| l.split('\t').next().unwrap_or("")).collect();
+    assert_eq!(names, ["harbor-health", "sunrise-clinic"]);
+    assert!(list.contains("sunrise-clinic\tten_") && list.contains("state_ttl_days=7"), "{list}");
+    assert!(list.contains("state_ttl_days=30"), "{list}");
+
+    let show = env.ok(&["tenant", "show", "sunrise-clinic"]);
+    assert!(show.contains("schema_version 1"), "{show}");
+    assert!(show.contains("patients 0"), "{show}");
+    assert!(show.contains("audit_records 1 (chain verified)"), "{show}");
+}
+
+#[test]
+fn passphrase_from_file_and_missing_passphrase() {
+    let env = Env::initialised();
+    let file = env.tmp.path().join("pass");
+    std::fs::write(&file, format!("{PASSPHRASE}\n")).unwrap();
+    let mut cmd = env.cmd(&["--passphrase-file", file.to_str().unwrap(), "tenant", "list"]);
+    cmd.env_remove("THROUGHLINE_PASSPHRASE");
+    assert!(cmd.output().unwrap().status.success());
+
+    let mut none = env.cmd(&["tenant", "list"]);
+    none.env_remove("THROUGHLINE_PASSPHRASE").stdin(std::process::Stdio::null());
+    let line = env.fails(&mut none);
+    assert!(line.contains("no passphrase: set THROUGHLINE_PASSPHRASE"), "{line}");
+}
+
+/// Acceptance 2: no file is plain SQLite, Python's sqlite3 cannot read any of
+/// them, and no patient name, DOB, phone or email is in any file (WAL included).
+#[test]
+fn data_dir_holds_no_plaintext() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    let mut store = inst.open_tenant("sunrise-clinic").unwrap();
+    let who = AuditEntry::operator("test", "customer.create");
+    let id = store.create_customer(NAME, DOB, &who, 1_700_000_000_000).unwrap();
+    store.link_identifier(IdentifierKind::Phone, PHONE, &id, "intake", 1_700_000_000_000).unwrap();
+    store.link_identifier(IdentifierKind::Email, EMAIL, &id, "intake", 1_700_000_000_000).unwrap();
+
+    // While the store is open its WAL holds the fresh pages: check it too.
+    let open_files = files(&env.data);
+    assert!(open_files.iter().any(|p| p.to_string_lossy().ends_with(".db-wal")), "{open_files:?}");
+    assert_no_plaintext(&env);
+    drop(store);
+    drop(inst);
+    assert_no_plaintext(&env);
+
+    // The data is really there: reopen and find the patient by phone.
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    let store = inst.open_tenant("sunrise-clinic").unwrap();
+    assert_eq!(store.customers_by_identifier(IdentifierKind::Phone, PHONE).unwrap(), std::slice::from_ref(&id));
+    assert_eq!(store.customers_by_identifier(IdentifierKind::Email, PHONE).unwrap(), []);
+    let display = store.customer_display(&id).unwrap().unwrap();
+    assert_eq!((display.name.as_str(), display.dob.as_str()), (NAME, DOB));
+    assert_eq!(format!("{display:?}"), "CustomerDisplay([REDACTED])");
+    assert_eq!(store.count(Countable::Customers).unwrap(), 1);
+    assert_eq!(store.verify_audit().unwrap(), 2);
+}
+
+/// Inspects the data directory from other processes only: reading a live
+/// SQLite file from the process that holds it open would drop SQLite's POSIX
+/// locks (closing any descriptor of a file releases all of a process's locks
+/// on it) and let another process delete the live WAL.
+fn assert_no_plaintext(env: &Env) {
+    let grep = Command::new("grep")
+        .args(["-r", "-l", "-a", "-F"])
+        .args(["-e", NAME, "-e", DOB, "-e", PHONE, "-e", EMAIL, "-e", "Lopez", "-e", "5550100"])
+        .arg(&env.data)
+        .output()
+        .expect("grep");
+    assert_eq!(grep.status.code(), Some(1), "grep found PHI in: {}", String::from_utf8_lossy(&grep.stdout));
+
+    let py = Command::new("python3")
+        .args(["-c", PY_CHECK])
+        .arg(&env.data)
+        .output()
+        .expect("python3 is installed by .ci/run");
+    let report = String::from_utf8_lossy(&py.stdout);
+    assert!(py.status.success(), "{report}{}", String::from_utf8_lossy(&py.stderr));
+    eprintln!("{report}");
+    assert!(report.lines().count() >= 4, "{report}");
+}
+
+/// For every file: not plain SQLite, and Python's sqlite3 cannot read it.
+/// SQLite takes any empty file for an empty database; an empty WAL (a store
+/// opened with nothing written yet) holds no data, so only that is let pass.
+const PY_CHECK: &str = r#"
+import os, sqlite3, sys
+bad = []
+for d, _, names in os.walk(sys.argv[1]):
+    for n in sorted(names):
+        p = os.path.join(d, n)
+        data = open(p, 'rb').read()
+        if data.startswith(b'SQLite format 3'):
+            bad.append(p + ': plain SQLite header')
+        if not data:
+            print(p, 'empty', 'ok' if p.endswith('-wal') else 'UNEXPECTED')
+            if not p.endswith('-wal'): bad.append(p + ': empty')
+            continue
+        try:
+            sqlite3.connect('file:' + p + '?mode=ro', uri=True).execute('select * from sqlite_master').fetchall()
+            bad.append(p + ': readable by sqlite3')
+        except sqlite3.DatabaseError as e:
+            print(p, len(data), 'bytes, sqlite3 says:', e)
+if bad:
+    print('\n'.join(bad)); sys.exit(1)
+"#;
+
+#[test]
+fn init_twice_refuses_and_changes_nothing() {
+    let env = Env::initialised();
+    let before = env.snapshot();
+    let line = env.fails(&mut env.cmd(&["init", "--kdf-memory-mib", "19", "--kdf-iterations", "2"]));
+    assert!(line.contains("is already initialised") && line.contains("nothing was changed"), "{line}");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn wrong_passphrase() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let before = env.snapshot();
+    let mut cmd = env.cmd(&["tenant", "list"]);
+    cmd.env("THROUGHLINE_PASSPHRASE", "not the passphrase at all");
+    assert_eq!(env.fails(&mut cmd), "error: wrong passphrase");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn keyring_with_one_flipped_byte() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let keyring = env.data.join("keyring.json");
+    let mut bytes = std::fs::read(&keyring).unwrap();
+    // Flip a byte inside the first tenant's wrapped key (base64 stays base64).
+    let at = String::from_utf8_lossy(&bytes).find("\"wrapped_key\": \"").unwrap() + 20;
+    bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&keyring, &bytes).unwrap();
+    let before = env.snapshot();
+    let line = env.fails(&mut env.cmd(&["tenant", "list"]));
+    assert!(line.contains("keyring.json is damaged (checksum mismatch)"), "{line}");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn truncated_keyring() {
+    let env = Env::initialised();
+    let keyring = env.data.join("keyring.json");
+    let bytes = std::fs::read(&keyring).unwrap();
+    std::fs::write(&keyring, &bytes[..bytes.len() / 3]).unwrap();
+    let before = env.snapshot();
+    let line = env.fails(&mut env.cmd(&["tenant", "list"]));
+    assert!(line.contains("is truncated or not a Throughline keyring"), "{line}");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn tenant_file_opened_with_another_tenants_key() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "alpha"]);
+    env.ok(&["tenant", "create", "beta"]);
+    let ids: Vec<String> =
+        env.ok(&["tenant", "list"]).lines().map(|l| l.split('\t').nth(1).unwrap().to_owned()).collect();
+    let file = |id: &str| env.data.join("tenants").join(format!("{id}.db"));
+    // Someone copies alpha's file over beta's.
+    std::fs::copy(file(&ids[0]), file(&ids[1])).unwrap();
+    let before = env.snapshot();
+    let line = env.fails(&mut env.cmd(&["tenant", "show", "beta"]));
+    assert!(line.contains("does not open with this key"), "{line}");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn missing_data_dir() {
+    let env = Env::new();
+    let line = env.fails(&mut env.cmd(&["tenant", "list"]));
+    assert!(line.contains("does not exist (run `throughline init"), "{line}");
+    assert!(!env.data.exists());
+}
+
+#[test]
+fn duplicate_tenant_name() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let before = env.snapshot();
+    let line = env.fails(&mut env.cmd(&["tenant", "create", "sunrise-clinic"]));
+    assert_eq!(line, "error: tenant 'sunrise-clinic' already exists; nothing was changed");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn invalid_tenant_arguments() {
+    let env = Env::initialised();
+    let before = env.snapshot();
+    let line = env.fails(&mut env.cmd(&["tenant", "create", "Sunrise Clinic"]));
+    assert!(line.contains("tenant name \"Sunrise Clinic\" is invalid"), "{line}");
+    let line = env.fails(&mut env.cmd(&["tenant", "create", "sunrise", "--state-ttl-days", "0"]));
+    assert!(line.contains("state TTL of 0 days is out of range"), "{line}");
+    let line = env.fails(&mut env.cmd(&["tenant", "show", "nobody"]));
+    assert_eq!(line, "error: no tenant named 'nobody'");
+    assert_eq!(env.snapshot(), before);
+}
+
+/// Acceptance 4: the build is SQLCipher, and opening a store costs a raw-key
+/// open, not a key derivation: argon2id runs once per process.
+#[test]
+fn sqlcipher_build_and_key_derivation_once_per_process() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+
+    let t0 = Instant::now();
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    let unlock = t0.elapsed();
+    let derivations = crypto::kdf::derivations();
+
+    const OPENS: u32 = 50;
+    let t1 = Instant::now();
+    for _ in 0..OPENS {
+        let store = inst.open_tenant("sunrise-clinic").unwrap();
+        let version = store.cipher_version().unwrap();
+        assert!(version.as_deref().is_some_and(|v| !v.is_empty()), "not SQLCipher");
+    }
+    let per_open = t1.elapsed() / OPENS;
+    assert_eq!(crypto::kdf::derivations(), derivations, "opening a store derived a key");
+
+    let store = inst.open_tenant("sunrise-clinic").unwrap();
+    eprintln!(
+        "cipher_version {} | unlock (argon2id 19 MiB x2 + system store) {:?} | tenant store open (raw key) {:?}",
+        store.cipher_version().unwrap().unwrap_or_default(),
+        unlock,
+        per_open
+    );
+}

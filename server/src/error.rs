@@ -24,6 +24,12 @@ pub enum Error {
     TenantNotFound { name: String },
     #[error("the system store belongs to installation {found}, the keyring to {expected}")]
     InstallationMismatch { expected: String, found: String },
+    #[error("this installation has no CA (initialised by an older version?)")]
+    NoCa,
+    #[error("certificate validity of {days} days is out of range: use 1 to {max}")]
+    CertValidity { days: u32, max: u32 },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
     #[error(transparent)]

@@ -8,14 +8,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crypto::{KdfParams, Keyring, UnlockedKeyring};
-use policy::StateTtl;
+use policy::{Channel, StateTtl};
 use secrecy::SecretString;
 
 use crate::Error;
 use crate::clock::Clock;
 use crate::datadir::DataDir;
 use crate::ids::{TenantId, TenantName};
-use crate::store::{SystemStore, TenantRow, TenantStore};
+use crate::store::{CertRow, NewCert, Revocation, SystemStore, TenantRow, TenantStore};
+use crate::tls::{Ca, IssuedCert, LeafKind};
 
 pub type TenantInfo = TenantRow;
 
@@ -58,13 +59,12 @@ impl Installation {
         let _lock = dir.lock()?;
         let keyring = UnlockedKeyring::create(&dir.keyring(), passphrase, kdf)?;
         let operator = operator_name();
-        let system = SystemStore::create(
-            &dir.system_db(),
-            &keyring.system_key()?,
-            keyring.installation_id(),
-            &operator,
-            clock.now_ms(),
-        )?;
+        let now = clock.now_ms();
+        let mut system =
+            SystemStore::create(&dir.system_db(), &keyring.system_key()?, keyring.installation_id(), &operator, now)?;
+        let (ca, key_pem) = Ca::generate(keyring.installation_id(), datetime(now))?;
+        let sealed = keyring.seal_with_master(&ca_aad(keyring.installation_id()), key_pem.as_bytes())?;
+        system.store_ca(ca.cert_pem(), &sealed, &operator, now)?;
         Ok(Installation { dir: dir.clone(), keyring, system, clock, operator })
     }
 
@@ -97,7 +97,7 @@ impl Installation {
     /// store, and its row in the system store. All three or none.
     pub fn create_tenant(&mut self, name: &TenantName, ttl: StateTtl) -> Result<TenantInfo, Error> {
         let _lock = self.dir.lock()?;
-        if self.system.tenant_by_name(name.as_str())?.is_some() {
+        if self.system.tenant_name_taken(name.as_str())? {
             return Err(Error::TenantExists { name: name.to_string() });
         }
         let id = TenantId::generate();
@@ -145,6 +145,93 @@ impl Installation {
         let keys = self.keyring.tenant_keys(row.id.as_str())?;
         Ok(TenantStore::open(&self.dir.tenant_db(&row.id), keys)?)
     }
+}
+
+impl Installation {
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The clinic's CA, its key unsealed with the master key.
+    pub fn ca(&self) -> Result<Ca, Error> {
+        let (cert_pem, sealed) = self.system.ca()?.ok_or(Error::NoCa)?;
+        let key_pem = self.keyring.open_with_master(&ca_aad(self.installation_id()), &sealed)?;
+        let key_pem = std::str::from_utf8(&key_pem).map_err(|_| Error::NoCa)?;
+        Ok(Ca::load(&cert_pem, key_pem)?)
+    }
+
+    /// Issues a channel certificate bound to one tenant and channel, records
+    /// the binding and audits it.
+    pub fn issue_channel_cert(&mut self, tenant: &str, channel: Channel, days: u32) -> Result<IssuedCert, Error> {
+        let row = self.tenant(tenant)?;
+        let kind = LeafKind::Channel { tenant_id: row.id.clone(), tenant_name: row.name.clone(), channel };
+        self.issue(&kind, Some(&row.id), channel.as_str(), days)
+    }
+
+    /// Issues the server's own certificate for these names (recorded, audited).
+    pub fn issue_server_cert(&mut self, names: Vec<String>, days: u32) -> Result<IssuedCert, Error> {
+        self.issue(&LeafKind::Server { names }, None, "server", days)
+    }
+
+    fn issue(
+        &mut self,
+        kind: &LeafKind,
+        tenant: Option<&TenantId>,
+        channel: &str,
+        days: u32,
+    ) -> Result<IssuedCert, Error> {
+        if !(1..=MAX_CERT_DAYS).contains(&days) {
+            return Err(Error::CertValidity { days, max: MAX_CERT_DAYS });
+        }
+        let now = self.clock.now_ms();
+        let cert = self.ca()?.issue(kind, datetime(now), days)?;
+        let record = NewCert {
+            serial: &cert.serial,
+            tenant_id: tenant,
+            channel,
+            fingerprint: &cert.fingerprint,
+            not_before: cert.not_before_ms,
+            not_after: cert.not_after_ms,
+        };
+        self.system.insert_certificate(&record, &self.operator, now)?;
+        Ok(cert)
+    }
+
+    /// Revokes a certificate; a running server refuses it within about a second.
+    pub fn revoke_cert(&mut self, serial: &str, reason: &str) -> Result<Revocation, Error> {
+        let serial = serial.trim().to_ascii_lowercase().replace(':', "");
+        Ok(self.system.revoke_certificate(&serial, reason, &self.operator, self.clock.now_ms())?)
+    }
+
+    pub fn certificates(&self) -> Result<Vec<CertRow>, Error> {
+        Ok(self.system.certificates()?)
+    }
+
+    /// Deletes a tenant (soft: its certificates stop working at once; its store
+    /// stays on disk for the retention purge).
+    pub fn delete_tenant(&mut self, name: &str) -> Result<TenantInfo, Error> {
+        let row = self.tenant(name)?;
+        self.system.delete_tenant(&row.id, &self.operator, self.clock.now_ms())?;
+        Ok(row)
+    }
+
+    /// A second connection to the system store (for the server's certificate
+    /// registry refresher, which runs on its own thread).
+    pub fn open_system_store(&self) -> Result<SystemStore, Error> {
+        Ok(SystemStore::open(&self.dir.system_db(), &self.keyring.system_key()?)?)
+    }
+}
+
+/// Longest validity of an issued certificate (about five years).
+pub const MAX_CERT_DAYS: u32 = 1825;
+
+fn ca_aad(installation_id: &str) -> Vec<u8> {
+    format!("ca-key/{installation_id}").into_bytes()
+}
+
+fn datetime(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
 /// The operator recorded in audit entries for CLI actions: the OS account.

@@ -5,12 +5,15 @@
 //! `crypto`, `policy` and `audit` are pure libraries it drives.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod clock;
 pub mod datadir;
 mod error;
 pub mod ids;
 pub mod installation;
+pub mod serve;
 pub mod store;
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;

@@ -2,6 +2,8 @@
 //! data directory and runs the real `throughline` binary against it.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,9 +1,11 @@
 //! Command-line interface (clap). Each command is a thin layer over the
 //! library: parse flags, obtain the passphrase, call, print for people.
 
+mod cert;
 mod demo;
 mod init;
 mod passphrase;
+mod serve;
 mod tenant;
 
 use std::path::PathBuf;
@@ -39,6 +41,11 @@ pub enum Command {
     /// Manage tenants (clinics).
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
+    /// Channel certificates from the clinic's CA.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// Serve the API over mutual TLS.
+    Serve(serve::ServeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -47,5 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => demo::run(),
         Command::Init(args) => init::run(&cli.data_dir, &source, &args),
         Command::Tenant(cmd) => tenant::run(&cli.data_dir, &source, cmd),
+        Command::Cert(cmd) => cert::run(&cli.data_dir, &source, cmd),
+        Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
     }
 }

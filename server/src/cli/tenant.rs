@@ -26,6 +26,9 @@ pub enum TenantCommand {
     List,
     /// Open a tenant's store and report its schema, counts and audit chain.
     Show { name: String },
+    /// Delete a tenant: its certificates stop working at once; its name is
+    /// never reused; its store stays on disk until the retention purge.
+    Delete { name: String },
 }
 
 /// A command with its arguments checked, before any key is touched.
@@ -33,6 +36,7 @@ enum Plan {
     Create(TenantName, StateTtl),
     List,
     Show(String),
+    Delete(String),
 }
 
 pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -43,6 +47,7 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
         }
         TenantCommand::List => Plan::List,
         TenantCommand::Show { name } => Plan::Show(name),
+        TenantCommand::Delete { name } => Plan::Delete(name),
     };
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     match plan {
@@ -75,6 +80,10 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             println!("patients {}", store.count(Countable::Customers)?);
             println!("identifiers {}", store.count(Countable::Identifiers)?);
             println!("audit_records {audit} (chain verified)");
+        }
+        Plan::Delete(name) => {
+            let t = inst.delete_tenant(&name)?;
+            println!("deleted tenant {} ({}); its certificates are refused from now on", t.name, t.id);
         }
     }
     Ok(())

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub use audit_log::AuditEntry;
 pub use open::{cipher_version, open_encrypted};
-pub use system::{SystemStore, TenantRow};
+pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, TenantStore};
 
 /// Why a store operation failed. Messages carry paths, codes and SQLite's own

@@ -67,6 +67,11 @@ impl SystemStore {
             .optional()?)
     }
 
+    /// Whether a name was ever used (deleted tenants' names are not reused).
+    pub fn tenant_name_taken(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?.exists([name])?)
+    }
+
     pub fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
         let mut stmt = self.conn.prepare(&format!("{TENANT_SELECT} WHERE deleted_at IS NULL ORDER BY name"))?;
         let rows = stmt.query_map([], tenant_row)?;
@@ -92,6 +97,165 @@ impl SystemStore {
         audit::verify_chain(records.iter().map(|(r, h)| (r, h.as_str())), 1, GENESIS)
             .map_err(|source| StoreError::AuditChain { path: self.path.clone(), source })?;
         Ok(records.len() as u64)
+    }
+}
+
+/// One issued certificate and what it is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertRow {
+    pub serial: String,
+    pub tenant_id: Option<TenantId>,
+    pub tenant_name: Option<String>,
+    /// `voice`, `chat`, `email` or `server`.
+    pub channel: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    pub issued_at: i64,
+    pub revoked_at: Option<i64>,
+    pub tenant_deleted: bool,
+}
+
+/// What `revoke_certificate` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    AlreadyRevoked,
+    Unknown,
+}
+
+/// A certificate to record at issue time.
+#[derive(Clone, Debug)]
+pub struct NewCert<'a> {
+    pub serial: &'a str,
+    pub tenant_id: Option<&'a TenantId>,
+    pub channel: &'a str,
+    pub fingerprint: &'a [u8],
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+impl SystemStore {
+    /// Stores the CA certificate and its sealed key (once, at init).
+    pub fn store_ca(&mut self, cert_pem: &str, key_sealed: &[u8], operator: &str, now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO ca (id, cert_pem, key_sealed, created_at) VALUES (1, ?1, ?2, ?3)",
+            params![cert_pem, key_sealed, now],
+        )?;
+        audit_log::append(&tx, AuditTable::System, &AuditEntry::operator(operator, "ca.create"), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The CA certificate PEM and its sealed key.
+    pub fn ca(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT cert_pem, key_sealed FROM ca WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Records an issued certificate and its binding, audited.
+    pub fn insert_certificate(&mut self, cert: &NewCert<'_>, operator: &str, now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO certificates (serial, tenant_id, channel, fingerprint, not_before, not_after, issued_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                cert.serial,
+                cert.tenant_id.map(TenantId::as_str),
+                cert.channel,
+                cert.fingerprint,
+                cert.not_before,
+                cert.not_after,
+                now
+            ],
+        )?;
+        let entry = AuditEntry {
+            tenant_id: cert.tenant_id.map(TenantId::as_str),
+            channel: Some(cert.channel),
+            session_id: None,
+            reason: Some(cert.serial),
+            ..AuditEntry::operator(operator, "certificate.issue")
+        };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Revokes a certificate by serial, audited; idempotent.
+    pub fn revoke_certificate(
+        &mut self,
+        serial: &str,
+        reason: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<Revocation, StoreError> {
+        let tx = self.conn.transaction()?;
+        let found: Option<(Option<i64>, Option<String>, String)> = tx
+            .query_row("SELECT revoked_at, tenant_id, channel FROM certificates WHERE serial = ?1", [serial], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let outcome = match found {
+            None => Revocation::Unknown,
+            Some((Some(_), _, _)) => Revocation::AlreadyRevoked,
+            Some((None, tenant, channel)) => {
+                tx.execute(
+                    "UPDATE certificates SET revoked_at = ?2, revocation_reason = ?3 WHERE serial = ?1",
+                    params![serial, now, reason],
+                )?;
+                let entry = AuditEntry {
+                    tenant_id: tenant.as_deref(),
+                    channel: Some(&channel),
+                    reason: Some(serial),
+                    ..AuditEntry::operator(operator, "certificate.revoke")
+                };
+                audit_log::append(&tx, AuditTable::System, &entry, now)?;
+                Revocation::Revoked
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Every certificate with its binding, newest first.
+    pub fn certificates(&self) -> Result<Vec<CertRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.serial, c.tenant_id, t.name, c.channel, c.not_before, c.not_after, c.issued_at, c.revoked_at,
+                    t.deleted_at IS NOT NULL
+             FROM certificates c LEFT JOIN tenants t ON t.id = c.tenant_id
+             ORDER BY c.issued_at DESC, c.serial",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let tenant: Option<String> = r.get(1)?;
+            Ok(CertRow {
+                serial: r.get(0)?,
+                tenant_id: tenant.as_deref().and_then(TenantId::parse),
+                tenant_name: r.get(2)?,
+                channel: r.get(3)?,
+                not_before: r.get(4)?,
+                not_after: r.get(5)?,
+                issued_at: r.get(6)?,
+                revoked_at: r.get(7)?,
+                tenant_deleted: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks a tenant deleted: its certificates stop working, its name is
+    /// never reused, its store file stays until the retention purge.
+    pub fn delete_tenant(&mut self, id: &TenantId, operator: &str, now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE tenants SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            params![id.as_str(), now],
+        )?;
+        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.delete") };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,97 @@
+//! Who is calling: the channel integration named by the verified client
+//! certificate, checked against the certificate registry on every request.
+
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use policy::Channel;
+
+use super::{ApiError, AppState};
+use crate::ids::TenantId;
+use crate::tls::PeerIdentity;
+
+/// Per-connection facts captured when the TLS connection is accepted.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    pub identity: Option<PeerIdentity>,
+    pub peer: Option<SocketAddr>,
+}
+
+/// An authenticated channel integration of one tenant.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub serial: String,
+    pub tenant_id: TenantId,
+    pub tenant_name: String,
+    pub channel: Channel,
+    pub peer: Option<SocketAddr>,
+}
+
+impl Caller {
+    /// Refuses a caller of another channel (a chat certificate cannot act as voice).
+    pub fn require_channel(&self, channel: Channel) -> Result<(), ApiError> {
+        if self.channel == channel {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "wrong_channel",
+                format!("this route is for the {channel} channel; the certificate is for {}", self.channel),
+            ))
+        }
+    }
+
+    fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
+        let conn = req.conn_data::<ConnInfo>();
+        let identity = conn
+            .and_then(|c| c.identity.clone())
+            .ok_or_else(|| ApiError::unauthorized("client_certificate_required", "present a client certificate"))?;
+        let state =
+            req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal(&"application state missing"))?;
+        if state.registry.is_stale() {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "revocation_state_stale",
+                "the certificate registry could not be refreshed; refusing until it is",
+            ));
+        }
+        let refuse = |e: ApiError| {
+            tracing::warn!(serial = %identity.serial, code = e.code(), "request refused");
+            e
+        };
+        let Some(binding) = state.registry.get(&identity.serial) else {
+            return Err(refuse(ApiError::unauthorized("certificate_unknown", "this certificate was not issued here")));
+        };
+        if binding.revoked_at.is_some() {
+            return Err(refuse(ApiError::unauthorized("certificate_revoked", "this certificate has been revoked")));
+        }
+        if binding.not_after < crate::clock::Clock::now_ms(&crate::clock::SystemClock) {
+            return Err(refuse(ApiError::unauthorized("certificate_expired", "this certificate has expired")));
+        }
+        if binding.tenant_deleted {
+            return Err(refuse(ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")));
+        }
+        let (Some(tenant_id), Some(tenant_name), Ok(channel)) =
+            (binding.tenant_id, binding.tenant_name, binding.channel.parse::<Channel>())
+        else {
+            return Err(refuse(ApiError::forbidden("not_a_channel_certificate", "this is not a channel certificate")));
+        };
+        // The registry is the authority; the certificate's own SAN must agree.
+        if identity.tenant_id.as_ref() != Some(&tenant_id) || identity.channel != Some(channel) {
+            return Err(refuse(ApiError::forbidden(
+                "certificate_binding_mismatch",
+                "the certificate's binding does not match its registration",
+            )));
+        }
+        Ok(Caller { serial: identity.serial, tenant_id, tenant_name, channel, peer: conn.and_then(|c| c.peer) })
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Caller::resolve(req))
+    }
+}

@@ -1,0 +1,64 @@
+//! Request middleware: a request id and one structured log line per request
+//! (tenant, channel, serial, status, latency; never bodies, never PHI), and
+//! the body-size limit enforced from `Content-Length` before any byte of the
+//! body is read.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage as _, ResponseError as _, web};
+
+use super::{ApiError, AppState, ConnInfo};
+
+/// The id of one request, also returned as `x-request-id`.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub async fn log_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let serial = req.conn_data::<ConnInfo>().and_then(|c| c.identity.as_ref()).map(|i| i.serial.clone());
+    let binding = match (&serial, req.app_data::<web::Data<AppState>>()) {
+        (Some(s), Some(state)) => state.registry.get(s),
+        _ => None,
+    };
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status().as_u16();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
+    }
+    tracing::info!(
+        request_id,
+        method,
+        route,
+        status,
+        latency_us = started.elapsed().as_micros() as u64,
+        serial = serial.as_deref().unwrap_or("-"),
+        tenant = binding.as_ref().and_then(|b| b.tenant_id.as_ref()).map(|t| t.as_str()).unwrap_or("-"),
+        channel = binding.as_ref().map(|b| b.channel.as_str()).unwrap_or("-"),
+        "request"
+    );
+    Ok(res)
+}
+
+pub async fn enforce_body_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limit = req.app_data::<web::Data<AppState>>().map(|s| s.body_limit).unwrap_or(super::DEFAULT_BODY_LIMIT);
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let response = ApiError::too_large(limit).error_response();
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

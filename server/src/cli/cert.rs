@@ -1,0 +1,106 @@
+//! `throughline cert issue|revoke|list`: channel certificates from the
+//! clinic's CA.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use policy::Channel;
+use throughline::clock::rfc3339;
+use throughline::store::Revocation;
+use throughline::{Installation, SystemClock};
+
+use super::passphrase::Source;
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Issue a channel certificate bound to one tenant and one channel.
+    Issue {
+        #[arg(long)]
+        tenant: String,
+        /// voice, chat, email or sms.
+        #[arg(long)]
+        channel: Channel,
+        /// Directory for client.crt, client.key and ca.crt (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days (1 to 1825).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Revoke a certificate by serial; a running server refuses it within seconds.
+    Revoke {
+        serial: String,
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// List issued certificates.
+    List,
+}
+
+pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result<()> {
+    if let CertCommand::Issue { out, .. } = &cmd {
+        for name in FILES {
+            let path = out.join(name);
+            if path.exists() {
+                bail!("{} already exists; choose another --out directory", path.display());
+            }
+        }
+    }
+    let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
+    match cmd {
+        CertCommand::Issue { tenant, channel, out, days } => {
+            let cert = inst.issue_channel_cert(&tenant, channel, days)?;
+            let ca = inst.ca()?;
+            fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            write(&out.join("ca.crt"), ca.cert_pem().as_bytes(), 0o644)?;
+            write(&out.join("client.crt"), cert.cert_pem.as_bytes(), 0o644)?;
+            write(&out.join("client.key"), cert.key_pem.as_bytes(), 0o600)?;
+            println!("serial {}", cert.serial);
+            println!(
+                "issued {channel} certificate for tenant {tenant}, valid until {}; wrote {}/{{client.crt,client.key,ca.crt}}",
+                rfc3339(cert.not_after_ms),
+                out.display()
+            );
+        }
+        CertCommand::Revoke { serial, reason } => match inst.revoke_cert(&serial, &reason)? {
+            Revocation::Revoked => println!("revoked {serial}"),
+            Revocation::AlreadyRevoked => println!("{serial} was already revoked"),
+            Revocation::Unknown => bail!("no certificate with serial {serial}"),
+        },
+        CertCommand::List => {
+            for c in inst.certificates()? {
+                let status = match (c.revoked_at, c.tenant_deleted) {
+                    (Some(at), _) => format!("revoked {}", rfc3339(at)),
+                    (None, true) => "tenant deleted".into(),
+                    (None, false) => "active".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\tuntil {}\t{status}",
+                    c.serial,
+                    c.tenant_name.as_deref().unwrap_or("-"),
+                    c.channel,
+                    rfc3339(c.not_after)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+const FILES: [&str; 3] = ["client.crt", "client.key", "ca.crt"];
+
+fn write(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `throughline serve`: unlock once, bind, serve until SIGTERM/SIGINT.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use throughline::serve::{self, ServeOptions};
+use throughline::{Installation, SystemClock};
+
+use super::passphrase::Source;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Extra DNS name or IP for the server certificate (repeatable).
+    #[arg(long = "server-name")]
+    pub server_names: Vec<String>,
+    /// Seconds allowed for the TLS handshake and for a request head to arrive.
+    #[arg(long, default_value_t = 5)]
+    pub client_timeout_secs: u64,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = throughline::api::DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+}
+
+pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
+    let mut opts = ServeOptions::new(args.listen);
+    opts.server_names = args.server_names.clone();
+    opts.client_timeout = Duration::from_secs(args.client_timeout_secs.max(1));
+    opts.body_limit = args.body_limit;
+    actix_web::rt::System::new().block_on(async move {
+        let bound = serve::bind(&mut inst, &opts)?;
+        println!("listening on https://{}", bound.addr);
+        let _ = std::io::stdout().flush();
+        tracing::info!(addr = %bound.addr, "serving");
+        let result = bound.server.await;
+        bound.refresher.stop();
+        tracing::info!("stopped");
+        result.map_err(anyhow::Error::from)
+    })
+}
+
+/// JSON logs on stderr; level from `THROUGHLINE_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("THROUGHLINE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,131 @@
+//! `throughline serve`: actix-web over rustls with client certificates
+//! required, the certificate-registry refresher, and graceful shutdown
+//! (SIGTERM/SIGINT: stop accepting, finish in-flight requests, exit).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::api::{self, AppState, ConnInfo};
+use crate::store::SystemStore;
+use crate::tls::{self, CertRegistry, PeerIdentity, TlsCounters};
+use crate::{Error, Installation};
+
+/// How often the certificate registry is re-read from the system store.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// What `serve` was asked for, validated.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    /// DNS names and IPs for the server certificate (besides localhost and 127.0.0.1).
+    pub server_names: Vec<String>,
+    /// Time allowed for the TLS handshake and for the request head to arrive.
+    pub client_timeout: Duration,
+    pub body_limit: usize,
+    pub workers: usize,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr) -> Self {
+        ServeOptions {
+            listen,
+            server_names: Vec::new(),
+            client_timeout: Duration::from_secs(5),
+            body_limit: api::DEFAULT_BODY_LIMIT,
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+/// A bound server, ready to be awaited inside an actix system.
+pub struct Bound {
+    pub server: actix_web::dev::Server,
+    pub addr: SocketAddr,
+    pub refresher: Refresher,
+}
+
+/// Binds the listener and builds the server. Call inside an actix system
+/// (`actix_web::rt::System`); await `Bound::server` to serve.
+pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    names.extend(opts.server_names.iter().cloned());
+    let server_cert = inst.issue_server_cert(names, 90)?;
+    let ca_pem = inst.ca()?.cert_pem().to_owned();
+    let counters = Arc::new(TlsCounters::default());
+    let tls = tls::server_config(&ca_pem, &server_cert.cert_pem, &server_cert.key_pem, counters.clone())?;
+    let registry = Arc::new(CertRegistry::new(inst.certificates()?));
+    let refresher = Refresher::start(inst.open_system_store()?, registry.clone());
+    let state = web::Data::new(AppState { registry, counters, started: Instant::now(), body_limit: opts.body_limit });
+    let body_limit = opts.body_limit;
+    let listener = std::net::TcpListener::bind(opts.listen)
+        .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(api::json_config(body_limit))
+            .app_data(web::PayloadConfig::new(body_limit))
+            .configure(api::routes)
+            .default_service(web::to(api::not_found))
+            .wrap(from_fn(api::enforce_body_limit))
+            .wrap(from_fn(api::log_requests))
+    })
+    .on_connect(|conn, ext| {
+        type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+        if let Some(tls) = conn.downcast_ref::<Tls>() {
+            let (io, session) = tls.get_ref();
+            let identity = session.peer_certificates().and_then(|c| c.first()).and_then(|d| PeerIdentity::from_der(d));
+            ext.insert(ConnInfo { identity, peer: io.peer_addr().ok() });
+        }
+    })
+    .client_request_timeout(opts.client_timeout)
+    .client_disconnect_timeout(Duration::from_secs(1))
+    .tls_handshake_timeout(opts.client_timeout)
+    .keep_alive(Duration::from_secs(30))
+    .shutdown_timeout(10)
+    .workers(opts.workers)
+    .listen_rustls_0_23(listener, tls)
+    .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
+    let addr = server.addrs().first().copied().unwrap_or(opts.listen);
+    Ok(Bound { server: server.run(), addr, refresher })
+}
+
+/// Re-reads certificate bindings and revocations every [`REFRESH_EVERY`] on
+/// its own thread with its own system-store connection.
+pub struct Refresher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Refresher {
+    fn start(store: SystemStore, registry: Arc<CertRegistry>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cert-registry".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(REFRESH_EVERY);
+                    match store.certificates() {
+                        Ok(rows) => registry.replace(rows),
+                        Err(e) => tracing::error!(error = %e, "certificate registry refresh failed"),
+                    }
+                }
+            })
+            .ok();
+        Refresher { stop, thread }
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Mutual TLS: the clinic's own CA, channel certificates bound to one tenant
+//! and one channel, the rustls server configuration, and the registry that
+//! re-checks every request's certificate serial (revocation within seconds,
+//! resumed sessions included).
+
+mod ca;
+mod config;
+mod identity;
+mod registry;
+
+pub use ca::{Ca, IssuedCert, LeafKind};
+pub use config::{TlsCounters, anonymous_client_config, client_config, server_config};
+pub use identity::{PeerIdentity, channel_uri};
+pub use registry::{Binding, CertRegistry};
+
+/// What can go wrong building or reading certificates.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    #[error("certificate generation: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("TLS configuration: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("client certificate verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("PEM: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    #[error("the CA certificate's validity cannot be represented")]
+    Validity,
+}

@@ -290,3 +290,21 @@ fn cert_issue_refuses_to_overwrite_and_unknown_tenant() {
         assert_eq!(mode & 0o077, 0, "client.key readable by others: {mode:o}");
     }
 }
+
+#[tokio::test]
+async fn tenant_and_channel_come_from_the_certificate_never_the_request() {
+    let env = env_with_tenants(&["sunrise", "harbor"]);
+    let chat = env.issue("sunrise", "chat");
+    let server = env.serve();
+    let res = client(&chat)
+        .get(server.url("/v1/health?tenant=harbor&channel=voice"))
+        .header("x-tenant", "harbor")
+        .header("x-channel", "voice")
+        .header("x-throughline-tenant", "harbor")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!((body["tenant"].as_str(), body["channel"].as_str()), (Some("sunrise"), Some("chat")));
+}

@@ -263,3 +263,41 @@ fn sqlcipher_build_and_key_derivation_once_per_process() {
         per_open
     );
 }
+
+#[test]
+fn tenant_policy_set_show_and_bad_files_change_nothing() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let show = env.ok(&["tenant", "policy", "show", "sunrise-clinic"]);
+    assert!(show.contains("confirmation.mode on_shared_identifier"), "{show}");
+    assert!(show.contains("channels.email.after_confirmation greeting,identity,contact,scheduling"), "{show}");
+
+    let file = env.tmp.path().join("policy.toml");
+    std::fs::write(&file, "[confirmation]\nmode = \"always\"\nwith = [\"date_of_birth\", \"name\"]\n").unwrap();
+    let f = file.to_str().unwrap();
+    assert!(env.ok(&["tenant", "policy", "set", "sunrise-clinic", "--file", f]).contains("confirmation always"));
+    let show = env.ok(&["tenant", "policy", "show", "sunrise-clinic"]);
+    assert!(show.contains("confirmation.mode always") && show.contains("confirmation.with date_of_birth,name"));
+
+    let before = env.snapshot();
+    for (text, expected) in [
+        ("[channels.fax]\nafter_confirmation = []\n", "unknown channel 'fax'"),
+        ("[channels.chat]\nafter_confirmation = [\"notes\"]\n", "unknown PHI class 'notes'"),
+        ("[confirmation]\nwith = [\"shoe_size\"]\n", "unknown confirmation field 'shoe_size'"),
+        (
+            "[channels.email]\nbefore_confirmation = [\"clinical\"]\nafter_confirmation = [\"scheduling\"]\n",
+            "contradictory policy",
+        ),
+        ("[confirmation]\nmode = \"always\"\n[confirmation]\n", "policy file:"),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let line = env.fails(&mut env.cmd(&["tenant", "policy", "set", "sunrise-clinic", "--file", f]));
+        assert!(line.contains(expected), "{text:?}: {line}");
+    }
+    std::fs::remove_file(&file).unwrap();
+    let mut snapshot_without_policy_file = env.snapshot();
+    snapshot_without_policy_file.retain(|p, _| !p.ends_with("policy.toml"));
+    assert_eq!(snapshot_without_policy_file, before);
+    let show = env.ok(&["tenant", "policy", "show", "sunrise-clinic"]);
+    assert!(show.contains("confirmation.mode always"), "a bad file replaced the policy: {show}");
+}

@@ -44,15 +44,28 @@ impl Default for StateTtl {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     pub state_ttl: StateTtl,
+    /// How long a closed conversation's history is kept, in days.
+    pub conversation_days: u32,
     /// HIPAA 45 CFR 164.316(b)(2): documentation is kept six years.
     pub audit_years: u32,
 }
 
 impl Retention {
     pub const AUDIT_YEARS: u32 = 6;
+    /// Six years, like the audit trail, unless the clinic sets otherwise.
+    pub const CONVERSATION_DAYS: u32 = 2190;
+    pub const MAX_CONVERSATION_DAYS: u32 = 36_500;
 
     pub fn new(state_ttl: StateTtl) -> Self {
-        Retention { state_ttl, audit_years: Self::AUDIT_YEARS }
+        Retention { state_ttl, conversation_days: Self::CONVERSATION_DAYS, audit_years: Self::AUDIT_YEARS }
+    }
+
+    /// Checks a conversation retention in days.
+    pub fn conversation_days(days: u64) -> Result<u32, PolicyError> {
+        match u32::try_from(days) {
+            Ok(d) if (1..=Self::MAX_CONVERSATION_DAYS).contains(&d) => Ok(d),
+            _ => Err(PolicyError::ConversationRetentionOutOfRange { days, max: Self::MAX_CONVERSATION_DAYS }),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crypto::{KdfParams, Keyring, UnlockedKeyring};
-use policy::{Channel, StateTtl};
+use policy::{Channel, StateTtl, TenantPolicy};
 use secrecy::SecretString;
 
 use crate::Error;
@@ -213,6 +213,24 @@ impl Installation {
         let row = self.tenant(name)?;
         self.system.delete_tenant(&row.id, &self.operator, self.clock.now_ms())?;
         Ok(row)
+    }
+
+    /// Validates a policy file whole and stores it for the tenant; an invalid
+    /// file changes nothing.
+    pub fn set_tenant_policy(&mut self, name: &str, toml: &str) -> Result<TenantPolicy, Error> {
+        let row = self.tenant(name)?;
+        let policy = TenantPolicy::from_toml(toml)?;
+        self.system.set_tenant_policy(&row.id, toml, &self.operator, self.clock.now_ms())?;
+        Ok(policy)
+    }
+
+    /// A tenant's effective policy: its stored file, or the HIPAA-minded default.
+    pub fn tenant_policy(&self, name: &str) -> Result<TenantPolicy, Error> {
+        let row = self.tenant(name)?;
+        match self.system.tenant_policy(&row.id)? {
+            Some(toml) => Ok(TenantPolicy::from_toml(&toml)?),
+            None => Ok(TenantPolicy::hipaa_default()),
+        }
     }
 
     /// A second connection to the system store (for the server's certificate

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use policy::StateTtl;
+use policy::{Channel, StateTtl, TenantPolicy};
 use throughline::clock::rfc3339;
 use throughline::ids::TenantName;
 use throughline::store::Countable;
@@ -29,6 +29,21 @@ pub enum TenantCommand {
     /// Delete a tenant: its certificates stop working at once; its name is
     /// never reused; its store stays on disk until the retention purge.
     Delete { name: String },
+    /// A tenant's policy: confirmation, per-channel PHI classes, retention.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a TOML policy file and store it for the tenant (all or nothing).
+    Set {
+        name: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Print the tenant's effective policy.
+    Show { name: String },
 }
 
 /// A command with its arguments checked, before any key is touched.
@@ -37,6 +52,8 @@ enum Plan {
     List,
     Show(String),
     Delete(String),
+    PolicySet(String, String),
+    PolicyShow(String),
 }
 
 pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -48,6 +65,14 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
         TenantCommand::List => Plan::List,
         TenantCommand::Show { name } => Plan::Show(name),
         TenantCommand::Delete { name } => Plan::Delete(name),
+        TenantCommand::Policy(PolicyCommand::Set { name, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read policy file {}: {e}", file.display()))?;
+            // Validate before the unlock: a bad file fails fast and touches nothing.
+            TenantPolicy::from_toml(&text)?;
+            Plan::PolicySet(name, text)
+        }
+        TenantCommand::Policy(PolicyCommand::Show { name }) => Plan::PolicyShow(name),
     };
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     match plan {
@@ -81,10 +106,31 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             println!("identifiers {}", store.count(Countable::Identifiers)?);
             println!("audit_records {audit} (chain verified)");
         }
+        Plan::PolicySet(name, text) => {
+            let p = inst.set_tenant_policy(&name, &text)?;
+            println!("policy of {name} set: confirmation {}", p.confirmation.mode.as_str());
+        }
+        Plan::PolicyShow(name) => print_policy(&inst.tenant_policy(&name)?),
         Plan::Delete(name) => {
             let t = inst.delete_tenant(&name)?;
             println!("deleted tenant {} ({}); its certificates are refused from now on", t.name, t.id);
         }
     }
     Ok(())
+}
+
+fn print_policy(p: &TenantPolicy) {
+    let with: Vec<&str> = p.confirmation.with.iter().map(|f| f.as_str()).collect();
+    println!("confirmation.mode {}", p.confirmation.mode.as_str());
+    println!("confirmation.with {}", with.join(","));
+    println!("confirmation.max_attempts {}", p.confirmation.lockout.max_attempts);
+    println!("confirmation.lockout_minutes {}", p.confirmation.lockout.window_ms / 60_000);
+    for c in Channel::ALL {
+        let rules = p.channel(c);
+        println!("channels.{c}.before_confirmation {}", rules.before);
+        println!("channels.{c}.after_confirmation {}", rules.after);
+    }
+    println!("retention.state_ttl_days {}", p.retention.state_ttl.days());
+    println!("retention.conversation_days {}", p.retention.conversation_days);
+    println!("retention.audit_years {}", p.retention.audit_years);
 }

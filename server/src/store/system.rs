@@ -67,6 +67,25 @@ impl SystemStore {
             .optional()?)
     }
 
+    /// Stores a tenant's (already validated) policy file, audited.
+    pub fn set_tenant_policy(&mut self, id: &TenantId, toml: &str, operator: &str, now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE tenants SET policy_toml = ?2 WHERE id = ?1", params![id.as_str(), toml])?;
+        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.policy.set") };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A tenant's stored policy file, if one was set.
+    pub fn tenant_policy(&self, id: &TenantId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT policy_toml FROM tenants WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
     /// Whether a name was ever used (deleted tenants' names are not reused).
     pub fn tenant_name_taken(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.conn.prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?.exists([name])?)

@@ -67,6 +67,7 @@ pub struct UnlockedKeyring {
     path: PathBuf,
     body: Body,
     master: Aead,
+    master_key: Key256,
 }
 
 impl Keyring {
@@ -87,14 +88,14 @@ impl Keyring {
 
     /// Derives the master key (argon2id: the slow step) and checks it.
     pub fn unlock(self, passphrase: &SecretString) -> Result<UnlockedKeyring, CryptoError> {
-        let master = MasterKey::derive(passphrase, &self.body.kdf)?;
-        let master = Aead::new(&master.0);
+        let master_key = MasterKey::derive(passphrase, &self.body.kdf)?.0;
+        let master = Aead::new(&master_key);
         let check = decode(&self.body.check, "check")?;
         match master.open(&check_aad(&self.body.installation_id), &check) {
             Ok(p) if p.as_slice() == CHECK_PLAINTEXT => {}
             _ => return Err(CryptoError::WrongPassphrase),
         }
-        Ok(UnlockedKeyring { path: self.path, body: self.body, master })
+        Ok(UnlockedKeyring { path: self.path, body: self.body, master, master_key })
     }
 }
 
@@ -106,7 +107,8 @@ impl UnlockedKeyring {
             return Err(CryptoError::KeyringExists { path: path.to_owned() });
         }
         let installation_id = uuid::Uuid::new_v4().to_string();
-        let master = Aead::new(&MasterKey::derive(passphrase, &kdf)?.0);
+        let master_key = MasterKey::derive(passphrase, &kdf)?.0;
+        let master = Aead::new(&master_key);
         let check = master.seal(&check_aad(&installation_id), CHECK_PLAINTEXT)?;
         let system = Key256::generate()?;
         let system_key = master.seal(b"system-key", system.expose_secret())?;
@@ -119,13 +121,21 @@ impl UnlockedKeyring {
             system_key: B64.encode(system_key),
             tenants: Vec::new(),
         };
-        let keyring = UnlockedKeyring { path: path.to_owned(), body, master };
+        let keyring = UnlockedKeyring { path: path.to_owned(), body, master, master_key };
         keyring.save()?;
         Ok(keyring)
     }
 
     pub fn installation_id(&self) -> &str {
         &self.body.installation_id
+    }
+
+    /// A second handle on the same keyring and master key, for another
+    /// thread (the server's tenant pool). No key derivation runs.
+    pub fn duplicate(&self) -> UnlockedKeyring {
+        let bytes = self.master_key.expose_secret();
+        let master_key = Key256::init_with(|k| k.copy_from_slice(bytes));
+        UnlockedKeyring { path: self.path.clone(), body: self.body.clone(), master: Aead::new(&master_key), master_key }
     }
 
     /// The SQLCipher key of the system store.

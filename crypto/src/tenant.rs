@@ -19,6 +19,7 @@ pub struct TenantKeys {
     blind: hmac::Key,
     token: hmac::Key,
     patient_kek: Aead,
+    pending: Aead,
     signing: signature::Ed25519KeyPair,
 }
 
@@ -55,6 +56,7 @@ impl TenantKeys {
             blind: hmac::Key::new(hmac::HMAC_SHA256, sub(b"blind-index").expose_secret()),
             token: hmac::Key::new(hmac::HMAC_SHA256, sub(b"resume-token").expose_secret()),
             patient_kek: Aead::new(&sub(b"patient-key-wrap")),
+            pending: Aead::new(&sub(b"pending-identifier")),
             signing,
         }
     }
@@ -91,6 +93,16 @@ impl TenantKeys {
         let bytes = self.patient_kek.open(&wrap_aad(customer_id), wrapped)?;
         let key = Key256::from_slice(&bytes).ok_or(CryptoError::Decrypt)?;
         Ok(DataKey(Aead::new(&key)))
+    }
+
+    /// Seals an identifier offered in a session whose patient is not yet
+    /// confirmed (linked, and re-sealed under the patient's key, on confirmation).
+    pub fn seal_pending(&self, aad: &[u8], value: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        self.pending.seal(aad, value)
+    }
+
+    pub fn open_pending(&self, aad: &[u8], sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+        self.pending.open(aad, sealed)
     }
 
     /// HMAC tag for a resume token's payload.

@@ -47,6 +47,9 @@ pub struct TenantPolicy {
     pub confirmation: ConfirmationPolicy,
     channels: BTreeMap<Channel, ChannelRules>,
     pub retention: Retention,
+    /// The file set `retention.state_ttl_days` (else the tenant's own TTL,
+    /// from `tenant create --state-ttl-days`, applies).
+    pub state_ttl_from_file: bool,
 }
 
 impl TenantPolicy {
@@ -72,6 +75,7 @@ impl TenantPolicy {
             },
             channels,
             retention: Retention::new(StateTtl::default()),
+            state_ttl_from_file: false,
         }
     }
 
@@ -125,6 +129,7 @@ impl TenantPolicy {
         if let Some(r) = raw.retention {
             if let Some(days) = r.state_ttl_days {
                 policy.retention.state_ttl = StateTtl::from_days(days)?;
+                policy.state_ttl_from_file = true;
             }
             if let Some(days) = r.conversation_days {
                 policy.retention.conversation_days = Retention::conversation_days(days)?;

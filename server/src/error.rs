@@ -24,6 +24,8 @@ pub enum Error {
     TenantNotFound { name: String },
     #[error("the system store belongs to installation {found}, the keyring to {expected}")]
     InstallationMismatch { expected: String, found: String },
+    #[error("an internal lock was poisoned by an earlier panic")]
+    Poisoned,
     #[error("this installation has no CA (initialised by an older version?)")]
     NoCa,
     #[error("certificate validity of {days} days is out of range: use 1 to {max}")]

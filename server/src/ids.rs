@@ -38,6 +38,8 @@ macro_rules! random_id {
 
 random_id!(TenantId, "ten_");
 random_id!(CustomerId, "cus_");
+random_id!(ConversationId, "cnv_");
+random_id!(SessionId, "ses_");
 
 /// A tenant's operator-facing name: 1 to 63 lowercase letters, digits and
 /// inner hyphens (it appears in certificates and file listings).

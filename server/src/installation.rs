@@ -221,6 +221,9 @@ impl Installation {
         let row = self.tenant(name)?;
         let policy = TenantPolicy::from_toml(toml)?;
         self.system.set_tenant_policy(&row.id, toml, &self.operator, self.clock.now_ms())?;
+        if policy.state_ttl_from_file {
+            self.system.set_state_ttl_days(&row.id, policy.retention.state_ttl.days())?;
+        }
         Ok(policy)
     }
 
@@ -231,6 +234,16 @@ impl Installation {
             Some(toml) => Ok(TenantPolicy::from_toml(&toml)?),
             None => Ok(TenantPolicy::hipaa_default()),
         }
+    }
+
+    /// The server's pool of lazily opened tenant stores (its own keyring
+    /// handle and system-store connection; no key derivation).
+    pub fn tenant_pool(&self) -> Result<crate::tenants::TenantPool, Error> {
+        crate::tenants::TenantPool::new(self.dir.clone(), self.keyring.duplicate(), self.open_system_store()?)
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
     }
 
     /// A second connection to the system store (for the server's certificate

@@ -7,12 +7,14 @@
 
 pub mod api;
 pub mod clock;
+pub mod continuity;
 pub mod datadir;
 mod error;
 pub mod ids;
 pub mod installation;
 pub mod serve;
 pub mod store;
+pub mod tenants;
 pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};

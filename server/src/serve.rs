@@ -61,7 +61,14 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     let tls = tls::server_config(&ca_pem, &server_cert.cert_pem, &server_cert.key_pem, counters.clone())?;
     let registry = Arc::new(CertRegistry::new(inst.certificates()?));
     let refresher = Refresher::start(inst.open_system_store()?, registry.clone());
-    let state = web::Data::new(AppState { registry, counters, started: Instant::now(), body_limit: opts.body_limit });
+    let state = web::Data::new(AppState {
+        registry,
+        counters,
+        started: Instant::now(),
+        body_limit: opts.body_limit,
+        tenants: inst.tenant_pool()?,
+        clock: inst.clock(),
+    });
     let body_limit = opts.body_limit;
     let listener = std::net::TcpListener::bind(opts.listen)
         .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
@@ -70,6 +77,9 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
             .app_data(state.clone())
             .app_data(api::json_config(body_limit))
             .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::PathConfig::default().error_handler(|_, _| {
+                api::ApiError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "no such resource").into()
+            }))
             .configure(api::routes)
             .default_service(web::to(api::not_found))
             .wrap(from_fn(api::enforce_body_limit))

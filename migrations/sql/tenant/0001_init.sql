@@ -66,14 +66,19 @@ CREATE TABLE conversations (
 CREATE INDEX conversations_open ON conversations(customer_id, last_activity_at) WHERE status = 'open';
 
 -- One call, chat session, email thread or SMS exchange (the seed's call_logs).
+-- customer_id and conversation_id stay NULL while the identity is ambiguous
+-- (a family phone) until confirmation picks the patient.
 CREATE TABLE sessions (
     id                 TEXT PRIMARY KEY,
-    conversation_id    TEXT NOT NULL REFERENCES conversations(id),
-    customer_id        TEXT NOT NULL REFERENCES customers(id),
+    conversation_id    TEXT REFERENCES conversations(id),
+    customer_id        TEXT REFERENCES customers(id),
     channel            TEXT NOT NULL CHECK (channel IN ('voice', 'chat', 'email', 'sms')),
     external_ref_bi    BLOB,
     cert_serial        TEXT NOT NULL,
     identity_status    TEXT NOT NULL CHECK (identity_status IN ('resolved', 'ambiguous', 'new')),
+    identity_strength  TEXT NOT NULL CHECK (identity_strength IN ('claim', 'asserted', 'possession')),
+    shared_identifier  INTEGER NOT NULL DEFAULT 0 CHECK (shared_identifier IN (0, 1)),
+    created_customer   INTEGER NOT NULL DEFAULT 0 CHECK (created_customer IN (0, 1)),
     confirmed_at       INTEGER,
     confirm_failures   INTEGER NOT NULL DEFAULT 0,
     locked_until       INTEGER,
@@ -83,6 +88,18 @@ CREATE TABLE sessions (
 ) STRICT;
 CREATE UNIQUE INDEX sessions_external_ref ON sessions(channel, external_ref_bi) WHERE external_ref_bi IS NOT NULL;
 CREATE INDEX sessions_conversation ON sessions(conversation_id, started_at);
+
+-- Identifiers offered with a claim or an ambiguous one: linked to the patient
+-- only once identity is confirmed (so a stranger typing a patient's phone
+-- number cannot bind their own cookie to that patient). value_sealed is
+-- under the tenant's pending-identifier key; rows go when the session ends.
+CREATE TABLE session_pending_identifiers (
+    session_id    TEXT NOT NULL REFERENCES sessions(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('phone', 'email', 'auth', 'cookie')),
+    value_bi      BLOB NOT NULL,
+    value_sealed  BLOB NOT NULL,
+    PRIMARY KEY (session_id, kind, value_bi)
+) STRICT, WITHOUT ROWID;
 
 -- Candidates of an ambiguous session (a family phone), until confirmation picks one.
 CREATE TABLE session_candidates (
@@ -95,6 +112,7 @@ CREATE TABLE turns (
     id               INTEGER PRIMARY KEY,
     conversation_id  TEXT NOT NULL REFERENCES conversations(id),
     session_id       TEXT NOT NULL REFERENCES sessions(id),
+    channel          TEXT NOT NULL,
     speaker          TEXT NOT NULL CHECK (speaker IN ('patient', 'agent', 'staff')),
     text_ct          BLOB NOT NULL,
     at               INTEGER NOT NULL

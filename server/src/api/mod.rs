@@ -7,6 +7,7 @@ mod error;
 mod health;
 mod middleware;
 mod openapi;
+mod sessions;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,6 +18,8 @@ pub use caller::{Caller, ConnInfo};
 pub use error::ApiError;
 pub use middleware::{RequestId, enforce_body_limit, log_requests};
 
+use crate::clock::Clock;
+use crate::tenants::TenantPool;
 use crate::tls::{CertRegistry, TlsCounters};
 
 /// Largest request body accepted (the raw RFC 5322 route will raise its own).
@@ -28,6 +31,8 @@ pub struct AppState {
     pub counters: Arc<TlsCounters>,
     pub started: Instant,
     pub body_limit: usize,
+    pub tenants: TenantPool,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Registers every route.
@@ -35,6 +40,47 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/v1/health")
             .route(web::get().to(health::health))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions")
+            .route(web::post().to(sessions::open))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/context")
+            .route(web::get().to(sessions::context))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/identity/confirm")
+            .route(web::post().to(sessions::confirm))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/customer")
+            .route(web::patch().to(sessions::customer))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/turns")
+            .route(web::post().to(sessions::turn))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/state/{key}")
+            .route(web::put().to(sessions::put_state))
+            .route(web::delete().to(sessions::delete_state))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/end")
+            .route(web::post().to(sessions::end))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/resume-token")
+            .route(web::post().to(sessions::resume_token))
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(

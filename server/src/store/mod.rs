@@ -8,6 +8,8 @@ mod audit_log;
 mod open;
 mod system;
 mod tenant;
+mod tenant_content;
+mod tenant_tx;
 
 use std::path::PathBuf;
 
@@ -15,6 +17,8 @@ pub use audit_log::AuditEntry;
 pub use open::{cipher_version, open_encrypted};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, TenantStore};
+pub use tenant_content::TurnView;
+pub use tenant_tx::{SessionRow, TenantTx};
 
 /// Why a store operation failed. Messages carry paths, codes and SQLite's own
 /// message (which never holds PHI: PHI is bound as encrypted parameters).

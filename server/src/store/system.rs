@@ -86,6 +86,20 @@ impl SystemStore {
             .flatten())
     }
 
+    /// A live (not deleted) tenant by id.
+    pub fn tenant_by_id(&self, id: &TenantId) -> Result<Option<TenantRow>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("{TENANT_SELECT} WHERE id = ?1 AND deleted_at IS NULL"))?
+            .query_row([id.as_str()], tenant_row)
+            .optional()?)
+    }
+
+    pub fn set_state_ttl_days(&mut self, id: &TenantId, days: u32) -> Result<(), StoreError> {
+        self.conn.execute("UPDATE tenants SET state_ttl_days = ?2 WHERE id = ?1", params![id.as_str(), days])?;
+        Ok(())
+    }
+
     /// Whether a name was ever used (deleted tenants' names are not reused).
     pub fn tenant_name_taken(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.conn.prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?.exists([name])?)

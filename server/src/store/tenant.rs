@@ -23,6 +23,9 @@ pub enum IdentifierKind {
 }
 
 impl IdentifierKind {
+    pub const ALL: [IdentifierKind; 4] =
+        [IdentifierKind::Phone, IdentifierKind::Email, IdentifierKind::Auth, IdentifierKind::Cookie];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IdentifierKind::Phone => "phone",
@@ -30,6 +33,10 @@ impl IdentifierKind {
             IdentifierKind::Auth => "auth",
             IdentifierKind::Cookie => "cookie",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -83,6 +90,13 @@ impl TenantStore {
 
     pub fn tenant_id(&self) -> Option<TenantId> {
         TenantId::parse(self.keys.tenant_id())
+    }
+
+    /// Starts an IMMEDIATE transaction (takes the write lock up front, so a
+    /// read-then-write never fails half-way on a busy store).
+    pub fn transaction(&mut self) -> Result<super::tenant_tx::TenantTx<'_>, StoreError> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(super::tenant_tx::TenantTx { tx, keys: &self.keys })
     }
 
     /// SQLCipher's version as the open connection reports it.
@@ -197,6 +211,11 @@ impl TenantStore {
         }))
     }
 
+    /// Every audit record of the tenant, in order.
+    pub fn audit_records(&self) -> Result<Vec<audit::Record>, StoreError> {
+        Ok(audit_log::read_all(&self.conn, AuditTable::Tenant)?.into_iter().map(|(r, _)| r).collect())
+    }
+
     /// Verifies the tenant's audit chain; returns how many records it holds.
     pub fn verify_audit(&self) -> Result<u64, StoreError> {
         let records = audit_log::read_all(&self.conn, AuditTable::Tenant)?;
@@ -218,6 +237,11 @@ pub enum Countable {
     Customers,
     Identifiers,
     AuditRecords,
+    Sessions,
+    Turns,
+    StateKeys,
+    Conversations,
+    Conflicts,
 }
 
 impl Countable {
@@ -226,6 +250,11 @@ impl Countable {
             Countable::Customers => "SELECT count(*) FROM customers WHERE erased_at IS NULL",
             Countable::Identifiers => "SELECT count(*) FROM identifiers WHERE unlinked_at IS NULL",
             Countable::AuditRecords => "SELECT count(*) FROM audit",
+            Countable::Sessions => "SELECT count(*) FROM sessions",
+            Countable::Turns => "SELECT count(*) FROM turns",
+            Countable::StateKeys => "SELECT count(*) FROM session_state",
+            Countable::Conversations => "SELECT count(*) FROM conversations",
+            Countable::Conflicts => "SELECT count(*) FROM identifier_conflicts",
         }
     }
 }
@@ -234,15 +263,20 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     migrations::tenant().to_latest(conn).map_err(|source| StoreError::Migration { path: path.to_owned(), source })
 }
 
-fn identifier_aad(id: &CustomerId, kind: IdentifierKind) -> Vec<u8> {
+pub(super) fn identifier_aad(id: &CustomerId, kind: IdentifierKind) -> Vec<u8> {
     format!("identifiers/{id}/{}", kind.as_str()).into_bytes()
 }
 
-fn field_aad(id: &CustomerId, field: &str) -> Vec<u8> {
+pub(super) fn field_aad(id: &CustomerId, field: &str) -> Vec<u8> {
     format!("customers/{id}/{field}").into_bytes()
 }
 
-fn open_text(key: &DataKey, id: &CustomerId, field: &'static str, ct: &[u8]) -> Result<Zeroizing<String>, StoreError> {
+pub(super) fn open_text(
+    key: &DataKey,
+    id: &CustomerId,
+    field: &'static str,
+    ct: &[u8],
+) -> Result<Zeroizing<String>, StoreError> {
     let bytes = key.open(&field_aad(id, field), ct).map_err(|_| StoreError::Decrypt { what: field })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Decrypt { what: field })?;
     Ok(Zeroizing::new(text.to_owned()))

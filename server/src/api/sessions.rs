@@ -1,0 +1,167 @@
+//! Session routes: open, context, identity confirmation, intake fields,
+//! turns, state, end, resume token. Each resolves the caller's tenant from
+//! the certificate, runs the continuity operation on the blocking pool, and
+//! maps its refusal to the JSON error shape.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use super::{ApiError, AppState, Caller};
+use crate::continuity::{self, Actor, ContinuityError, TenantSettings};
+use crate::ids::SessionId;
+use crate::store::TenantStore;
+
+impl From<ContinuityError> for ApiError {
+    fn from(e: ContinuityError) -> Self {
+        match e {
+            ContinuityError::BadInput { code, message } => ApiError::bad_request(code, message),
+            ContinuityError::NotFound { code, message } => ApiError::new(StatusCode::NOT_FOUND, code, message),
+            ContinuityError::Forbidden { code, message } => ApiError::forbidden(code, message),
+            ContinuityError::Unauthorized { code, message } => ApiError::unauthorized(code, message),
+            ContinuityError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            ContinuityError::Store(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+/// Runs `op` on the caller's tenant store off the async workers.
+async fn with_store<T, F>(state: &web::Data<AppState>, caller: &Caller, op: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut TenantStore, &TenantSettings, &Actor, i64) -> Result<T, ContinuityError> + Send + 'static,
+{
+    let state = state.clone();
+    let tenant = caller.tenant_id.clone();
+    let actor = Actor { serial: caller.serial.clone(), channel: caller.channel, peer: caller.peer };
+    web::block(move || -> Result<T, ApiError> {
+        let handle = state.tenants.get(&tenant).map_err(|e| match e {
+            crate::Error::TenantNotFound { .. } => {
+                ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")
+            }
+            other => ApiError::internal(&other),
+        })?;
+        let mut store = handle.store.lock().map_err(|_| ApiError::internal(&"tenant store lock poisoned"))?;
+        let now = state.clock.now_ms();
+        Ok(op(&mut store, &handle.settings, &actor, now)?)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+}
+
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    // Malformed and foreign ids look alike: "not found for this tenant".
+    SessionId::parse(raw)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "session_not_found", "no such session for this tenant"))
+}
+
+fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+pub async fn open(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Json<continuity::OpenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let req = body.into_inner();
+    let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::open_session(s, t, a, &req, now)).await?;
+    Ok(json(StatusCode::OK, &ctx))
+}
+
+pub async fn context(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::context(s, t, a, &id, now)).await?;
+    Ok(json(StatusCode::OK, &ctx))
+}
+
+pub async fn confirm(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<continuity::ConfirmRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let req = body.into_inner();
+    let ctx =
+        with_store(&state, &caller, move |s, t, a, now| continuity::confirm_identity(s, t, a, &id, &req, now)).await?;
+    Ok(json(StatusCode::OK, &ctx))
+}
+
+pub async fn customer(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<continuity::CustomerPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let req = body.into_inner();
+    let ctx =
+        with_store(&state, &caller, move |s, t, a, now| continuity::update_customer(s, t, a, &id, &req, now)).await?;
+    Ok(json(StatusCode::OK, &ctx))
+}
+
+pub async fn turn(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<continuity::TurnRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let req = body.into_inner();
+    let ack = with_store(&state, &caller, move |s, t, a, now| continuity::append_turn(s, t, a, &id, &req, now)).await?;
+    Ok(json(StatusCode::CREATED, &ack))
+}
+
+pub async fn put_state(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<continuity::StateValue>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, key) = path.into_inner();
+    let id = session_id(&id)?;
+    let req = body.into_inner();
+    let ack =
+        with_store(&state, &caller, move |s, t, a, now| continuity::put_state(s, t, a, &id, &key, &req, now)).await?;
+    Ok(json(StatusCode::OK, &ack))
+}
+
+pub async fn delete_state(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, key) = path.into_inner();
+    let id = session_id(&id)?;
+    let ack =
+        with_store(&state, &caller, move |s, t, a, now| continuity::delete_state(s, t, a, &id, &key, now)).await?;
+    Ok(json(StatusCode::OK, &ack))
+}
+
+pub async fn end(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<continuity::EndRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let req = body.into_inner();
+    let ack = with_store(&state, &caller, move |s, _, a, now| continuity::end_session(s, a, &id, &req, now)).await?;
+    Ok(json(StatusCode::OK, &ack))
+}
+
+pub async fn resume_token(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let ack =
+        with_store(&state, &caller, move |s, t, a, now| continuity::issue_resume_token(s, t, a, &id, now)).await?;
+    Ok(json(StatusCode::CREATED, &ack))
+}

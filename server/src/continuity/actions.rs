@@ -1,0 +1,398 @@
+//! What a channel does inside a session: confirm identity, record intake
+//! fields, turns and state, end the session, hand out a resume token. Each
+//! runs in one transaction with its audit record; writes of PHI into a
+//! conversation need the same policy clearance as reading it, so a caller
+//! who only claimed an identity cannot plant text in a patient's history.
+
+use policy::{Answer, ConfirmField, PhiClass, Resolution};
+use serde::{Deserialize, Serialize};
+
+use super::context::{self, ResumeContext, access, facts};
+use super::open::{audit, audit_outcome};
+use super::resume_token::{self, TokenClaims};
+use super::{Actor, ContinuityError, TenantSettings, limits};
+use crate::ids::{ConversationId, CustomerId, SessionId};
+use crate::store::{SessionRow, TenantStore, TenantTx};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    pub date_of_birth: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    pub date_of_birth: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnRequest {
+    pub speaker: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateValue {
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndRequest {
+    pub reason: String,
+}
+
+#[derive(Serialize)]
+pub struct Ack {
+    pub session_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<String>,
+}
+
+impl Ack {
+    fn new(session: &SessionId) -> Self {
+        Ack {
+            session_id: session.to_string(),
+            turn_id: None,
+            key: None,
+            expires_at: None,
+            ended_reason: None,
+            resume_token: None,
+        }
+    }
+}
+
+/// Only the channel that opened a session may act in it.
+pub(crate) fn require_channel(s: &SessionRow, actor: &Actor) -> Result<(), ContinuityError> {
+    if s.channel == actor.channel {
+        Ok(())
+    } else {
+        Err(ContinuityError::forbidden(
+            "wrong_channel",
+            format!("this session belongs to the {} channel; the certificate is for {}", s.channel, actor.channel),
+        ))
+    }
+}
+
+fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) -> Result<SessionRow, ContinuityError> {
+    let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
+    require_channel(&row, actor)?;
+    if row.ended_at.is_some() {
+        return Err(ContinuityError::Conflict { code: "session_ended", message: "the session has ended".into() });
+    }
+    Ok(row)
+}
+
+/// The patient and conversation a session may write into, if policy allows
+/// `class` to this channel now.
+fn writable(
+    settings: &TenantSettings,
+    row: &SessionRow,
+    class: PhiClass,
+    now: i64,
+) -> Result<(CustomerId, ConversationId), ContinuityError> {
+    let (decision, _) = access(settings, row, now);
+    match (&row.customer_id, &row.conversation_id) {
+        (Some(c), Some(v)) if decision.access.allows(class) => Ok((c.clone(), v.clone())),
+        _ => Err(ContinuityError::forbidden(
+            "identity_confirmation_required",
+            format!("confirm identity before writing {class} data in this session"),
+        )),
+    }
+}
+
+/// `POST /v1/sessions/{id}/identity/confirm`. Failures count toward the
+/// lockout; the answer never says which field was wrong.
+pub fn confirm_identity(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    req: &ConfirmRequest,
+    now: i64,
+) -> Result<ResumeContext, ContinuityError> {
+    let mut answers = Vec::new();
+    for field in &settings.policy.confirmation.with {
+        let raw = match field {
+            ConfirmField::DateOfBirth => req.date_of_birth.as_deref(),
+            ConfirmField::Name => req.name.as_deref(),
+        }
+        .ok_or_else(|| ContinuityError::bad("missing_confirmation_field", format!("{} is required", field.as_str())))?;
+        let answer = Answer::parse(*field, raw).map_err(|e| ContinuityError::bad(bad_code(*field), e.to_string()))?;
+        answers.push((*field, answer));
+    }
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let f = facts(&row, now);
+    if f.confirmed {
+        let ctx = context::build(&tx, settings, actor, &row, now)?;
+        tx.commit()?;
+        return Ok(ctx);
+    }
+    if f.locked {
+        audit_outcome(
+            &tx,
+            actor,
+            "identity.confirm",
+            row.customer_id.as_ref(),
+            session,
+            audit::Outcome::Refused,
+            Some("locked"),
+            now,
+        )?;
+        tx.commit()?;
+        return Err(ContinuityError::forbidden("identity_locked", "too many failed attempts; try again later"));
+    }
+    let candidates = match row.status {
+        Resolution::Ambiguous => tx.candidates(session)?,
+        _ => row.customer_id.iter().cloned().collect(),
+    };
+    let mut matching = Vec::new();
+    for c in &candidates {
+        let stored = tx.customer_fields(c)?;
+        let all = answers.iter().all(|(field, given)| {
+            let value = match field {
+                ConfirmField::DateOfBirth => stored.dob.as_str(),
+                ConfirmField::Name => stored.name.as_str(),
+            };
+            Answer::parse(*field, value).is_ok_and(|expected| expected.matches(given))
+        });
+        if all {
+            matching.push(c.clone());
+        }
+    }
+    match matching.as_slice() {
+        [customer] => {
+            let conversation = match (&row.conversation_id, row.customer_id.as_ref() == Some(customer)) {
+                (Some(v), true) => v.clone(),
+                _ => match tx.open_conversation(customer)? {
+                    Some(v) => v,
+                    None => tx.create_conversation(customer, now)?,
+                },
+            };
+            tx.confirm_session(session, customer, &conversation, now)?;
+            for (kind, value) in tx.take_pending_identifiers(session)? {
+                tx.link_identifier(kind, &value, customer, &format!("confirmed:{session}"), now)?;
+            }
+            audit(&tx, actor, "identity.confirm", Some(customer), session, None, now)?;
+            let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
+            let ctx = context::build(&tx, settings, actor, &row, now)?;
+            tx.commit()?;
+            Ok(ctx)
+        }
+        _ => {
+            let (failures, locked_until) =
+                policy::after_failed_confirmation(&settings.policy, row.confirm_failures, now);
+            tx.record_confirm_failure(session, failures, locked_until)?;
+            let reason = if locked_until.is_some() { "mismatch_locked" } else { "mismatch" };
+            audit_outcome(
+                &tx,
+                actor,
+                "identity.confirm",
+                row.customer_id.as_ref(),
+                session,
+                audit::Outcome::Refused,
+                Some(reason),
+                now,
+            )?;
+            tx.commit()?;
+            let left = settings.policy.confirmation.lockout.max_attempts.saturating_sub(failures);
+            Err(ContinuityError::Unauthorized {
+                code: if left == 0 { "identity_locked" } else { "identity_not_confirmed" },
+                message: format!("the details given do not match our records; {left} attempts left"),
+            })
+        }
+    }
+}
+
+fn bad_code(field: ConfirmField) -> &'static str {
+    match field {
+        ConfirmField::DateOfBirth => "invalid_date_of_birth",
+        ConfirmField::Name => "invalid_name",
+    }
+}
+
+/// `PATCH /v1/sessions/{id}/customer`: intake fields. Only for a patient
+/// created in this session or a confirmed one (otherwise a caller could set
+/// the date of birth they then "confirm" with).
+pub fn update_customer(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    patch: &CustomerPatch,
+    now: i64,
+) -> Result<ResumeContext, ContinuityError> {
+    let name = match &patch.name {
+        Some(n) => match Answer::parse(ConfirmField::Name, n) {
+            Ok(_) => Some(n.split_whitespace().collect::<Vec<_>>().join(" ")),
+            Err(e) => return Err(ContinuityError::bad("invalid_name", e.to_string())),
+        },
+        None => None,
+    };
+    if let Some(d) = &patch.date_of_birth {
+        Answer::parse(ConfirmField::DateOfBirth, d)
+            .map_err(|e| ContinuityError::bad("invalid_date_of_birth", e.to_string()))?;
+    }
+    if name.is_none() && patch.date_of_birth.is_none() {
+        return Err(ContinuityError::bad("empty_patch", "give name and/or date_of_birth"));
+    }
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let allowed = row.created_customer || row.confirmed_at.is_some();
+    let Some(customer) = row.customer_id.clone().filter(|_| allowed) else {
+        return Err(ContinuityError::forbidden(
+            "identity_confirmation_required",
+            "intake fields can be set for a new patient or after confirmation",
+        ));
+    };
+    tx.set_customer_fields(&customer, name.as_deref(), patch.date_of_birth.as_deref().map(str::trim), now)?;
+    audit(&tx, actor, "customer.update", Some(&customer), session, None, now)?;
+    let ctx = context::build(&tx, settings, actor, &row, now)?;
+    tx.commit()?;
+    Ok(ctx)
+}
+
+/// `POST /v1/sessions/{id}/turns`.
+pub fn append_turn(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    req: &TurnRequest,
+    now: i64,
+) -> Result<Ack, ContinuityError> {
+    if !matches!(req.speaker.as_str(), "patient" | "agent" | "staff") {
+        return Err(ContinuityError::bad("invalid_speaker", "speaker must be patient, agent or staff"));
+    }
+    if req.text.is_empty() || req.text.len() > limits::TURN_TEXT_BYTES {
+        return Err(ContinuityError::bad("invalid_text", "text must be 1 byte to 16 KiB"));
+    }
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let id = tx.append_turn(&customer, &conversation, session, actor.channel.as_str(), &req.speaker, &req.text, now)?;
+    tx.touch_conversation(&conversation, now)?;
+    audit(&tx, actor, "turn.append", Some(&customer), session, None, now)?;
+    tx.commit()?;
+    Ok(Ack { turn_id: Some(id), ..Ack::new(session) })
+}
+
+fn check_key(key: &str) -> Result<(), ContinuityError> {
+    let ok = (1..=limits::STATE_KEY_BYTES).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok { Ok(()) } else { Err(ContinuityError::bad("invalid_state_key", "state keys are 1 to 64 of a-z 0-9 _")) }
+}
+
+/// `PUT /v1/sessions/{id}/state/{key}`: expires after the tenant's state TTL.
+pub fn put_state(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    key: &str,
+    value: &StateValue,
+    now: i64,
+) -> Result<Ack, ContinuityError> {
+    check_key(key)?;
+    if value.value.len() > limits::STATE_VALUE_BYTES {
+        return Err(ContinuityError::bad("invalid_state_value", "state values are at most 4 KiB"));
+    }
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let existing = tx.state(&customer, &conversation, now)?;
+    if !existing.contains_key(key) && tx.count_state(&conversation, now)? >= limits::STATE_KEYS_PER_CONVERSATION {
+        return Err(ContinuityError::bad("too_many_state_keys", "at most 64 state keys per conversation"));
+    }
+    let expires_at = settings.state_ttl.expires_at(now);
+    tx.put_state(&customer, &conversation, key, &value.value, now, expires_at)?;
+    tx.touch_conversation(&conversation, now)?;
+    audit(&tx, actor, "state.put", Some(&customer), session, None, now)?;
+    tx.commit()?;
+    Ok(Ack { key: Some(key.to_owned()), expires_at: Some(expires_at), ..Ack::new(session) })
+}
+
+/// `DELETE /v1/sessions/{id}/state/{key}`.
+pub fn delete_state(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    key: &str,
+    now: i64,
+) -> Result<Ack, ContinuityError> {
+    check_key(key)?;
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    if !tx.delete_state(&conversation, key, now)? {
+        return Err(ContinuityError::NotFound { code: "state_key_not_found", message: "no such state key".into() });
+    }
+    audit(&tx, actor, "state.delete", Some(&customer), session, None, now)?;
+    tx.commit()?;
+    Ok(Ack { key: Some(key.to_owned()), ..Ack::new(session) })
+}
+
+/// `POST /v1/sessions/{id}/end`: a dropped call leaves the conversation open.
+pub fn end_session(
+    store: &mut TenantStore,
+    actor: &Actor,
+    session: &SessionId,
+    req: &EndRequest,
+    now: i64,
+) -> Result<Ack, ContinuityError> {
+    if !matches!(req.reason.as_str(), "completed" | "dropped" | "transferred") {
+        return Err(ContinuityError::bad("invalid_end_reason", "reason must be completed, dropped or transferred"));
+    }
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    tx.end_session(session, &req.reason, now)?;
+    if let Some(c) = &row.conversation_id {
+        tx.touch_conversation(c, now)?;
+    }
+    audit(&tx, actor, "session.end", row.customer_id.as_ref(), session, Some(&req.reason), now)?;
+    tx.commit()?;
+    Ok(Ack { ended_reason: Some(req.reason.clone()), ..Ack::new(session) })
+}
+
+/// `POST /v1/sessions/{id}/resume-token`: for a patient this session may
+/// see in full (confirmed, or no confirmation needed).
+pub fn issue_resume_token(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    now: i64,
+) -> Result<Ack, ContinuityError> {
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let expires_at = now.saturating_add(limits::RESUME_TOKEN_DAYS * 86_400_000);
+    let id = format!("rt_{}", uuid::Uuid::new_v4().simple());
+    tx.insert_resume_token(&id, &customer, &conversation, now, expires_at)?;
+    let claims = TokenClaims {
+        i: id,
+        t: tx.keys().tenant_id().to_owned(),
+        c: customer.to_string(),
+        v: conversation.to_string(),
+        x: expires_at,
+    };
+    let token = resume_token::issue(tx.keys(), &claims);
+    audit(&tx, actor, "resume_token.issue", Some(&customer), session, None, now)?;
+    tx.commit()?;
+    Ok(Ack { resume_token: Some(token), expires_at: Some(expires_at), ..Ack::new(session) })
+}

@@ -1,0 +1,271 @@
+//! `POST /v1/sessions`: resolve, find or open the conversation, record the
+//! session, hand back the resume context; one transaction, audited.
+//!
+//! Resolution takes identifiers in priority order (phone, email, auth,
+//! cookie; a resume token stands for the patient it was issued to, as proof
+//! of possession). The highest-priority identifier that matches decides; a
+//! shared one is ambiguous unless a proof-of-possession identifier picks one
+//! of its patients. Identifiers seen with a resolved one are linked at once
+//! only when the resolving identifier is proof of possession; otherwise they
+//! wait, sealed, until identity is confirmed. Disagreeing identifiers are
+//! recorded as conflicts, never merged.
+
+use policy::{Resolution, Strength};
+use serde::Deserialize;
+
+use super::identifiers::Identifier;
+use super::resume_token::{self, TokenError};
+use super::{Actor, ContinuityError, Offered, ResumeContext, TenantSettings, context, limits, peer_string};
+use crate::ids::{CustomerId, SessionId};
+use crate::store::{AuditEntry, SessionRow, TenantStore, TenantTx};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRequest {
+    pub identifiers: Offered,
+    /// The integration's own id for this call, chat or thread: opening twice
+    /// with the same one returns the same session.
+    pub external_ref: Option<String>,
+}
+
+struct Offer {
+    id: Identifier,
+    strength: Strength,
+    matches: Vec<CustomerId>,
+}
+
+enum Resolved {
+    New,
+    One { customer: CustomerId, strength: Strength, shared: bool, conversation: Option<crate::ids::ConversationId> },
+    Ambiguous { candidates: Vec<CustomerId>, strength: Strength },
+}
+
+pub fn open_session(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    req: &OpenRequest,
+    now: i64,
+) -> Result<ResumeContext, ContinuityError> {
+    let offered = parse_offered(&req.identifiers, settings, actor)?;
+    if let Some(r) = &req.external_ref
+        && (r.is_empty() || r.len() > limits::EXTERNAL_REF_BYTES)
+    {
+        return Err(ContinuityError::bad("invalid_external_ref", "external_ref must be 1 to 256 bytes"));
+    }
+    let tx = store.transaction()?;
+    if let Some(r) = &req.external_ref
+        && let Some(existing) = tx.session_by_external_ref(actor.channel, r)?
+    {
+        // A retrying voice bridge gets the same session, not a second one.
+        let ctx = context::build(&tx, settings, actor, &existing, now)?;
+        tx.commit()?;
+        return Ok(ctx);
+    }
+
+    let mut offers = Vec::with_capacity(offered.len());
+    for id in offered {
+        let matches = tx.customers_by_identifier(id.kind(), id.value())?;
+        let strength = id.strength(actor.channel);
+        offers.push(Offer { id, strength, matches });
+    }
+    let resolved = match &req.identifiers.resume_token {
+        Some(token) => resolve_token(&tx, token, now)?,
+        None => resolve(&offers),
+    };
+
+    let session_id = SessionId::generate();
+    let mut row = SessionRow {
+        id: session_id.clone(),
+        conversation_id: None,
+        customer_id: None,
+        channel: actor.channel,
+        status: Resolution::New,
+        strength: Strength::Claim,
+        shared_identifier: false,
+        created_customer: false,
+        confirmed_at: None,
+        confirm_failures: 0,
+        locked_until: None,
+        started_at: now,
+        ended_at: None,
+        end_reason: None,
+    };
+    let provenance = format!("session:{session_id}");
+    match &resolved {
+        Resolved::New => {
+            let customer = tx.create_customer(now)?;
+            let conversation = tx.create_conversation(&customer, now)?;
+            for o in &offers {
+                tx.link_identifier(o.id.kind(), o.id.value(), &customer, &provenance, now)?;
+            }
+            row.strength = offers.iter().map(|o| o.strength).max().unwrap_or(Strength::Claim);
+            row.created_customer = true;
+            row.customer_id = Some(customer);
+            row.conversation_id = Some(conversation);
+        }
+        Resolved::One { customer, strength, shared, conversation } => {
+            let conversation = match conversation {
+                Some(c) => c.clone(),
+                None => match tx.open_conversation(customer)? {
+                    Some(c) => c,
+                    None => tx.create_conversation(customer, now)?,
+                },
+            };
+            row.status = Resolution::Resolved;
+            row.strength = *strength;
+            row.shared_identifier = *shared;
+            row.customer_id = Some(customer.clone());
+            row.conversation_id = Some(conversation);
+        }
+        Resolved::Ambiguous { strength, .. } => {
+            row.status = Resolution::Ambiguous;
+            row.strength = *strength;
+            row.shared_identifier = true;
+        }
+    }
+    tx.insert_session(&row, req.external_ref.as_deref(), &actor.serial)?;
+
+    match &resolved {
+        Resolved::New => {}
+        Resolved::One { customer, strength, .. } => {
+            let winner_kind = offers.iter().find(|o| !o.matches.is_empty()).map(|o| o.id.kind());
+            for o in &offers {
+                if o.matches.contains(customer) {
+                    continue;
+                }
+                if let (Some(w), [other]) = (winner_kind, o.matches.as_slice()) {
+                    tx.record_conflict(&session_id, (w, customer), (o.id.kind(), other), now)?;
+                    audit(
+                        &tx,
+                        actor,
+                        "identity.conflict",
+                        Some(customer),
+                        &session_id,
+                        Some(o.id.kind().as_str()),
+                        now,
+                    )?;
+                }
+                if *strength == Strength::Possession {
+                    tx.link_identifier(o.id.kind(), o.id.value(), customer, &provenance, now)?;
+                } else {
+                    tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
+                }
+            }
+        }
+        Resolved::Ambiguous { candidates, .. } => {
+            tx.add_candidates(&session_id, candidates)?;
+            for o in offers.iter().filter(|o| o.matches != *candidates) {
+                tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
+            }
+        }
+    }
+    if let Some(c) = &row.conversation_id {
+        tx.touch_conversation(c, now)?;
+    }
+    audit(&tx, actor, "session.open", row.customer_id.as_ref(), &session_id, Some(row.status.as_str()), now)?;
+    let ctx = context::build(&tx, settings, actor, &row, now)?;
+    tx.commit()?;
+    Ok(ctx)
+}
+
+fn parse_offered(o: &Offered, settings: &TenantSettings, actor: &Actor) -> Result<Vec<Identifier>, ContinuityError> {
+    let bad = |e: super::identifiers::IdentifierError| ContinuityError::bad(e.code(), e.to_string());
+    let mut out = Vec::new();
+    if let Some(p) = &o.phone {
+        out.push(Identifier::phone(p, &settings.region).map_err(bad)?);
+    }
+    if let Some(e) = &o.email {
+        out.push(Identifier::email(e).map_err(bad)?);
+    }
+    if let Some(a) = &o.auth {
+        out.push(Identifier::auth(a).map_err(bad)?);
+    }
+    if let Some(c) = &o.cookie {
+        out.push(Identifier::cookie(c).map_err(bad)?);
+    }
+    if out.is_empty() && o.resume_token.is_none() {
+        return Err(ContinuityError::bad(
+            "no_identifiers",
+            format!("offer at least one of phone, email, auth, cookie, resume_token ({} channel)", actor.channel),
+        ));
+    }
+    Ok(out)
+}
+
+fn resolve(offers: &[Offer]) -> Resolved {
+    let Some(primary) = offers.iter().find(|o| !o.matches.is_empty()) else { return Resolved::New };
+    if let [only] = primary.matches.as_slice() {
+        return Resolved::One { customer: only.clone(), strength: primary.strength, shared: false, conversation: None };
+    }
+    // A shared identifier: a proof-of-possession identifier may pick one of its patients.
+    let picked =
+        offers.iter().filter(|o| o.strength == Strength::Possession).find_map(|o| match o.matches.as_slice() {
+            [one] if primary.matches.contains(one) => Some(one.clone()),
+            _ => None,
+        });
+    match picked {
+        Some(customer) => Resolved::One { customer, strength: Strength::Possession, shared: true, conversation: None },
+        None => Resolved::Ambiguous { candidates: primary.matches.clone(), strength: primary.strength },
+    }
+}
+
+fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Resolved, ContinuityError> {
+    let claims = resume_token::verify(tx.keys(), token, now).map_err(|e| match e {
+        TokenError::Invalid => ContinuityError::Unauthorized {
+            code: "invalid_resume_token",
+            message: "the resume token is not valid for this tenant".into(),
+        },
+        TokenError::Expired => ContinuityError::Unauthorized {
+            code: "resume_token_expired",
+            message: "the resume token has expired".into(),
+        },
+    })?;
+    let (customer, conversation) = tx.resume_token_target(&claims.i, now)?.ok_or(ContinuityError::Unauthorized {
+        code: "invalid_resume_token",
+        message: "the resume token was revoked or its patient is gone".into(),
+    })?;
+    Ok(Resolved::One { customer, strength: Strength::Possession, shared: false, conversation })
+}
+
+pub(crate) fn audit(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    action: &str,
+    customer: Option<&CustomerId>,
+    session: &SessionId,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), ContinuityError> {
+    audit_outcome(tx, actor, action, customer, session, audit::Outcome::Ok, reason, now)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn audit_outcome(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    action: &str,
+    customer: Option<&CustomerId>,
+    session: &SessionId,
+    outcome: audit::Outcome,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<(), ContinuityError> {
+    let peer = peer_string(actor);
+    tx.audit(
+        &AuditEntry {
+            actor_kind: audit::ActorKind::Channel,
+            actor: &actor.serial,
+            channel: Some(actor.channel.as_str()),
+            action,
+            tenant_id: Some(tx.keys().tenant_id()),
+            customer_id: customer.map(CustomerId::as_str),
+            session_id: Some(session.as_str()),
+            peer: peer.as_deref(),
+            outcome,
+            reason,
+        },
+        now,
+    )?;
+    Ok(())
+}

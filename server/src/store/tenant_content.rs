@@ -1,0 +1,157 @@
+//! What was said and what is pending: turns and session state, sealed under
+//! the patient's data key. Expired state is never returned and is purged.
+
+use std::collections::BTreeMap;
+
+use rusqlite::params;
+use zeroize::Zeroizing;
+
+use super::StoreError;
+use super::tenant_tx::TenantTx;
+use crate::ids::{ConversationId, CustomerId, SessionId};
+
+/// One turn as handed back (PHI: only built for an `Access` that allows it).
+#[derive(Clone)]
+pub struct TurnView {
+    pub channel: String,
+    pub speaker: String,
+    pub text: Zeroizing<String>,
+    pub at: i64,
+}
+
+impl std::fmt::Debug for TurnView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TurnView({} {} at {}, [REDACTED])", self.channel, self.speaker, self.at)
+    }
+}
+
+fn turn_aad(conversation: &ConversationId, at: i64) -> Vec<u8> {
+    format!("turns/{conversation}/{at}").into_bytes()
+}
+
+fn state_aad(conversation: &ConversationId, key: &str) -> Vec<u8> {
+    format!("state/{conversation}/{key}").into_bytes()
+}
+
+impl TenantTx<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_turn(
+        &self,
+        customer: &CustomerId,
+        conversation: &ConversationId,
+        session: &SessionId,
+        channel: &str,
+        speaker: &str,
+        text: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let key = self.data_key(customer)?;
+        let ct = key.seal(&turn_aad(conversation, now), text.as_bytes())?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO turns (conversation_id, session_id, channel, speaker, text_ct, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![conversation.as_str(), session.as_str(), channel, speaker, ct, now])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// The last `n` turns of a conversation, oldest first.
+    pub fn recent_turns(
+        &self,
+        customer: &CustomerId,
+        conversation: &ConversationId,
+        n: u32,
+    ) -> Result<Vec<TurnView>, StoreError> {
+        let key = self.data_key(customer)?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT channel, speaker, text_ct, at FROM turns WHERE conversation_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![conversation.as_str(), n], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut turns = Vec::new();
+        for row in rows {
+            let (channel, speaker, ct, at) = row?;
+            let bytes = key.open(&turn_aad(conversation, at), &ct).map_err(|_| StoreError::Decrypt { what: "turn" })?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Decrypt { what: "turn" })?;
+            turns.push(TurnView { channel, speaker, text: Zeroizing::new(text), at });
+        }
+        turns.reverse();
+        Ok(turns)
+    }
+
+    pub fn count_turns(&self, conversation: &ConversationId) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .tx
+            .prepare_cached("SELECT count(*) FROM turns WHERE conversation_id = ?1")?
+            .query_row([conversation.as_str()], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    pub fn put_state(
+        &self,
+        customer: &CustomerId,
+        conversation: &ConversationId,
+        key: &str,
+        value: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let dk = self.data_key(customer)?;
+        let ct = dk.seal(&state_aad(conversation, key), value.as_bytes())?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO session_state (conversation_id, key, value_ct, updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (conversation_id, key) DO UPDATE SET value_ct = ?3, updated_at = ?4, expires_at = ?5",
+            )?
+            .execute(params![conversation.as_str(), key, ct, now, expires_at])?;
+        Ok(())
+    }
+
+    /// Deletes a key; returns whether it existed (unexpired).
+    pub fn delete_state(&self, conversation: &ConversationId, key: &str, now: i64) -> Result<bool, StoreError> {
+        let n = self.tx.execute(
+            "DELETE FROM session_state WHERE conversation_id = ?1 AND key = ?2 AND expires_at > ?3",
+            params![conversation.as_str(), key, now],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Unexpired state of a conversation. Expired keys are never returned.
+    pub fn state(
+        &self,
+        customer: &CustomerId,
+        conversation: &ConversationId,
+        now: i64,
+    ) -> Result<BTreeMap<String, Zeroizing<String>>, StoreError> {
+        let dk = self.data_key(customer)?;
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT key, value_ct FROM session_state WHERE conversation_id = ?1 AND expires_at > ?2 ORDER BY key",
+        )?;
+        let rows = stmt.query_map(params![conversation.as_str(), now], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (key, ct) = row?;
+            let bytes =
+                dk.open(&state_aad(conversation, &key), &ct).map_err(|_| StoreError::Decrypt { what: "state" })?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Decrypt { what: "state" })?;
+            out.insert(key, Zeroizing::new(text));
+        }
+        Ok(out)
+    }
+
+    pub fn count_state(&self, conversation: &ConversationId, now: i64) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .tx
+            .prepare_cached("SELECT count(*) FROM session_state WHERE conversation_id = ?1 AND expires_at > ?2")?
+            .query_row(params![conversation.as_str(), now], |r| r.get(0))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Removes every expired state key of the tenant; returns how many.
+    pub fn purge_expired_state(&self, now: i64) -> Result<u64, StoreError> {
+        Ok(self.tx.execute("DELETE FROM session_state WHERE expires_at <= ?1", [now])? as u64)
+    }
+}

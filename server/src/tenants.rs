@@ -1,0 +1,88 @@
+//! The server's tenants: each store opened on first use (lazy, so a cold
+//! start with many tenants costs nothing until they are called), with its
+//! settings and policy read once at open. A tenant created by the CLI while
+//! the server runs is found by re-reading the keyring with the master key
+//! already held (no key derivation).
+//!
+//! One connection per tenant behind a mutex for now; issue 10 replaces it with
+//! a writer per tenant (group commit) and a read pool.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crypto::{CryptoError, UnlockedKeyring};
+use policy::{StateTtl, TenantPolicy};
+
+use crate::Error;
+use crate::continuity::TenantSettings;
+use crate::datadir::DataDir;
+use crate::ids::TenantId;
+use crate::store::{SystemStore, TenantStore};
+
+/// Recent turns handed back in a resume context.
+pub const RECENT_TURNS: u32 = 20;
+
+pub struct TenantHandle {
+    pub store: Mutex<TenantStore>,
+    pub settings: TenantSettings,
+}
+
+pub struct TenantPool {
+    dir: DataDir,
+    keyring: Mutex<UnlockedKeyring>,
+    system: Mutex<SystemStore>,
+    open: RwLock<HashMap<TenantId, Arc<TenantHandle>>>,
+}
+
+impl TenantPool {
+    pub fn new(dir: DataDir, keyring: UnlockedKeyring, system: SystemStore) -> Result<Self, Error> {
+        Ok(TenantPool {
+            dir,
+            keyring: Mutex::new(keyring),
+            system: Mutex::new(system),
+            open: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The tenant's open store, opening it on first use.
+    pub fn get(&self, id: &TenantId) -> Result<Arc<TenantHandle>, Error> {
+        if let Some(h) = self.open.read().map_err(|_| Error::Poisoned)?.get(id) {
+            return Ok(h.clone());
+        }
+        let mut open = self.open.write().map_err(|_| Error::Poisoned)?;
+        if let Some(h) = open.get(id) {
+            return Ok(h.clone());
+        }
+        let handle = Arc::new(self.open_tenant(id)?);
+        open.insert(id.clone(), handle.clone());
+        Ok(handle)
+    }
+
+    fn open_tenant(&self, id: &TenantId) -> Result<TenantHandle, Error> {
+        let (row, policy_toml) = {
+            let system = self.system.lock().map_err(|_| Error::Poisoned)?;
+            let row = system.tenant_by_id(id)?.ok_or_else(|| Error::TenantNotFound { name: id.to_string() })?;
+            let toml = system.tenant_policy(id)?;
+            (row, toml)
+        };
+        let keys = {
+            let mut keyring = self.keyring.lock().map_err(|_| Error::Poisoned)?;
+            match keyring.tenant_keys(id.as_str()) {
+                Err(CryptoError::UnknownTenant { .. }) => {
+                    keyring.reload()?;
+                    keyring.tenant_keys(id.as_str())?
+                }
+                other => other?,
+            }
+        };
+        let store = TenantStore::open(&self.dir.tenant_db(id), keys)?;
+        let mut policy = match policy_toml {
+            Some(t) => TenantPolicy::from_toml(&t)?,
+            None => TenantPolicy::hipaa_default(),
+        };
+        let state_ttl = StateTtl::from_days(u64::from(row.state_ttl_days))?;
+        policy.retention.state_ttl = state_ttl;
+        let settings = TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS };
+        Ok(TenantHandle { store: Mutex::new(store), settings })
+    }
+}

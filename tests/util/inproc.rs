@@ -1,0 +1,53 @@
+//! The real server started in-process (still real mTLS on 127.0.0.1:0 with
+//! real certificates) so tests can inject the clock: "ten minutes later" and
+//! a 30-day TTL are tested without sleeping.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use throughline::serve::{self, ServeOptions};
+use throughline::{Clock as _, Installation, ManualClock, SystemClock};
+
+use super::{Env, PASSPHRASE};
+
+pub struct InProcess {
+    pub addr: SocketAddr,
+    pub clock: ManualClock,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    pub fn start(env: &Env) -> Self {
+        let clock = ManualClock::new(SystemClock.now_ms());
+        let passphrase = SecretString::from(PASSPHRASE.to_owned());
+        let mut inst = Installation::open(&env.data, &passphrase, Arc::new(clock.clone())).expect("open installation");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let bound = serve::bind(&mut inst, &ServeOptions::new(([127, 0, 0, 1], 0).into())).expect("bind");
+                tx.send((bound.addr, bound.server.handle())).expect("send");
+                let _ = bound.server.await;
+                bound.refresher.stop();
+            });
+        });
+        let (addr, handle) = rx.recv().expect("server started");
+        InProcess { addr, clock, handle, thread: Some(thread) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    pub fn advance_minutes(&self, minutes: i64) {
+        self.clock.advance_ms(minutes * 60_000);
+    }
+
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -6,6 +6,30 @@ use serde_json::{Value, json};
 
 use super::Caller;
 
+fn session_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^ses_[0-9a-f]{32}$"}})
+}
+
+fn key_param() -> Value {
+    json!({"name": "key", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"}})
+}
+
+/// A success response of `schema` plus every error status an operation may return.
+fn responses(ok: &str, schema: &str) -> Value {
+    let mut r = json!({
+        "400": {"$ref": "#/components/responses/Error"},
+        "401": {"$ref": "#/components/responses/Error"},
+        "403": {"$ref": "#/components/responses/Error"},
+        "404": {"$ref": "#/components/responses/Error"},
+        "409": {"$ref": "#/components/responses/Error"},
+        "413": {"$ref": "#/components/responses/Error"},
+        "415": {"$ref": "#/components/responses/Error"},
+        "503": {"$ref": "#/components/responses/Error"}
+    });
+    r[ok] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    r
+}
+
 pub async fn openapi(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(document())
 }
@@ -32,6 +56,81 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/v1/sessions": {
+                "post": {
+                    "operationId": "openSession",
+                    "summary": "Open a session: resolve the patient from the identifiers offered, find or open their conversation, return the resume context",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OpenSession"}}}},
+                    "responses": responses("200", "ResumeContext")
+                }
+            },
+            "/v1/sessions/{id}/context": {
+                "get": {
+                    "operationId": "sessionContext",
+                    "summary": "The resume context again, fresh",
+                    "parameters": [session_param()],
+                    "responses": responses("200", "ResumeContext")
+                }
+            },
+            "/v1/sessions/{id}/identity/confirm": {
+                "post": {
+                    "operationId": "confirmIdentity",
+                    "summary": "Confirm identity with what the tenant's policy asks (date of birth by default); failures count toward a lockout and never say which field was wrong",
+                    "parameters": [session_param()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Confirm"}}}},
+                    "responses": responses("200", "ResumeContext")
+                }
+            },
+            "/v1/sessions/{id}/customer": {
+                "patch": {
+                    "operationId": "updateCustomer",
+                    "summary": "Intake fields (name, date of birth), for a patient created in this session or a confirmed one",
+                    "parameters": [session_param()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomerPatch"}}}},
+                    "responses": responses("200", "ResumeContext")
+                }
+            },
+            "/v1/sessions/{id}/turns": {
+                "post": {
+                    "operationId": "appendTurn",
+                    "summary": "Record who said what",
+                    "parameters": [session_param()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Turn"}}}},
+                    "responses": responses("201", "Ack")
+                }
+            },
+            "/v1/sessions/{id}/state/{key}": {
+                "put": {
+                    "operationId": "putState",
+                    "summary": "Set a state key of the conversation; it expires after the tenant's state TTL",
+                    "parameters": [session_param(), key_param()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StateValue"}}}},
+                    "responses": responses("200", "Ack")
+                },
+                "delete": {
+                    "operationId": "deleteState",
+                    "summary": "Clear a state key",
+                    "parameters": [session_param(), key_param()],
+                    "responses": responses("200", "Ack")
+                }
+            },
+            "/v1/sessions/{id}/end": {
+                "post": {
+                    "operationId": "endSession",
+                    "summary": "End the session; a dropped call leaves the conversation open",
+                    "parameters": [session_param()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/End"}}}},
+                    "responses": responses("200", "Ack")
+                }
+            },
+            "/v1/sessions/{id}/resume-token": {
+                "post": {
+                    "operationId": "issueResumeToken",
+                    "summary": "A signed, expiring token a chat link or SMS can carry to resume with proof of possession",
+                    "parameters": [session_param()],
+                    "responses": responses("201", "Ack")
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -54,6 +153,120 @@ pub fn document() -> Value {
                         "message": {"type": "string", "description": "For people; never carries PHI or internals"}
                     }
                 },
+                "OpenSession": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["identifiers"],
+                    "properties": {
+                        "identifiers": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "description": "At least one. Priority: phone, email, auth, cookie; a resume token stands for the patient it was issued to.",
+                            "properties": {
+                                "phone": {"type": "string", "description": "Any common format; read with the tenant's default region; normalised to E.164"},
+                                "email": {"type": "string", "description": "Surrounding spaces trimmed, domain lowercased, local part kept"},
+                                "auth": {"type": "string", "minLength": 1, "maxLength": 256, "description": "The clinic's login subject (proof of possession)"},
+                                "cookie": {"type": "string", "minLength": 16, "maxLength": 256, "pattern": "^[A-Za-z0-9._~-]+$", "description": "Opaque browser cookie set by the chat backend"},
+                                "resume_token": {"type": "string", "description": "From POST /v1/sessions/{id}/resume-token"}
+                            }
+                        },
+                        "external_ref": {"type": "string", "minLength": 1, "maxLength": 256, "description": "Call id, chat id or Message-ID; opening twice with the same one returns the same session"}
+                    }
+                },
+                "ResumeContext": {
+                    "type": "object",
+                    "required": ["session_id", "customer_id", "conversation_id", "channel", "identity", "greeting_name", "patient", "state", "recent_turns", "brief", "withheld"],
+                    "properties": {
+                        "session_id": {"type": "string", "pattern": "^ses_[0-9a-f]{32}$"},
+                        "customer_id": {"type": ["string", "null"], "description": "Pseudonymous patient id; null while ambiguous"},
+                        "conversation_id": {"type": ["string", "null"], "description": "The patient's one open conversation; null while ambiguous"},
+                        "channel": {"type": "string", "enum": ["voice", "chat", "email", "sms"]},
+                        "identity": {
+                            "type": "object",
+                            "required": ["status", "strength", "confirmed", "confirm_with", "locked", "candidates"],
+                            "properties": {
+                                "status": {"type": "string", "enum": ["resolved", "ambiguous", "new"]},
+                                "strength": {"type": "string", "enum": ["claim", "asserted", "possession"], "description": "How far the resolving identifier can be trusted"},
+                                "confirmed": {"type": "boolean"},
+                                "confirm_with": {"type": "array", "items": {"type": "string", "enum": ["date_of_birth", "name"]}, "description": "Empty when no confirmation is needed"},
+                                "locked": {"type": "boolean", "description": "Too many failed confirmations"},
+                                "candidates": {"type": "integer", "minimum": 0, "description": "How many patients share the identifier (ambiguous only); never who"}
+                            }
+                        },
+                        "greeting_name": {"type": ["string", "null"], "description": "First name, when policy allows a greeting"},
+                        "patient": {
+                            "type": ["object", "null"],
+                            "description": "PHI class identity",
+                            "properties": {"name": {"type": ["string", "null"]}, "date_of_birth": {"type": ["string", "null"], "format": "date"}}
+                        },
+                        "state": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Unexpired session state (PHI class conversation)"},
+                        "recent_turns": {
+                            "type": "array",
+                            "description": "Last turns, oldest first (PHI class conversation)",
+                            "items": {
+                                "type": "object",
+                                "required": ["channel", "speaker", "text", "at"],
+                                "properties": {
+                                    "channel": {"type": "string"},
+                                    "speaker": {"type": "string", "enum": ["patient", "agent", "staff"]},
+                                    "text": {"type": "string"},
+                                    "at": {"type": "integer", "description": "Unix milliseconds"}
+                                }
+                            }
+                        },
+                        "brief": {"type": "string", "description": "One line, e.g. 'voice call 10 min ago, dropped; pending: booking date Tuesday'; PHI-free while details are withheld"},
+                        "withheld": {"type": "array", "items": {"type": "string", "enum": ["greeting", "identity", "contact", "scheduling", "conversation", "clinical", "attachments"]}, "description": "PHI classes this response left out"}
+                    }
+                },
+                "Confirm": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "date_of_birth": {"type": "string", "format": "date", "description": "YYYY-MM-DD"},
+                        "name": {"type": "string", "description": "Full name, when the tenant confirms with name too"}
+                    }
+                },
+                "CustomerPatch": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "date_of_birth": {"type": "string", "format": "date"}
+                    }
+                },
+                "Turn": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["speaker", "text"],
+                    "properties": {
+                        "speaker": {"type": "string", "enum": ["patient", "agent", "staff"]},
+                        "text": {"type": "string", "minLength": 1, "maxLength": 16384}
+                    }
+                },
+                "StateValue": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["value"],
+                    "properties": {"value": {"type": "string", "maxLength": 4096}}
+                },
+                "End": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["reason"],
+                    "properties": {"reason": {"type": "string", "enum": ["completed", "dropped", "transferred"]}}
+                },
+                "Ack": {
+                    "type": "object",
+                    "required": ["session_id"],
+                    "properties": {
+                        "session_id": {"type": "string"},
+                        "turn_id": {"type": "integer"},
+                        "key": {"type": "string"},
+                        "expires_at": {"type": "integer", "description": "Unix milliseconds"},
+                        "ended_reason": {"type": "string"},
+                        "resume_token": {"type": "string"}
+                    }
+                },
                 "Health": {
                     "type": "object",
                     "required": ["status", "version", "tenant", "channel", "certificate_serial", "uptime_s", "refused_certificates"],
@@ -73,4 +286,39 @@ pub fn document() -> Value {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented() {
+        let doc = document();
+        for (path, method) in [
+            ("/v1/health", "get"),
+            ("/openapi.json", "get"),
+            ("/v1/sessions", "post"),
+            ("/v1/sessions/{id}/context", "get"),
+            ("/v1/sessions/{id}/identity/confirm", "post"),
+            ("/v1/sessions/{id}/customer", "patch"),
+            ("/v1/sessions/{id}/turns", "post"),
+            ("/v1/sessions/{id}/state/{key}", "put"),
+            ("/v1/sessions/{id}/state/{key}", "delete"),
+            ("/v1/sessions/{id}/end", "post"),
+            ("/v1/sessions/{id}/resume-token", "post"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} undocumented");
+        }
+        // Every $ref resolves.
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"#/components/").skip(1) {
+            let target = piece.split('"').next().unwrap_or_default();
+            let mut node = &doc["components"];
+            for part in target.split('/') {
+                node = &node[part];
+            }
+            assert!(node.is_object(), "dangling $ref {target}");
+        }
+    }
 }

@@ -301,3 +301,28 @@ fn tenant_policy_set_show_and_bad_files_change_nothing() {
     let show = env.ok(&["tenant", "policy", "show", "sunrise-clinic"]);
     assert!(show.contains("confirmation.mode always"), "a bad file replaced the policy: {show}");
 }
+
+#[test]
+fn expired_state_is_purged_and_the_purge_audited() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    let mut store = inst.open_tenant("sunrise-clinic").unwrap();
+    let customer = {
+        let tx = store.transaction().unwrap();
+        let c = tx.create_customer(1_000).unwrap();
+        let v = tx.create_conversation(&c, 1_000).unwrap();
+        tx.put_state(&c, &v, "pending_a", "x", 1_000, 5_000).unwrap();
+        tx.put_state(&c, &v, "pending_b", "y", 1_000, 9_000).unwrap();
+        tx.commit().unwrap();
+        c
+    };
+    assert_eq!(store.purge_expired_state(4_999).unwrap(), 0);
+    assert_eq!(store.purge_expired_state(5_000).unwrap(), 1);
+    assert_eq!(store.count(Countable::StateKeys).unwrap(), 1);
+    let records = store.audit_records().unwrap();
+    let purge = records.iter().find(|r| r.action == "state.purge").expect("purge audited");
+    assert_eq!((purge.reason.as_deref(), purge.actor_kind), (Some("1"), audit::ActorKind::System));
+    assert!(!format!("{customer}").is_empty());
+    store.verify_audit().unwrap();
+}

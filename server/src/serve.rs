@@ -48,6 +48,7 @@ pub struct Bound {
     pub server: actix_web::dev::Server,
     pub addr: SocketAddr,
     pub refresher: Refresher,
+    pub maintenance: Maintenance,
 }
 
 /// Binds the listener and builds the server. Call inside an actix system
@@ -69,6 +70,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         tenants: inst.tenant_pool()?,
         clock: inst.clock(),
     });
+    let maintenance = Maintenance::start(state.clone().into_inner());
     let body_limit = opts.body_limit;
     let listener = std::net::TcpListener::bind(opts.listen)
         .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
@@ -102,7 +104,49 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let addr = server.addrs().first().copied().unwrap_or(opts.listen);
-    Ok(Bound { server: server.run(), addr, refresher })
+    Ok(Bound { server: server.run(), addr, refresher, maintenance })
+}
+
+/// How often expired session state is purged from open tenants.
+pub const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Periodic maintenance: the purge of expired session state.
+pub struct Maintenance {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Maintenance {
+    fn start(state: Arc<AppState>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("maintenance".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if last.elapsed() < PURGE_EVERY {
+                        continue;
+                    }
+                    last = Instant::now();
+                    match state.tenants.purge_expired_state(state.clock.now_ms()) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "expired session state purged"),
+                        Err(e) => tracing::error!(error = %e, "purge of expired session state failed"),
+                    }
+                }
+            })
+            .ok();
+        Maintenance { stop, thread }
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Re-reads certificate bindings and revocations every [`REFRESH_EVERY`] on

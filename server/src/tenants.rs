@@ -58,6 +58,18 @@ impl TenantPool {
         Ok(handle)
     }
 
+    /// Purges expired session state in every open tenant (the server's
+    /// maintenance thread calls this every minute).
+    pub fn purge_expired_state(&self, now: i64) -> Result<u64, Error> {
+        let handles: Vec<Arc<TenantHandle>> =
+            self.open.read().map_err(|_| Error::Poisoned)?.values().cloned().collect();
+        let mut total = 0;
+        for h in handles {
+            total += h.store.lock().map_err(|_| Error::Poisoned)?.purge_expired_state(now)?;
+        }
+        Ok(total)
+    }
+
     fn open_tenant(&self, id: &TenantId) -> Result<TenantHandle, Error> {
         let (row, policy_toml) = {
             let system = self.system.lock().map_err(|_| Error::Poisoned)?;

@@ -30,6 +30,7 @@ impl InProcess {
                 tx.send((bound.addr, bound.server.handle())).expect("send");
                 let _ = bound.server.await;
                 bound.refresher.stop();
+                bound.maintenance.stop();
             });
         });
         let (addr, handle) = rx.recv().expect("server started");

@@ -42,6 +42,7 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
         tracing::info!(addr = %bound.addr, "serving");
         let result = bound.server.await;
         bound.refresher.stop();
+        bound.maintenance.stop();
         tracing::info!("stopped");
         result.map_err(anyhow::Error::from)
     })

@@ -161,3 +161,46 @@ mod tests {
         assert_eq!(p.strength(Channel::Chat), Strength::Claim);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A valid North American number in one of the formats people type.
+    fn formatted() -> impl Strategy<Value = (String, String)> {
+        (2u32..10, 0u32..100, 2u32..10, 0u32..100, 0u32..10000, 0usize..8).prop_map(|(a, b, c, d, line, style)| {
+            let area = format!("{a}{b:02}");
+            let exch = format!("{c}{d:02}");
+            let line = format!("{line:04}");
+            let e164 = format!("+1{area}{exch}{line}");
+            let text = match style {
+                0 => format!("({area}) {exch}-{line}"),
+                1 => format!("{area}.{exch}.{line}"),
+                2 => format!("+1 {area} {exch} {line}"),
+                3 => format!("{area}{exch}{line}"),
+                4 => format!("1-{area}-{exch}-{line}"),
+                5 => format!(" +1 ({area}) {exch} {line} "),
+                6 => format!("{area}-{exch}-{line}"),
+                _ => e164.clone(),
+            };
+            (text, e164)
+        })
+    }
+
+    proptest! {
+        /// Any formatting of one number is one identifier: either every
+        /// format parses to the same E.164, or the number is invalid in all.
+        #[test]
+        fn any_formatting_of_one_number_is_one_identifier((text, e164) in formatted()) {
+            let canonical = Identifier::phone(&e164, "US");
+            let typed = Identifier::phone(&text, "US");
+            match (canonical, typed) {
+                (Ok(a), Ok(b)) => { prop_assert_eq!(a.value(), e164.as_str()); prop_assert_eq!(a, b); }
+                (Err(_), Err(_)) => {}
+                (a, b) => prop_assert!(false, "{text:?} vs {e164}: {:?} / {:?}", a.map(|i| i.value().to_owned()), b.map(|i| i.value().to_owned())),
+            }
+        }
+    }
+}

@@ -269,3 +269,73 @@ pub(crate) fn audit_outcome(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::IdentifierKind;
+
+    fn offer(kind: IdentifierKind, strength: Strength, matches: &[&CustomerId]) -> Offer {
+        let id = match kind {
+            IdentifierKind::Phone => Identifier::phone("+14155550100", "US"),
+            IdentifierKind::Email => Identifier::email("a@example.com"),
+            IdentifierKind::Auth => Identifier::auth("portal|1"),
+            IdentifierKind::Cookie => Identifier::cookie("c_0123456789abcdef"),
+        };
+        Offer {
+            id: id.unwrap_or_else(|_| unreachable!()),
+            strength,
+            matches: matches.iter().map(|c| (*c).clone()).collect(),
+        }
+    }
+
+    fn winner(r: &Resolved) -> Option<CustomerId> {
+        match r {
+            Resolved::One { customer, .. } => Some(customer.clone()),
+            _ => None,
+        }
+    }
+
+    proptest! {
+        /// Whatever subset of identifiers matches whichever patients, the
+        /// highest-priority identifier with a single match decides; a shared
+        /// one never yields a guess unless proof of possession picks.
+        #[test]
+        fn resolution_follows_priority(assign in proptest::collection::vec(0usize..4, 4)) {
+            let people: Vec<CustomerId> = (0..3).map(|_| CustomerId::generate()).collect();
+            // assign[i]: 0 = no match, 1..=2 = one patient, 3 = shared by patients 0 and 1.
+            let offers: Vec<Offer> = IdentifierKind::ALL
+                .iter()
+                .zip(&assign)
+                .map(|(kind, a)| {
+                    let strength = if *kind == IdentifierKind::Auth { Strength::Possession } else { Strength::Asserted };
+                    let m: Vec<&CustomerId> = match a {
+                        0 => vec![],
+                        1 => vec![&people[1]],
+                        2 => vec![&people[2]],
+                        _ => vec![&people[0], &people[1]],
+                    };
+                    offer(*kind, strength, &m)
+                })
+                .collect();
+            let r = resolve(&offers);
+            match assign.iter().position(|a| *a != 0) {
+                None => prop_assert!(matches!(r, Resolved::New)),
+                Some(i) if assign[i] == 3 => {
+                    // Shared: only an auth (possession) match among the sharers picks.
+                    let picked = assign[2] == 1 && i < 2;
+                    if picked {
+                        prop_assert_eq!(winner(&r), Some(people[1].clone()));
+                    } else if !(i < 2 && assign[2] == 1) {
+                        prop_assert!(matches!(r, Resolved::Ambiguous { .. }), "{:?}", assign);
+                    }
+                }
+                Some(i) => prop_assert_eq!(winner(&r), Some(people[assign[i]].clone())),
+            }
+            // Stable: resolving again gives the same answer.
+            prop_assert_eq!(winner(&resolve(&offers)), winner(&r));
+        }
+    }
+}

@@ -211,6 +211,27 @@ impl TenantStore {
         }))
     }
 
+    /// Deletes expired session state, audited as a system action; returns how
+    /// many keys went.
+    pub fn purge_expired_state(&mut self, now: i64) -> Result<u64, StoreError> {
+        let tx = self.transaction()?;
+        let n = tx.purge_expired_state(now)?;
+        if n > 0 {
+            let count = n.to_string();
+            let entry = AuditEntry {
+                actor_kind: audit::ActorKind::System,
+                actor: "throughline",
+                tenant_id: Some(tx.keys().tenant_id()),
+                reason: Some(&count),
+                peer: None,
+                ..AuditEntry::operator("throughline", "state.purge")
+            };
+            tx.audit(&entry, now)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Every audit record of the tenant, in order.
     pub fn audit_records(&self) -> Result<Vec<audit::Record>, StoreError> {
         Ok(audit_log::read_all(&self.conn, AuditTable::Tenant)?.into_iter().map(|(r, _)| r).collect())

@@ -114,6 +114,7 @@ fn serve_and_call(mut inst: Installation, clock: &ManualClock) -> anyhow::Result
             let _ = tx.send(Ok((bound.addr, bound.server.handle(), inst)));
             bound.server.await?;
             bound.refresher.stop();
+            bound.maintenance.stop();
             Ok(())
         })
     });

@@ -24,6 +24,10 @@ pub enum Error {
     TenantNotFound { name: String },
     #[error("the system store belongs to installation {found}, the keyring to {expected}")]
     InstallationMismatch { expected: String, found: String },
+    #[error("benchmark seeding produced an invalid phone number at index {index}")]
+    BenchSeed { index: u64 },
+    #[error("benchmark: {message}")]
+    Bench { message: String },
     #[error("an internal lock was poisoned by an earlier panic")]
     Poisoned,
     #[error("this installation has no CA (initialised by an older version?)")]

@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each command is a thin layer over the
 //! library: parse flags, obtain the passphrase, call, print for people.
 
+mod bench;
 mod cert;
 mod demo;
 mod init;
@@ -46,6 +47,8 @@ pub enum Command {
     Cert(cert::CertCommand),
     /// Serve the API over mutual TLS.
     Serve(serve::ServeArgs),
+    /// Measure session open: raw SQLCipher vs the service layer.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -56,5 +59,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => tenant::run(&cli.data_dir, &source, cmd),
         Command::Cert(cmd) => cert::run(&cli.data_dir, &source, cmd),
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

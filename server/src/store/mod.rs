@@ -5,6 +5,7 @@
 //! wrong keys at open time.
 
 mod audit_log;
+mod bench_raw;
 mod open;
 mod system;
 mod tenant;
@@ -14,6 +15,7 @@ mod tenant_tx;
 use std::path::PathBuf;
 
 pub use audit_log::AuditEntry;
+pub use bench_raw::RawOpen;
 pub use open::{cipher_version, open_encrypted};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, TenantStore};

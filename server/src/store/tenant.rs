@@ -53,9 +53,9 @@ impl std::fmt::Debug for CustomerDisplay {
 }
 
 pub struct TenantStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
-    keys: TenantKeys,
+    pub(super) keys: TenantKeys,
 }
 
 impl TenantStore {

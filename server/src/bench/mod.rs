@@ -1,0 +1,134 @@
+//! `throughline bench`: session open measured side by side, in one run,
+//! (a) as the raw SQLCipher statements it performs and (b) through the
+//! service layer in-process, at several tenant sizes. Sequential, one
+//! thread, every open committed with `synchronous=FULL`. Figures are
+//! printed, never asserted. The HTTP path under load and the multi-tenant
+//! curves grow here with issue 10.
+
+mod seed;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crypto::KdfParams;
+use policy::{Channel, StateTtl, TenantPolicy};
+use secrecy::SecretString;
+
+use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::continuity::{self, Actor, Offered, OpenRequest, TenantSettings};
+use crate::ids::{SessionId, TenantName};
+use crate::store::RawOpen;
+use crate::{Error, Installation};
+
+pub use seed::phone;
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub patient_counts: Vec<u64>,
+    pub opens: usize,
+}
+
+/// One measured path at one size.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub patients: u64,
+    pub path: &'static str,
+    pub ops_per_s: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> {
+    let mut rows = Vec::new();
+    for &patients in &opts.patient_counts {
+        let tmp = tempfile::tempdir().map_err(|source| Error::Io { path: "tempdir".into(), source })?;
+        let root = tmp.path().join("data");
+        let pass = SecretString::from("bench passphrase, not a secret".to_owned());
+        let clock = ManualClock::new(SystemClock.now_ms());
+        let mut inst = Installation::init(&root, &pass, KdfParams::new(19 * 1024, 2, 1)?, Arc::new(clock.clone()))?;
+        inst.create_tenant(&TenantName::parse("bench")?, StateTtl::default())?;
+        let mut store = inst.open_tenant("bench")?;
+        let _ = writeln!(out, "  seeding {patients} patients");
+        let t = Instant::now();
+        seed::seed(&mut store, patients, clock.now_ms(), out)?;
+        let _ = writeln!(out, "    {:.1} s", t.elapsed().as_secs_f64());
+
+        let settings = TenantSettings {
+            policy: TenantPolicy::hipaa_default(),
+            region: "US".into(),
+            state_ttl: StateTtl::default(),
+            recent_turns: 20,
+        };
+        let actor = Actor { serial: "bench".into(), channel: Channel::Voice, peer: None };
+        let (mut raw, mut service) = (Vec::with_capacity(opts.opens), Vec::with_capacity(opts.opens));
+        let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..opts.opens {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let number = phone(rng % patients);
+            clock.advance_ms(1);
+            let bi = store.bench_blind_index("phone", &number);
+            let sid = SessionId::generate();
+            let t = Instant::now();
+            store.bench_raw_open(&RawOpen { phone_bi: &bi, session_id: sid.as_str(), now: clock.now_ms() })?;
+            raw.push(t.elapsed().as_secs_f64() * 1e3);
+
+            let req =
+                OpenRequest { identifiers: Offered { phone: Some(number), ..Offered::default() }, external_ref: None };
+            let t = Instant::now();
+            let ctx = continuity::open_session(&mut store, &settings, &actor, &req, clock.now_ms())
+                .map_err(|e| Error::Bench { message: e.to_string() })?;
+            service.push(t.elapsed().as_secs_f64() * 1e3);
+            if ctx.state.is_empty() {
+                return Err(Error::Bench { message: "service open returned no state".into() });
+            }
+        }
+        rows.push(summarise(patients, "raw SQLCipher", raw));
+        rows.push(summarise(patients, "service", service));
+    }
+    Ok(rows)
+}
+
+fn summarise(patients: u64, path: &'static str, mut ms: Vec<f64>) -> Row {
+    ms.sort_by(f64::total_cmp);
+    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let total: f64 = ms.iter().sum();
+    Row { patients, path, ops_per_s: ms.len() as f64 / (total / 1e3), p50_ms: pct(0.5), p99_ms: pct(0.99) }
+}
+
+/// The table: each path's throughput and latency, the service/raw ratio per
+/// size, and each path's growth from the smallest to the largest size.
+pub fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| patients | path | opens/s | p50 ms | p99 ms | service/raw (mean time) |\n|---|---|---|---|---|---|\n",
+    );
+    for pair in rows.chunks(2) {
+        if let [raw, svc] = pair {
+            for r in [raw, svc] {
+                let ratio =
+                    if r.path == "service" { format!("{:.2}x", raw.ops_per_s / svc.ops_per_s) } else { String::new() };
+                s.push_str(&format!(
+                    "| {} | {} | {:.0} | {:.3} | {:.3} | {ratio} |\n",
+                    r.patients, r.path, r.ops_per_s, r.p50_ms, r.p99_ms
+                ));
+            }
+        }
+    }
+    let first = rows.iter().take(2).collect::<Vec<_>>();
+    let last = rows.iter().rev().take(2).collect::<Vec<_>>();
+    if rows.len() >= 4 {
+        for (a, b) in first.iter().zip(last.iter().rev()) {
+            s.push_str(&format!(
+                "\ngrowth of mean time per open, {} -> {} patients, {}: {:.2}x",
+                a.patients,
+                b.patients,
+                a.path,
+                a.ops_per_s / b.ops_per_s
+            ));
+        }
+        s.push('\n');
+    }
+    s
+}

@@ -1,0 +1,80 @@
+//! Seeding a tenant with patients whose conversations look like real ones:
+//! a phone identifier, an open conversation, a dropped call with two turns,
+//! and a pending state key.
+
+use std::io::Write;
+
+use policy::{Channel, Resolution, Strength};
+
+use crate::Error;
+use crate::continuity::identifiers::Identifier;
+use crate::ids::SessionId;
+use crate::store::{IdentifierKind, SessionRow, TenantStore};
+
+const AREAS: [&str; 10] = ["212", "213", "310", "312", "415", "617", "646", "702", "718", "917"];
+
+/// The `i`-th seeded phone number (valid North American numbers).
+pub fn phone(i: u64) -> String {
+    let area = AREAS[(i / 7_000_000) as usize % AREAS.len()];
+    let exchange = 230 + (i / 10_000) % 700;
+    format!("+1{area}{exchange}{:04}", i % 10_000)
+}
+
+/// Seeds `count` patients in batches of one transaction each.
+pub fn seed(store: &mut TenantStore, count: u64, now: i64, progress: &mut dyn Write) -> Result<(), Error> {
+    const BATCH: u64 = 5_000;
+    let mut done = 0;
+    while done < count {
+        let tx = store.transaction()?;
+        for i in done..(done + BATCH).min(count) {
+            let number = phone(i);
+            let id = Identifier::phone(&number, "US").map_err(|_| Error::BenchSeed { index: i })?;
+            let customer = tx.create_customer(now)?;
+            tx.link_identifier(IdentifierKind::Phone, id.value(), &customer, "bench", now)?;
+            let conversation = tx.create_conversation(&customer, now)?;
+            let session = SessionRow {
+                id: SessionId::generate(),
+                conversation_id: Some(conversation.clone()),
+                customer_id: Some(customer.clone()),
+                channel: Channel::Voice,
+                status: Resolution::Resolved,
+                strength: Strength::Asserted,
+                shared_identifier: false,
+                created_customer: true,
+                confirmed_at: None,
+                confirm_failures: 0,
+                locked_until: None,
+                started_at: now - 600_000,
+                ended_at: None,
+                end_reason: None,
+            };
+            tx.insert_session(&session, None, "bench")?;
+            tx.append_turn(
+                &customer,
+                &conversation,
+                &session.id,
+                "voice",
+                "patient",
+                "I'd like to book a check-up.",
+                now - 590_000,
+            )?;
+            tx.append_turn(
+                &customer,
+                &conversation,
+                &session.id,
+                "voice",
+                "agent",
+                "Which day suits you?",
+                now - 580_000,
+            )?;
+            tx.end_session(&session.id, "dropped", now - 570_000)?;
+            tx.put_state(&customer, &conversation, "pending_booking_date", "Tuesday", now, now + 30 * 86_400_000)?;
+        }
+        tx.commit()?;
+        done = (done + BATCH).min(count);
+        if done % 100_000 == 0 || done == count {
+            let _ = writeln!(progress, "    seeded {done}/{count} patients");
+        }
+    }
+    Ok(())
+}

@@ -523,3 +523,94 @@ async fn resume_token_resumes_with_proof_of_possession() {
     assert_eq!(ctx["state"]["pending_booking_date"], "Tuesday", "proof of possession needs no confirmation");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn email_never_receives_turn_text_or_clinical_content() {
+    let env = env_with(&[("sunrise", "30")]);
+    let voice_cert = env.issue("sunrise", "voice");
+    let email_cert = env.issue("sunrise", "email");
+    let server = InProcess::start(&env);
+    let (voice, email) = (Api::new(&server, &voice_cert), Api::new(&server, &email_cert));
+    let open = voice
+        .ok(
+            reqwest::Method::POST,
+            "/v1/sessions",
+            Some(json!({"identifiers": {"phone": PHONE_VOICE, "email": "maria@example.com"}})),
+        )
+        .await;
+    let sid = open["session_id"].as_str().unwrap();
+    voice
+        .ok(
+            reqwest::Method::PATCH,
+            &format!("/v1/sessions/{sid}/customer"),
+            Some(json!({"name": "Maria Lopez", "date_of_birth": "1985-03-14"})),
+        )
+        .await;
+    voice
+        .ok(
+            reqwest::Method::POST,
+            &format!("/v1/sessions/{sid}/turns"),
+            Some(json!({"speaker": "patient", "text": "my knee has been swelling"})),
+        )
+        .await;
+    voice
+        .ok(
+            reqwest::Method::PUT,
+            &format!("/v1/sessions/{sid}/state/visit_reason"),
+            Some(json!({"value": "knee swelling"})),
+        )
+        .await;
+
+    let open = email
+        .ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"email": "maria@example.com"}})))
+        .await;
+    let esid = open["session_id"].as_str().unwrap();
+    let confirmed = email
+        .ok(
+            reqwest::Method::POST,
+            &format!("/v1/sessions/{esid}/identity/confirm"),
+            Some(json!({"date_of_birth": "1985-03-14"})),
+        )
+        .await;
+    for response in [&open, &confirmed] {
+        let text = response.to_string();
+        assert!(!text.contains("knee"), "turn text or state reached email: {text}");
+        let withheld = response["withheld"].as_array().unwrap();
+        assert!(withheld.contains(&json!("conversation")) && withheld.contains(&json!("clinical")), "{text}");
+    }
+    assert_eq!(confirmed["identity"]["confirmed"], true);
+    assert_eq!(confirmed["patient"]["name"], "Maria Lopez", "email may see identity after confirmation");
+    // Nor may email write into the conversation.
+    let (status, body) =
+        email.post(&format!("/v1/sessions/{esid}/turns"), json!({"speaker": "patient", "text": "x"})).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("identity_confirmation_required")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_operator_can_undo_a_link_and_its_provenance_stays() {
+    let env = env_with(&[("sunrise", "30")]);
+    let voice_cert = env.issue("sunrise", "voice");
+    let server = InProcess::start(&env);
+    let voice = Api::new(&server, &voice_cert);
+    let first =
+        voice.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE_VOICE}}))).await;
+    let customer = first["customer_id"].as_str().unwrap().to_owned();
+    let list = env.ok(&["link", "list", "--tenant", "sunrise", "--customer", &customer]);
+    let line = list.lines().next().expect("one link");
+    assert!(line.contains("\tphone\tsession:ses_") && line.ends_with("linked"), "{line}");
+    assert!(!list.contains("5550100"), "link list must not show identifier values");
+    let link_id = line.split('\t').next().unwrap();
+    env.ok(&["link", "unlink", "--tenant", "sunrise", "--customer", &customer, "--link", link_id]);
+    let list = env.ok(&["link", "list", "--tenant", "sunrise", "--customer", &customer]);
+    assert!(list.contains("unlinked") && list.contains("session:ses_"), "{list}");
+    let line =
+        env.fails(&mut env.cmd(&["link", "unlink", "--tenant", "sunrise", "--customer", &customer, "--link", link_id]));
+    assert!(line.contains("no live link"), "{line}");
+    // The number no longer finds that patient.
+    let again =
+        voice.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE_VOICE}}))).await;
+    assert_eq!(again["identity"]["status"], "new");
+    assert_ne!(again["customer_id"].as_str(), Some(customer.as_str()));
+    server.stop().await;
+}

@@ -21,6 +21,12 @@ pub enum Confirmation {
 }
 
 /// Permission to include these PHI classes in a response to this channel.
+///
+/// Only [`decide`] makes one; code outside this crate cannot forge it:
+///
+/// ```compile_fail
+/// let forged = policy::Access { channel: policy::Channel::Chat, allowed: policy::PhiClasses::all() };
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {
     channel: Channel,

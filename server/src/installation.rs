@@ -246,6 +246,11 @@ impl Installation {
         self.clock.clone()
     }
 
+    /// The operator name recorded in audit entries.
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
     /// A second connection to the system store (for the server's certificate
     /// registry refresher, which runs on its own thread).
     pub fn open_system_store(&self) -> Result<SystemStore, Error> {

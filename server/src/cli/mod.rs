@@ -5,6 +5,7 @@ mod bench;
 mod cert;
 mod demo;
 mod init;
+mod link;
 mod passphrase;
 mod serve;
 mod tenant;
@@ -47,6 +48,9 @@ pub enum Command {
     Cert(cert::CertCommand),
     /// Serve the API over mutual TLS.
     Serve(serve::ServeArgs),
+    /// A patient's identifier links: list, and undo a wrong one.
+    #[command(subcommand)]
+    Link(link::LinkCommand),
     /// Measure session open: raw SQLCipher vs the service layer.
     Bench(bench::BenchArgs),
 }
@@ -60,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(cmd) => cert::run(&cli.data_dir, &source, cmd),
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
         Command::Bench(args) => bench::run(&args),
+        Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
     }
 }

@@ -162,15 +162,7 @@ pub fn confirm_identity(
     };
     let mut matching = Vec::new();
     for c in &candidates {
-        let stored = tx.customer_fields(c)?;
-        let all = answers.iter().all(|(field, given)| {
-            let value = match field {
-                ConfirmField::DateOfBirth => stored.dob.as_str(),
-                ConfirmField::Name => stored.name.as_str(),
-            };
-            Answer::parse(*field, value).is_ok_and(|expected| expected.matches(given))
-        });
-        if all {
+        if tx.answers_match(c, &answers)? {
             matching.push(c.clone());
         }
     }
@@ -314,8 +306,9 @@ pub fn put_state(
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
     let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
-    let existing = tx.state(&customer, &conversation, now)?;
-    if !existing.contains_key(key) && tx.count_state(&conversation, now)? >= limits::STATE_KEYS_PER_CONVERSATION {
+    if !tx.state_key_exists(&conversation, key, now)?
+        && tx.count_state(&conversation, now)? >= limits::STATE_KEYS_PER_CONVERSATION
+    {
         return Err(ContinuityError::bad("too_many_state_keys", "at most 64 state keys per conversation"));
     }
     let expires_at = settings.state_ttl.expires_at(now);

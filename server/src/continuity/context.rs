@@ -128,7 +128,7 @@ pub(crate) fn build(
     };
     if let (Some(customer), Some(conversation)) = (&s.customer_id, &s.conversation_id) {
         if a.allows(PhiClass::Greeting) || a.allows(PhiClass::Identity) {
-            let fields = tx.customer_fields(customer)?;
+            let fields = tx.customer_fields(customer, a)?;
             let name = (!fields.name.is_empty()).then(|| fields.name.to_string());
             if a.allows(PhiClass::Greeting) {
                 ctx.greeting_name = name.as_deref().and_then(|n| n.split_whitespace().next()).map(str::to_owned);
@@ -139,12 +139,12 @@ pub(crate) fn build(
             }
         }
         if a.allows(PhiClass::Conversation) {
-            let state = tx.state(customer, conversation, now)?;
+            let state = tx.state(customer, conversation, now, a)?;
             let previous = tx.previous_session(conversation, &s.id)?;
             ctx.brief = brief(previous.as_ref(), &state, now);
             ctx.state = state.into_iter().map(|(k, v)| (k, v.to_string())).collect();
             ctx.recent_turns = tx
-                .recent_turns(customer, conversation, settings.recent_turns)?
+                .recent_turns(customer, conversation, settings.recent_turns, a)?
                 .into_iter()
                 .map(|t| TurnJson { channel: t.channel, speaker: t.speaker, text: t.text.to_string(), at: t.at })
                 .collect();

@@ -18,7 +18,7 @@ pub use audit_log::AuditEntry;
 pub use bench_raw::RawOpen;
 pub use open::{cipher_version, open_encrypted};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
-pub use tenant::{Countable, CustomerDisplay, IdentifierKind, TenantStore};
+pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};
 pub use tenant_content::TurnView;
 pub use tenant_tx::{SessionRow, TenantTx};
 
@@ -39,6 +39,8 @@ pub enum StoreError {
     TenantMismatch { path: PathBuf, expected: String, found: String },
     #[error("schema migration of {}: {source}", path.display())]
     Migration { path: PathBuf, source: rusqlite_migration::Error },
+    #[error("policy does not release {class} data here (a caller bug: check the decision first)")]
+    PolicyDenied { class: policy::PhiClass },
     #[error("stored {what} failed to decrypt")]
     Decrypt { what: &'static str },
     #[error("audit chain of {}: {source}", path.display())]

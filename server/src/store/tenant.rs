@@ -193,22 +193,35 @@ impl TenantStore {
         Ok(ids.filter_map(|id| id.ok().and_then(|s| CustomerId::parse(&s))).collect())
     }
 
-    /// A patient's name and date of birth, decrypted (PHI: callers hold a
-    /// policy decision before they call this).
-    pub fn customer_display(&self, id: &CustomerId) -> Result<Option<CustomerDisplay>, StoreError> {
+    /// A patient's name and date of birth, read by an operator at the
+    /// console (not a channel: no policy decision applies), audited as
+    /// `customer.read` in the same transaction.
+    pub fn operator_customer_display(
+        &mut self,
+        id: &CustomerId,
+        operator: &str,
+        now: i64,
+    ) -> Result<Option<CustomerDisplay>, StoreError> {
         type Row = (Option<Vec<u8>>, Vec<u8>, Vec<u8>);
-        let row: Option<Row> = self
-            .conn
+        let tx = self.transaction()?;
+        let row: Option<Row> = tx
+            .tx
             .query_row("SELECT wrapped_key, name_ct, dob_ct FROM customers WHERE id = ?1", [id.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
         let Some((Some(wrapped), name_ct, dob_ct)) = row else { return Ok(None) };
-        let key = self.keys.open_data_key(id.as_str(), &wrapped)?;
-        Ok(Some(CustomerDisplay {
-            name: open_text(&key, id, "name", &name_ct)?,
-            dob: open_text(&key, id, "dob", &dob_ct)?,
-        }))
+        let key = tx.keys().open_data_key(id.as_str(), &wrapped)?;
+        let display =
+            CustomerDisplay { name: open_text(&key, id, "name", &name_ct)?, dob: open_text(&key, id, "dob", &dob_ct)? };
+        let entry = AuditEntry {
+            tenant_id: Some(tx.keys().tenant_id()),
+            customer_id: Some(id.as_str()),
+            ..AuditEntry::operator(operator, "customer.read")
+        };
+        tx.audit(&entry, now)?;
+        tx.commit()?;
+        Ok(Some(display))
     }
 
     /// Deletes expired session state, audited as a system action; returns how
@@ -249,6 +262,62 @@ impl TenantStore {
     pub fn checkpoint_truncate(&self) -> Result<(), StoreError> {
         self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+}
+
+/// One identifier link as an operator sees it: kind and provenance, never the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkRow {
+    pub id: i64,
+    pub kind: String,
+    pub provenance: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+    pub unlinked_at: Option<i64>,
+    pub unlinked_by: Option<String>,
+}
+
+impl TenantStore {
+    /// A patient's identifier links, including undone ones (provenance is kept).
+    pub fn links(&self, customer: &CustomerId) -> Result<Vec<LinkRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, provenance, created_at, last_seen, unlinked_at, unlinked_by
+             FROM identifiers WHERE customer_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([customer.as_str()], |r| {
+            Ok(LinkRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                provenance: r.get(2)?,
+                created_at: r.get(3)?,
+                last_seen: r.get(4)?,
+                unlinked_at: r.get(5)?,
+                unlinked_by: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Undoes a link: the row stays (with who undid it and when) but no longer
+    /// resolves. Returns false when there is no such live link.
+    pub fn unlink(&mut self, customer: &CustomerId, link: i64, operator: &str, now: i64) -> Result<bool, StoreError> {
+        let tx = self.transaction()?;
+        let n = tx.tx.execute(
+            "UPDATE identifiers SET unlinked_at = ?3, unlinked_by = ?4 WHERE id = ?1 AND customer_id = ?2 AND unlinked_at IS NULL",
+            params![link, customer.as_str(), now, operator],
+        )?;
+        if n > 0 {
+            let reason = format!("link:{link}");
+            let entry = AuditEntry {
+                tenant_id: Some(tx.keys().tenant_id()),
+                customer_id: Some(customer.as_str()),
+                reason: Some(&reason),
+                ..AuditEntry::operator(operator, "identifier.unlink")
+            };
+            tx.audit(&entry, now)?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use policy::{Access, PhiClass};
 use rusqlite::params;
 use zeroize::Zeroizing;
 
@@ -23,6 +24,10 @@ impl std::fmt::Debug for TurnView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TurnView({} {} at {}, [REDACTED])", self.channel, self.speaker, self.at)
     }
+}
+
+fn require(access: &Access, class: PhiClass) -> Result<(), StoreError> {
+    if access.allows(class) { Ok(()) } else { Err(StoreError::PolicyDenied { class }) }
 }
 
 fn turn_aad(conversation: &ConversationId, at: i64) -> Vec<u8> {
@@ -55,13 +60,16 @@ impl TenantTx<'_> {
         Ok(self.tx.last_insert_rowid())
     }
 
-    /// The last `n` turns of a conversation, oldest first.
+    /// The last `n` turns of a conversation, oldest first. PHI (conversation
+    /// class): needs the policy's `Access`.
     pub fn recent_turns(
         &self,
         customer: &CustomerId,
         conversation: &ConversationId,
         n: u32,
+        access: &Access,
     ) -> Result<Vec<TurnView>, StoreError> {
+        require(access, PhiClass::Conversation)?;
         let key = self.data_key(customer)?;
         let mut stmt = self.tx.prepare_cached(
             "SELECT channel, speaker, text_ct, at FROM turns WHERE conversation_id = ?1 ORDER BY id DESC LIMIT ?2",
@@ -117,13 +125,16 @@ impl TenantTx<'_> {
         Ok(n > 0)
     }
 
-    /// Unexpired state of a conversation. Expired keys are never returned.
+    /// Unexpired state of a conversation; expired keys are never returned.
+    /// PHI (conversation class): needs the policy's `Access`.
     pub fn state(
         &self,
         customer: &CustomerId,
         conversation: &ConversationId,
         now: i64,
+        access: &Access,
     ) -> Result<BTreeMap<String, Zeroizing<String>>, StoreError> {
+        require(access, PhiClass::Conversation)?;
         let dk = self.data_key(customer)?;
         let mut stmt = self.tx.prepare_cached(
             "SELECT key, value_ct FROM session_state WHERE conversation_id = ?1 AND expires_at > ?2 ORDER BY key",
@@ -140,6 +151,14 @@ impl TenantTx<'_> {
             out.insert(key, Zeroizing::new(text));
         }
         Ok(out)
+    }
+
+    /// Whether an unexpired key is set (no decryption, no PHI).
+    pub fn state_key_exists(&self, conversation: &ConversationId, key: &str, now: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM session_state WHERE conversation_id = ?1 AND key = ?2 AND expires_at > ?3")?
+            .exists(params![conversation.as_str(), key, now])?)
     }
 
     pub fn count_state(&self, conversation: &ConversationId, now: i64) -> Result<u64, StoreError> {

@@ -4,7 +4,7 @@
 
 use audit::Record;
 use crypto::{DataKey, TenantKeys};
-use policy::{Channel, Resolution, Strength};
+use policy::{Access, Answer, Channel, ConfirmField, PhiClass, Resolution, Strength};
 use rusqlite::{OptionalExtension, Transaction, params};
 use zeroize::Zeroizing;
 
@@ -232,8 +232,33 @@ impl<'a> TenantTx<'a> {
         Ok(())
     }
 
-    /// Name and date of birth as far as known (PHI: the caller holds an `Access`).
-    pub fn customer_fields(&self, customer: &CustomerId) -> Result<CustomerDisplay, StoreError> {
+    /// Name and date of birth as far as known. PHI: needs the policy's
+    /// `Access` for this channel and identity state, and returns only what it
+    /// allows (the name for a greeting or identity, the date of birth for identity).
+    pub fn customer_fields(&self, customer: &CustomerId, access: &Access) -> Result<CustomerDisplay, StoreError> {
+        let name_ok = access.allows(PhiClass::Greeting) || access.allows(PhiClass::Identity);
+        let dob_ok = access.allows(PhiClass::Identity);
+        if !name_ok {
+            return Err(StoreError::PolicyDenied { class: PhiClass::Identity });
+        }
+        let fields = self.stored_fields(customer)?;
+        Ok(CustomerDisplay { name: fields.name, dob: if dob_ok { fields.dob } else { Zeroizing::new(String::new()) } })
+    }
+
+    /// Whether the answers match the patient's recorded fields. The stored
+    /// values never leave the store: confirmation needs no `Access`.
+    pub fn answers_match(&self, customer: &CustomerId, answers: &[(ConfirmField, Answer)]) -> Result<bool, StoreError> {
+        let stored = self.stored_fields(customer)?;
+        Ok(answers.iter().all(|(field, given)| {
+            let value = match field {
+                ConfirmField::DateOfBirth => stored.dob.as_str(),
+                ConfirmField::Name => stored.name.as_str(),
+            };
+            Answer::parse(*field, value).is_ok_and(|expected| expected.matches(given))
+        }))
+    }
+
+    fn stored_fields(&self, customer: &CustomerId) -> Result<CustomerDisplay, StoreError> {
         let (name_ct, dob_ct): (Option<Vec<u8>>, Option<Vec<u8>>) = self
             .tx
             .prepare_cached("SELECT name_ct, dob_ct FROM customers WHERE id = ?1")?

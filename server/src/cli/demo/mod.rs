@@ -75,10 +75,11 @@ pub fn run() -> anyhow::Result<()> {
 
     step("find by phone", "the blind index answers the look-up; the number is stored nowhere in the clear");
     let inst = Installation::open(&root, &passphrase, Arc::new(SystemClock))?;
-    let store = inst.open_tenant("sunrise-clinic")?;
+    let mut store = inst.open_tenant("sunrise-clinic")?;
     let found = store.customers_by_identifier(IdentifierKind::Phone, PHONE)?;
     let [customer] = found.as_slice() else { anyhow::bail!("look-up by phone did not find exactly one patient") };
-    let display = store.customer_display(customer)?.context("patient vanished")?;
+    let display =
+        store.operator_customer_display(customer, "demo", SystemClock.now_ms())?.context("patient vanished")?;
     println!("    {PHONE} -> {customer} -> {} / {}", display.name.as_str(), display.dob.as_str());
 
     step("audit", "every PHI read and write, identity decision and operator action is on a hash chain");

@@ -614,3 +614,41 @@ async fn an_operator_can_undo_a_link_and_its_provenance_stays() {
     assert_ne!(again["customer_id"].as_str(), Some(customer.as_str()));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn start_fresh_closes_the_conversation_and_the_next_call_opens_a_new_one() {
+    let env = env_with(&[("sunrise", "30")]);
+    let voice_cert = env.issue("sunrise", "voice");
+    let chat_cert = env.issue("sunrise", "chat");
+    let server = InProcess::start(&env);
+    let (voice, chat) = (Api::new(&server, &voice_cert), Api::new(&server, &chat_cert));
+    let call = voice_intake_then_drop(&voice).await;
+
+    // A mere claim cannot wipe someone's conversation.
+    let claim =
+        chat.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE_CHAT}}))).await;
+    let (status, body) =
+        chat.post(&format!("/v1/sessions/{}/start-fresh", claim["session_id"].as_str().unwrap()), json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("identity_confirmation_required")));
+
+    let open =
+        voice.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE_VOICE}}))).await;
+    assert_eq!(open["conversation_id"], call["conversation_id"]);
+    let sid = open["session_id"].as_str().unwrap();
+    let fresh = voice.ok(reqwest::Method::POST, &format!("/v1/sessions/{sid}/start-fresh"), None).await;
+    assert_ne!(fresh["conversation_id"], call["conversation_id"]);
+    assert_eq!((fresh["state"].clone(), fresh["recent_turns"].clone()), (json!({}), json!([])));
+    voice.ok(reqwest::Method::POST, &format!("/v1/sessions/{sid}/end"), Some(json!({"reason": "completed"}))).await;
+
+    server.advance_minutes(30);
+    let next =
+        voice.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE_VOICE}}))).await;
+    assert_eq!(next["conversation_id"], fresh["conversation_id"], "the next call continues the fresh conversation");
+    assert_eq!(next["state"], json!({}));
+    assert!(!next.to_string().contains("Tuesday"), "old state or turns came back: {next}");
+    server.stop().await;
+
+    // The old conversation's history stays for the record.
+    let c = counts(&env, "sunrise");
+    assert_eq!((c[3], c[4], c[5]), (3, 0, 2), "turns kept, state cleared, two conversations");
+}

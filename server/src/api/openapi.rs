@@ -131,6 +131,14 @@ pub fn document() -> Value {
                     "responses": responses("201", "Ack")
                 }
             },
+            "/v1/sessions/{id}/start-fresh": {
+                "post": {
+                    "operationId": "startFresh",
+                    "summary": "The patient starts over: the conversation closes and its state is cleared (history stays for the record); this session continues on a new conversation",
+                    "parameters": [session_param()],
+                    "responses": responses("200", "ResumeContext")
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -307,6 +315,7 @@ mod tests {
             ("/v1/sessions/{id}/state/{key}", "delete"),
             ("/v1/sessions/{id}/end", "post"),
             ("/v1/sessions/{id}/resume-token", "post"),
+            ("/v1/sessions/{id}/start-fresh", "post"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} undocumented");
         }

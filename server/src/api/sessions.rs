@@ -165,3 +165,13 @@ pub async fn resume_token(
         with_store(&state, &caller, move |s, t, a, now| continuity::issue_resume_token(s, t, a, &id, now)).await?;
     Ok(json(StatusCode::CREATED, &ack))
 }
+
+pub async fn start_fresh(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::start_fresh(s, t, a, &id, now)).await?;
+    Ok(json(StatusCode::OK, &ctx))
+}

@@ -389,3 +389,31 @@ pub fn issue_resume_token(
     tx.commit()?;
     Ok(Ack { resume_token: Some(token), expires_at: Some(expires_at), ..Ack::new(session) })
 }
+
+/// `POST /v1/sessions/{id}/start-fresh`: the patient asks to start over. The
+/// conversation closes and its state is cleared (its history stays for the
+/// record); this session continues on a new conversation, and so will the
+/// next one. Allowed when the caller may see the conversation.
+pub fn start_fresh(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    now: i64,
+) -> Result<ResumeContext, ContinuityError> {
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    policy::may_start_fresh(&settings.policy, &facts(&row, now))
+        .map_err(|r| ContinuityError::forbidden(r.code(), "confirm identity before starting fresh"))?;
+    let (Some(customer), Some(old)) = (row.customer_id.clone(), row.conversation_id.clone()) else {
+        return Err(ContinuityError::forbidden("identity_confirmation_required", "no patient to start fresh for"));
+    };
+    let cleared = tx.close_conversation(&old, "start_fresh", now)?;
+    let fresh = tx.create_conversation(&customer, now)?;
+    tx.move_session(session, &fresh)?;
+    audit(&tx, actor, "conversation.start_fresh", Some(&customer), session, Some(&format!("cleared:{cleared}")), now)?;
+    let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
+    let ctx = context::build(&tx, settings, actor, &row, now)?;
+    tx.commit()?;
+    Ok(ctx)
+}

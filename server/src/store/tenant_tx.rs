@@ -407,6 +407,25 @@ impl<'a> TenantTx<'a> {
         Ok(id)
     }
 
+    /// Closes a conversation and clears its state; its turns and sessions stay
+    /// for the record. Returns how many state keys were cleared.
+    pub fn close_conversation(&self, conversation: &ConversationId, reason: &str, now: i64) -> Result<u64, StoreError> {
+        self.tx.execute(
+            "UPDATE conversations SET status = 'closed', closed_at = ?2, close_reason = ?3 WHERE id = ?1 AND status = 'open'",
+            params![conversation.as_str(), now, reason],
+        )?;
+        Ok(self.tx.execute("DELETE FROM session_state WHERE conversation_id = ?1", [conversation.as_str()])? as u64)
+    }
+
+    /// Moves a session onto another conversation of the same patient.
+    pub fn move_session(&self, session: &SessionId, conversation: &ConversationId) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE sessions SET conversation_id = ?2 WHERE id = ?1",
+            params![session.as_str(), conversation.as_str()],
+        )?;
+        Ok(())
+    }
+
     pub fn touch_conversation(&self, conversation: &ConversationId, now: i64) -> Result<(), StoreError> {
         self.tx.execute(
             "UPDATE conversations SET last_activity_at = max(last_activity_at, ?2) WHERE id = ?1",

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use policy::{Access, Confirmation, IdentityFacts, PhiClass, Resolution, decide};
 use serde::Serialize;
 
-use super::{Actor, ContinuityError, TenantSettings, peer_string};
+use super::{Actor, ContinuityError, TenantSettings};
 use crate::ids::SessionId;
-use crate::store::{AuditEntry, SessionRow, TenantStore, TenantTx};
+use crate::store::{SessionRow, TenantStore, TenantTx};
 
 /// The structured resume context (see docs/API.md for every field).
 #[derive(Serialize)]
@@ -160,22 +160,7 @@ pub(crate) fn build(
         };
     }
     let released = a.allowed().to_string();
-    let peer = peer_string(actor);
-    tx.audit(
-        &AuditEntry {
-            actor_kind: audit::ActorKind::Channel,
-            actor: &actor.serial,
-            channel: Some(actor.channel.as_str()),
-            action: "context.read",
-            tenant_id: Some(tx.keys().tenant_id()),
-            customer_id: s.customer_id.as_ref().map(|c| c.as_str()),
-            session_id: Some(s.id.as_str()),
-            peer: peer.as_deref(),
-            outcome: audit::Outcome::Ok,
-            reason: Some(&released),
-        },
-        now,
-    )?;
+    super::open::audit(tx, actor, "context.read", s.customer_id.as_ref(), &s.id, Some(&released), now)?;
     Ok(ctx)
 }
 

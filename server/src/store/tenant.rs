@@ -113,8 +113,8 @@ impl TenantStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// A new patient with their own data key; name and date of birth sealed
-    /// under it. Audited in the same transaction.
+    /// A new patient (intake by an operator or an import): their own data
+    /// key, name and date of birth sealed under it, audited, one transaction.
     pub fn create_customer(
         &mut self,
         name: &str,
@@ -122,29 +122,21 @@ impl TenantStore {
         audit: &AuditEntry<'_>,
         now: i64,
     ) -> Result<CustomerId, StoreError> {
-        let id = CustomerId::generate();
-        let (key, wrapped) = self.keys.new_data_key(id.as_str())?;
-        let name_ct = key.seal(&field_aad(&id, "name"), name.as_bytes())?;
-        let dob_ct = key.seal(&field_aad(&id, "dob"), dob.as_bytes())?;
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO customers (id, wrapped_key, name_ct, dob_ct, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![id.as_str(), wrapped, name_ct, dob_ct, now],
-        )?;
+        let tx = self.transaction()?;
+        let id = tx.create_customer(now)?;
+        tx.set_customer_fields(&id, Some(name), Some(dob), now)?;
         let entry = AuditEntry {
             customer_id: Some(id.as_str()),
-            tenant_id: Some(self.keys.tenant_id()),
+            tenant_id: Some(tx.keys().tenant_id()),
             action: "customer.create",
             ..audit.clone()
         };
-        audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
+        tx.audit(&entry, now)?;
         tx.commit()?;
         Ok(id)
     }
 
-    /// Links an already-normalised identifier to a patient: the blind index
-    /// for look-ups, the value sealed under the patient's own key.
+    /// Links an already-normalised identifier to a patient (one transaction).
     pub fn link_identifier(
         &mut self,
         kind: IdentifierKind,
@@ -153,44 +145,21 @@ impl TenantStore {
         provenance: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let bi = self.keys.blind_index(kind.as_str(), normalised);
-        let key = self.data_key(customer)?.ok_or(StoreError::Decrypt { what: "patient key" })?;
-        let ct = key.seal(&identifier_aad(customer, kind), normalised.as_bytes())?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO identifiers (kind, value_bi, value_ct, customer_id, provenance, created_at, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                 ON CONFLICT (kind, value_bi, customer_id) WHERE unlinked_at IS NULL DO UPDATE SET last_seen = ?6",
-            )?
-            .execute(params![kind.as_str(), bi.0.as_slice(), ct, customer.as_str(), provenance, now])?;
-        Ok(())
-    }
-
-    /// A patient's data key, or `None` for an unknown or erased patient.
-    fn data_key(&self, customer: &CustomerId) -> Result<Option<DataKey>, StoreError> {
-        let wrapped: Option<Option<Vec<u8>>> = self
-            .conn
-            .prepare_cached("SELECT wrapped_key FROM customers WHERE id = ?1")?
-            .query_row([customer.as_str()], |r| r.get(0))
-            .optional()?;
-        match wrapped.flatten() {
-            Some(w) => Ok(Some(self.keys.open_data_key(customer.as_str(), &w)?)),
-            None => Ok(None),
-        }
+        let tx = self.transaction()?;
+        tx.link_identifier(kind, normalised, customer, provenance, now)?;
+        tx.commit()
     }
 
     /// Patients an identifier points at (several for a shared family phone).
     pub fn customers_by_identifier(
-        &self,
+        &mut self,
         kind: IdentifierKind,
         normalised: &str,
     ) -> Result<Vec<CustomerId>, StoreError> {
-        let bi = self.keys.blind_index(kind.as_str(), normalised);
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT customer_id FROM identifiers WHERE kind = ?1 AND value_bi = ?2 AND unlinked_at IS NULL ORDER BY id",
-        )?;
-        let ids = stmt.query_map(params![kind.as_str(), bi.0.as_slice()], |r| r.get::<_, String>(0))?;
-        Ok(ids.filter_map(|id| id.ok().and_then(|s| CustomerId::parse(&s))).collect())
+        let tx = self.transaction()?;
+        let ids = tx.customers_by_identifier(kind, normalised)?;
+        tx.commit()?;
+        Ok(ids)
     }
 
     /// A patient's name and date of birth, read by an operator at the

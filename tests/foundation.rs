@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 use throughline::store::{AuditEntry, Countable, IdentifierKind};
-use throughline::{Installation, SystemClock};
+use throughline::{Clock as _, Installation, SystemClock};
 use util::{Env, PASSPHRASE, files};
 
 const NAME: &str = "Maria Lopez";
@@ -325,4 +325,43 @@ fn expired_state_is_purged_and_the_purge_audited() {
     assert_eq!((purge.reason.as_deref(), purge.actor_kind), (Some("1"), audit::ActorKind::System));
     assert!(!format!("{customer}").is_empty());
     store.verify_audit().unwrap();
+}
+
+#[test]
+fn conversations_past_retention_are_purged_with_their_history() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let file = env.tmp.path().join("policy.toml");
+    std::fs::write(&file, "[retention]\nconversation_days = 30\n").unwrap();
+    env.ok(&["tenant", "policy", "set", "sunrise-clinic", "--file", file.to_str().unwrap()]);
+    let day = 86_400_000_i64;
+    let now = SystemClock.now_ms();
+    {
+        let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+        let mut store = inst.open_tenant("sunrise-clinic").unwrap();
+        let tx = store.transaction().unwrap();
+        for age_days in [40, 10] {
+            let at = now - age_days * day;
+            let c = tx.create_customer(at).unwrap();
+            let v = tx.create_conversation(&c, at).unwrap();
+            tx.put_state(&c, &v, "pending_x", "y", at, now + day).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let out = env.ok(&["purge", "--tenant", "sunrise-clinic"]);
+    assert_eq!(out.trim(), "sunrise-clinic: purged 0 expired state keys, 1 conversations past retention");
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    let store = inst.open_tenant("sunrise-clinic").unwrap();
+    assert_eq!(store.count(Countable::Conversations).unwrap(), 1);
+    assert_eq!(store.count(Countable::StateKeys).unwrap(), 1);
+    assert!(
+        store
+            .audit_records()
+            .unwrap()
+            .iter()
+            .any(|r| r.action == "conversation.purge" && r.reason.as_deref() == Some("1"))
+    );
+    store.verify_audit().unwrap();
+    let out = env.ok(&["purge"]);
+    assert!(out.contains("0 conversations past retention"), "{out}");
 }

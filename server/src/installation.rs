@@ -246,6 +246,17 @@ impl Installation {
         self.clock.clone()
     }
 
+    /// Runs the retention purge on one tenant (its store opened here):
+    /// expired state and conversations past the tenant's retention.
+    pub fn purge_tenant(&self, name: &str) -> Result<(u64, u64), Error> {
+        let policy = self.tenant_policy(name)?;
+        let mut store = self.open_tenant(name)?;
+        let now = self.clock.now_ms();
+        let state = store.purge_expired_state(now)?;
+        let conversations = store.purge_old_conversations(policy.retention.conversation_days, now)?;
+        Ok((state, conversations))
+    }
+
     /// The operator name recorded in audit entries.
     pub fn operator(&self) -> &str {
         &self.operator

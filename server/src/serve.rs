@@ -109,6 +109,8 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
 
 /// How often expired session state is purged from open tenants.
 pub const PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often conversations past retention are purged.
+pub const PURGE_CONVERSATIONS_EVERY: Duration = Duration::from_secs(3600);
 
 /// Periodic maintenance: the purge of expired session state.
 pub struct Maintenance {
@@ -124,16 +126,23 @@ impl Maintenance {
             .name("maintenance".into())
             .spawn(move || {
                 let mut last = Instant::now();
+                let mut last_conversations = Instant::now();
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(200));
                     if last.elapsed() < PURGE_EVERY {
                         continue;
                     }
                     last = Instant::now();
-                    match state.tenants.purge_expired_state(state.clock.now_ms()) {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(purged = n, "expired session state purged"),
-                        Err(e) => tracing::error!(error = %e, "purge of expired session state failed"),
+                    let conversations = last_conversations.elapsed() >= PURGE_CONVERSATIONS_EVERY;
+                    if conversations {
+                        last_conversations = Instant::now();
+                    }
+                    match state.tenants.purge(state.clock.now_ms(), conversations) {
+                        Ok((0, 0)) => {}
+                        Ok((keys, convs)) => {
+                            tracing::info!(state_keys = keys, conversations = convs, "retention purge")
+                        }
+                        Err(e) => tracing::error!(error = %e, "retention purge failed"),
                     }
                 }
             })

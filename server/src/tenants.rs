@@ -58,16 +58,21 @@ impl TenantPool {
         Ok(handle)
     }
 
-    /// Purges expired session state in every open tenant (the server's
-    /// maintenance thread calls this every minute).
-    pub fn purge_expired_state(&self, now: i64) -> Result<u64, Error> {
+    /// Purges expired session state in every open tenant, and with
+    /// `conversations`, conversations past the tenant's retention (the
+    /// server's maintenance thread: state every minute, conversations hourly).
+    pub fn purge(&self, now: i64, conversations: bool) -> Result<(u64, u64), Error> {
         let handles: Vec<Arc<TenantHandle>> =
             self.open.read().map_err(|_| Error::Poisoned)?.values().cloned().collect();
-        let mut total = 0;
+        let (mut state, mut convs) = (0, 0);
         for h in handles {
-            total += h.store.lock().map_err(|_| Error::Poisoned)?.purge_expired_state(now)?;
+            let mut store = h.store.lock().map_err(|_| Error::Poisoned)?;
+            state += store.purge_expired_state(now)?;
+            if conversations {
+                convs += store.purge_old_conversations(h.settings.policy.retention.conversation_days, now)?;
+            }
         }
-        Ok(total)
+        Ok((state, convs))
     }
 
     fn open_tenant(&self, id: &TenantId) -> Result<TenantHandle, Error> {

@@ -64,6 +64,7 @@ CREATE TABLE conversations (
     close_reason      TEXT
 ) STRICT;
 CREATE INDEX conversations_open ON conversations(customer_id, last_activity_at) WHERE status = 'open';
+CREATE INDEX conversations_activity ON conversations(last_activity_at);
 
 -- One call, chat session, email thread or SMS exchange (the seed's call_logs).
 -- customer_id and conversation_id stay NULL while the identity is ambiguous

@@ -51,6 +51,13 @@ pub enum Command {
     /// A patient's identifier links: list, and undo a wrong one.
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Retention purge now: expired session state and conversations past each
+    /// tenant's retention (`serve` also does this periodically).
+    Purge {
+        /// Only this tenant (default: every tenant).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Measure session open: raw SQLCipher vs the service layer.
     Bench(bench::BenchArgs),
 }
@@ -65,5 +72,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
         Command::Bench(args) => bench::run(&args),
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
+        Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
     }
+}
+
+fn purge(data_dir: &std::path::Path, source: &passphrase::Source, tenant: Option<&str>) -> anyhow::Result<()> {
+    let inst =
+        throughline::Installation::open(data_dir, &source.get()?, std::sync::Arc::new(throughline::SystemClock))?;
+    let names: Vec<String> = match tenant {
+        Some(t) => vec![inst.tenant(t)?.name],
+        None => inst.tenants()?.into_iter().map(|t| t.name).collect(),
+    };
+    for name in names {
+        let (state, conversations) = inst.purge_tenant(&name)?;
+        println!("{name}: purged {state} expired state keys, {conversations} conversations past retention");
+    }
+    Ok(())
 }

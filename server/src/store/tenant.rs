@@ -198,18 +198,18 @@ impl TenantStore {
     pub fn purge_expired_state(&mut self, now: i64) -> Result<u64, StoreError> {
         let tx = self.transaction()?;
         let n = tx.purge_expired_state(now)?;
-        if n > 0 {
-            let count = n.to_string();
-            let entry = AuditEntry {
-                actor_kind: audit::ActorKind::System,
-                actor: "throughline",
-                tenant_id: Some(tx.keys().tenant_id()),
-                reason: Some(&count),
-                peer: None,
-                ..AuditEntry::operator("throughline", "state.purge")
-            };
-            tx.audit(&entry, now)?;
-        }
+        system_audit(&tx, "state.purge", n, now)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Deletes conversations idle for longer than `retention_days`, with
+    /// their history, audited; returns how many conversations went.
+    pub fn purge_old_conversations(&mut self, retention_days: u32, now: i64) -> Result<u64, StoreError> {
+        let cutoff = now.saturating_sub(i64::from(retention_days) * 86_400_000);
+        let tx = self.transaction()?;
+        let n = tx.purge_conversations_before(cutoff)?;
+        system_audit(&tx, "conversation.purge", n, now)?;
         tx.commit()?;
         Ok(n)
     }
@@ -288,6 +288,23 @@ impl TenantStore {
         tx.commit()?;
         Ok(n > 0)
     }
+}
+
+/// Records a retention purge (when it removed anything) as a system action.
+fn system_audit(tx: &super::TenantTx<'_>, action: &str, count: u64, now: i64) -> Result<(), StoreError> {
+    if count == 0 {
+        return Ok(());
+    }
+    let count = count.to_string();
+    let entry = AuditEntry {
+        actor_kind: audit::ActorKind::System,
+        tenant_id: Some(tx.keys().tenant_id()),
+        reason: Some(&count),
+        peer: None,
+        ..AuditEntry::operator("throughline", action)
+    };
+    tx.audit(&entry, now)?;
+    Ok(())
 }
 
 /// Row counts an operator may ask for.

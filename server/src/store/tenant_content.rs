@@ -169,6 +169,29 @@ impl TenantTx<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Deletes conversations idle since before `cutoff` with everything that
+    /// hangs off them (sessions, turns, state, threads, attachments,
+    /// appointments, callbacks, tokens). Audit records stay: they hold no PHI.
+    pub fn purge_conversations_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        const BY_CONVERSATION: [&str; 8] = [
+            "DELETE FROM session_pending_identifiers WHERE session_id IN (SELECT id FROM sessions WHERE conversation_id IN old)",
+            "DELETE FROM session_candidates WHERE session_id IN (SELECT id FROM sessions WHERE conversation_id IN old)",
+            "DELETE FROM turns WHERE conversation_id IN old",
+            "DELETE FROM session_state WHERE conversation_id IN old",
+            "DELETE FROM email_threads WHERE conversation_id IN old",
+            "DELETE FROM attachments WHERE conversation_id IN old",
+            "DELETE FROM appointments WHERE conversation_id IN old",
+            "DELETE FROM callback_requests WHERE conversation_id IN old",
+        ];
+        let with = "WITH old AS (SELECT id FROM conversations WHERE last_activity_at < ?1) ";
+        for sql in BY_CONVERSATION {
+            self.tx.execute(&format!("{with}{sql}"), [cutoff])?;
+        }
+        self.tx.execute(&format!("{with}DELETE FROM resume_tokens WHERE conversation_id IN old"), [cutoff])?;
+        self.tx.execute(&format!("{with}DELETE FROM sessions WHERE conversation_id IN old"), [cutoff])?;
+        Ok(self.tx.execute("DELETE FROM conversations WHERE last_activity_at < ?1", [cutoff])? as u64)
+    }
+
     /// Removes every expired state key of the tenant; returns how many.
     pub fn purge_expired_state(&self, now: i64) -> Result<u64, StoreError> {
         Ok(self.tx.execute("DELETE FROM session_state WHERE expires_at <= ?1", [now])? as u64)

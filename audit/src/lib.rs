@@ -9,7 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod chain;
+pub mod checkpoint;
+pub mod merkle;
 mod record;
 
 pub use chain::{ChainError, GENESIS, verify_chain};
+pub use checkpoint::{Checkpoint, CheckpointError, VerifierKey};
 pub use record::{ActorKind, Outcome, Record};

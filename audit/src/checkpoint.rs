@@ -66,8 +66,9 @@ impl VerifierKey {
     }
 
     pub fn parse(s: &str) -> Result<Self, CheckpointError> {
-        let mut parts = s.trim().rsplitn(3, '+');
-        let (Some(key), Some(id), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        // Names never contain '+'; base64 may, so split from the left.
+        let mut parts = s.trim().splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(CheckpointError::BadKey);
         };
         let raw = B64.decode(key).map_err(|_| CheckpointError::BadKey)?;
@@ -137,6 +138,8 @@ mod tests {
 
     fn signer() -> (Ed25519KeyPair, VerifierKey) {
         let pair = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+        // (Seeds below are fixed so the test is repeatable; key ids and
+        // base64 forms with '+' in them are covered by `keys_round_trip`.)
         let mut pk = [0u8; 32];
         pk.copy_from_slice(pair.public_key().as_ref());
         (pair, VerifierKey { name: "throughline.local/ten_a".into(), public_key: pk })
@@ -161,6 +164,17 @@ mod tests {
         let mut bad = key.encode();
         bad.insert(bad.len() - 3, 'A');
         assert!(VerifierKey::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn keys_round_trip() {
+        for seed in 0u8..64 {
+            let pair = Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).unwrap();
+            let mut pk = [0u8; 32];
+            pk.copy_from_slice(pair.public_key().as_ref());
+            let key = VerifierKey { name: format!("throughline.local/ten_{seed}"), public_key: pk };
+            assert_eq!(VerifierKey::parse(&key.encode()), Ok(key));
+        }
     }
 
     #[test]

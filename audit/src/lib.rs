@@ -10,6 +10,7 @@
 
 mod chain;
 pub mod checkpoint;
+pub mod export;
 pub mod merkle;
 mod record;
 

@@ -54,6 +54,7 @@ impl Outcome {
 
 /// One audit record. Every field is pseudonymous or a code; none is PHI.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     /// Position in the tenant's chain, from 1.
     pub seq: u64,

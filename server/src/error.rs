@@ -28,6 +28,8 @@ pub enum Error {
     BenchSeed { index: u64 },
     #[error("benchmark: {message}")]
     Bench { message: String },
+    #[error("audit trail: {reason}")]
+    AuditInconsistent { reason: String },
     #[error("an internal lock was poisoned by an earlier panic")]
     Poisoned,
     #[error("this installation has no CA (initialised by an older version?)")]

@@ -139,6 +139,11 @@ impl Installation {
         self.system.tenant_by_name(name)?.ok_or_else(|| Error::TenantNotFound { name: name.to_owned() })
     }
 
+    /// A tenant's working keys (unwrapped from the keyring, derived).
+    pub fn tenant_keys(&self, id: &TenantId) -> Result<crypto::TenantKeys, Error> {
+        Ok(self.keyring.tenant_keys(id.as_str())?)
+    }
+
     /// Opens a tenant's store with its keys (unwrapped from the keyring).
     pub fn open_tenant(&self, name: &str) -> Result<TenantStore, Error> {
         let row = self.tenant(name)?;

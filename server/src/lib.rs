@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit_ops;
 pub mod bench;
 pub mod clock;
 pub mod continuity;

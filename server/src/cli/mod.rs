@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each command is a thin layer over the
 //! library: parse flags, obtain the passphrase, call, print for people.
 
+mod audit;
 mod bench;
 mod cert;
 mod demo;
@@ -48,6 +49,9 @@ pub enum Command {
     Cert(cert::CertCommand),
     /// Serve the API over mutual TLS.
     Serve(serve::ServeArgs),
+    /// The tamper-evident audit trail: checkpoints, exports, offline verification.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// A patient's identifier links: list, and undo a wrong one.
     #[command(subcommand)]
     Link(link::LinkCommand),
@@ -72,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
         Command::Bench(args) => bench::run(&args),
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
+        Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
     }
 }

@@ -214,6 +214,79 @@ impl TenantStore {
         Ok(n)
     }
 
+    /// The whole audit chain: each record with the hash stored beside it.
+    pub fn audit_chain(&self) -> Result<Vec<(audit::Record, String)>, StoreError> {
+        audit_log::read_all(&self.conn, AuditTable::Tenant)
+    }
+
+    /// The latest signed checkpoint: (size, root, note).
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, [u8; 32], String)>, StoreError> {
+        let row: Option<(i64, Vec<u8>, String)> = self
+            .conn
+            .query_row("SELECT size, root_hash, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(size, root, note)| {
+            let root: [u8; 32] = root.try_into().ok()?;
+            Some((u64::try_from(size).ok()?, root, note))
+        }))
+    }
+
+    /// Records a signed checkpoint and the operator's act, one transaction.
+    pub fn insert_checkpoint(
+        &mut self,
+        size: u64,
+        root: &[u8; 32],
+        note: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.transaction()?;
+        tx.tx.execute(
+            "INSERT OR IGNORE INTO audit_checkpoints (size, root_hash, note, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![i64::try_from(size).unwrap_or(i64::MAX), root.as_slice(), note, now],
+        )?;
+        let reason = format!("size:{size}");
+        let entry = AuditEntry {
+            tenant_id: Some(tx.keys().tenant_id()),
+            reason: Some(&reason),
+            ..AuditEntry::operator(operator, "audit.checkpoint")
+        };
+        tx.audit(&entry, now)?;
+        tx.commit()
+    }
+
+    /// Audits an operator's export of the audit trail.
+    pub fn record_operator_action(
+        &mut self,
+        operator: &str,
+        action: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.transaction()?;
+        let entry = AuditEntry {
+            tenant_id: Some(tx.keys().tenant_id()),
+            reason: Some(reason),
+            ..AuditEntry::operator(operator, action)
+        };
+        tx.audit(&entry, now)?;
+        tx.commit()
+    }
+
+    /// Test support: makes every audit insert fail (a trigger), to prove that
+    /// a request whose audit record cannot be written fails and changes nothing.
+    pub fn danger_fail_audit_writes(&self, fail: bool) -> Result<(), StoreError> {
+        let sql = if fail {
+            "CREATE TRIGGER IF NOT EXISTS danger_audit_fails BEFORE INSERT ON audit
+             BEGIN SELECT RAISE(ABORT, 'audit write refused (test)'); END;"
+        } else {
+            "DROP TRIGGER IF EXISTS danger_audit_fails;"
+        };
+        Ok(self.conn.execute_batch(sql)?)
+    }
+
     /// Every audit record of the tenant, in order.
     pub fn audit_records(&self) -> Result<Vec<audit::Record>, StoreError> {
         Ok(audit_log::read_all(&self.conn, AuditTable::Tenant)?.into_iter().map(|(r, _)| r).collect())

@@ -1,0 +1,132 @@
+//! Operator actions on a tenant's audit trail: signed checkpoints (never one
+//! inconsistent with an earlier checkpoint), the verifier key, consistency
+//! proofs and exports (JSON Lines, CSV).
+
+use std::io::Write;
+
+use audit::export::{self, origin};
+use audit::merkle::{self, Hash};
+use audit::{Checkpoint, VerifierKey};
+
+use crate::{Error, Installation};
+
+/// Export formats of the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Jsonl,
+    Csv,
+}
+
+impl Installation {
+    /// The key that verifies this tenant's checkpoints (give it to the
+    /// compliance officer; it verifies, it cannot sign).
+    pub fn audit_verifier_key(&self, tenant: &str) -> Result<VerifierKey, Error> {
+        let row = self.tenant(tenant)?;
+        let keys = self.tenant_keys(&row.id)?;
+        Ok(VerifierKey { name: origin(row.id.as_str()), public_key: keys.public_key() })
+    }
+
+    /// Signs a checkpoint over the whole chain as it stands. Refuses when
+    /// the chain is broken or inconsistent with the last checkpoint.
+    pub fn audit_checkpoint(&self, tenant: &str) -> Result<String, Error> {
+        let row = self.tenant(tenant)?;
+        let keys = self.tenant_keys(&row.id)?;
+        let mut store = self.open_tenant(tenant)?;
+        let chain = store.audit_chain()?;
+        audit::verify_chain(chain.iter().map(|(r, h)| (r, h.as_str())), 1, audit::GENESIS)
+            .map_err(|e| Error::AuditInconsistent { reason: e.to_string() })?;
+        let leaves = export::leaves(&chain);
+        if let Some((size, root, _)) = store.latest_checkpoint()? {
+            let size_usize = usize::try_from(size).unwrap_or(usize::MAX);
+            if size_usize > leaves.len() || merkle::root(&leaves[..size_usize]) != root {
+                return Err(Error::AuditInconsistent {
+                    reason: format!("the chain no longer matches the checkpoint at size {size}; refusing to sign"),
+                });
+            }
+        }
+        let cp = Checkpoint { origin: origin(row.id.as_str()), size: leaves.len() as u64, root: merkle::root(&leaves) };
+        let key = VerifierKey { name: cp.origin.clone(), public_key: keys.public_key() };
+        let note = cp.sign(&key, |m| keys.sign(m));
+        store.insert_checkpoint(cp.size, &cp.root, &note, self.operator(), self.now_ms())?;
+        Ok(note)
+    }
+
+    /// A consistency proof from an earlier checkpoint (by size) to the
+    /// current chain: (old size, new size, new root, proof).
+    pub fn audit_prove(&self, tenant: &str, from_note: &str) -> Result<(u64, u64, Hash, Vec<Hash>), Error> {
+        let key = self.audit_verifier_key(tenant)?;
+        let old =
+            Checkpoint::verify(from_note, &key).map_err(|e| Error::AuditInconsistent { reason: e.to_string() })?;
+        let store = self.open_tenant(tenant)?;
+        let leaves = export::leaves(&store.audit_chain()?);
+        let m = usize::try_from(old.size).unwrap_or(usize::MAX);
+        if m > leaves.len() || merkle::root(&leaves[..m]) != old.root {
+            return Err(Error::AuditInconsistent {
+                reason: format!("the chain is not consistent with the checkpoint at size {}", old.size),
+            });
+        }
+        Ok((old.size, leaves.len() as u64, merkle::root(&leaves), merkle::consistency_proof(&leaves, m)))
+    }
+
+    /// Writes the whole audit trail; the export itself is audited.
+    pub fn audit_export(&self, tenant: &str, format: Format, out: &mut dyn Write) -> Result<u64, Error> {
+        let mut store = self.open_tenant(tenant)?;
+        let chain = store.audit_chain()?;
+        let io = |source| Error::Io { path: "export".into(), source };
+        match format {
+            Format::Jsonl => {
+                for (r, h) in &chain {
+                    writeln!(out, "{}", export::to_jsonl_line(r, h)).map_err(io)?;
+                }
+            }
+            Format::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                let header = [
+                    "seq",
+                    "at",
+                    "actor_kind",
+                    "actor",
+                    "channel",
+                    "action",
+                    "tenant_id",
+                    "customer_id",
+                    "session_id",
+                    "peer",
+                    "outcome",
+                    "reason",
+                    "prev_hash",
+                    "hash",
+                ];
+                w.write_record(header).map_err(|e| io(e.into()))?;
+                for (r, h) in &chain {
+                    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+                    w.write_record([
+                        r.seq.to_string(),
+                        r.at.to_string(),
+                        r.actor_kind.as_str().to_owned(),
+                        r.actor.clone(),
+                        opt(&r.channel),
+                        r.action.clone(),
+                        opt(&r.tenant_id),
+                        opt(&r.customer_id),
+                        opt(&r.session_id),
+                        opt(&r.peer),
+                        r.outcome.as_str().to_owned(),
+                        opt(&r.reason),
+                        r.prev_hash.clone(),
+                        h.clone(),
+                    ])
+                    .map_err(|e| io(e.into()))?;
+                }
+                w.flush().map_err(io)?;
+            }
+        }
+        let n = chain.len() as u64;
+        let what = match format {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+        };
+        store.record_operator_action(self.operator(), "audit.export", &format!("{what}:{n}"), self.now_ms())?;
+        Ok(n)
+    }
+}

@@ -144,12 +144,25 @@ async fn export_checkpoint_verify_and_every_corruption() {
     assert_eq!(status, 201);
     server.stop().await;
 
-    // Exports in both formats, with no PHI in either.
+    // Exports in all three formats, with no PHI in any.
     let jsonl = dir.join("audit.jsonl");
     let csv = dir.join("audit.csv");
+    let fhir = dir.join("audit.fhir.ndjson");
     env.ok(&["audit", "export", "--tenant", "sunrise", "--format", "jsonl", "--out", jsonl.to_str().unwrap()]);
     env.ok(&["audit", "export", "--tenant", "sunrise", "--format", "csv", "--out", csv.to_str().unwrap()]);
-    for f in [&jsonl, &csv] {
+    env.ok(&["audit", "export", "--tenant", "sunrise", "--format", "fhir", "--out", fhir.to_str().unwrap()]);
+    // The FHIR export passes a real FHIR R4 validator (fhir.resources 6.1.0 = FHIR 4.0.1).
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts");
+    let python = std::process::Command::new(scripts.join("fhir-venv.sh")).output().unwrap();
+    assert!(python.status.success(), "validator setup: {}", String::from_utf8_lossy(&python.stderr));
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
+    let validated =
+        std::process::Command::new(&python).arg(scripts.join("validate-fhir-audit.py")).arg(&fhir).output().unwrap();
+    let said = String::from_utf8_lossy(&validated.stdout);
+    assert!(validated.status.success(), "{said}{}", String::from_utf8_lossy(&validated.stderr));
+    assert!(said.contains("AuditEvent resources valid against FHIR R4 4.0.1"), "{said}");
+    eprintln!("{said}");
+    for f in [&jsonl, &csv, &fhir] {
         let text = std::fs::read_to_string(f).unwrap();
         for phi in ["5550100", "Maria", "Lopez", "1985", "maria@example.com", "Tuesday", "works again"] {
             assert!(!text.contains(phi), "{phi} in {}", f.display());

@@ -11,6 +11,7 @@
 mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod fhir;
 pub mod merkle;
 mod record;
 

@@ -15,6 +15,8 @@ use crate::{Error, Installation};
 pub enum Format {
     Jsonl,
     Csv,
+    /// FHIR R4 AuditEvent resources, one per line (NDJSON).
+    Fhir,
 }
 
 impl Installation {
@@ -79,6 +81,11 @@ impl Installation {
                     writeln!(out, "{}", export::to_jsonl_line(r, h)).map_err(io)?;
                 }
             }
+            Format::Fhir => {
+                for (r, h) in &chain {
+                    writeln!(out, "{}", audit::fhir::audit_event(r, h)).map_err(io)?;
+                }
+            }
             Format::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 let header = [
@@ -125,6 +132,7 @@ impl Installation {
         let what = match format {
             Format::Jsonl => "jsonl",
             Format::Csv => "csv",
+            Format::Fhir => "fhir",
         };
         store.record_operator_action(self.operator(), "audit.export", &format!("{what}:{n}"), self.now_ms())?;
         Ok(n)

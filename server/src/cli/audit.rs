@@ -18,6 +18,8 @@ use super::passphrase::Source;
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    /// FHIR R4 AuditEvent resources as NDJSON.
+    Fhir,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +85,7 @@ pub fn run(data_dir: &Path, source: &Source, cmd: AuditCommand) -> anyhow::Resul
             let format = match format {
                 ExportFormat::Jsonl => Format::Jsonl,
                 ExportFormat::Csv => Format::Csv,
+                ExportFormat::Fhir => Format::Fhir,
             };
             let n = inst.audit_export(&tenant, format, &mut w)?;
             w.flush()?;

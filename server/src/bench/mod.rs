@@ -61,7 +61,9 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
             recent_turns: 20,
         };
         let actor = Actor { serial: "bench".into(), channel: Channel::Voice, peer: None };
-        let (mut raw, mut service) = (Vec::with_capacity(opts.opens), Vec::with_capacity(opts.opens));
+        let mut raw = Vec::with_capacity(opts.opens);
+        let mut bare = Vec::with_capacity(opts.opens);
+        let mut service = Vec::with_capacity(opts.opens);
         // Each path opens its own randomly drawn patient (so neither warms the
         // page cache for the other), and which goes first alternates.
         let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
@@ -72,17 +74,25 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
             phone(rng % patients)
         };
         for i in 0..opts.opens {
-            let (raw_number, service_number) = (draw(), draw());
-            for path in if i % 2 == 0 { [0, 1] } else { [1, 0] } {
+            let numbers = [draw(), draw(), draw()];
+            let order = match i % 3 {
+                0 => [0, 1, 2],
+                1 => [1, 2, 0],
+                _ => [2, 0, 1],
+            };
+            for path in order {
                 clock.advance_ms(1);
-                if path == 0 {
-                    let bi = store.bench_blind_index("phone", &raw_number);
+                if path < 2 {
+                    let with_audit = path == 0;
+                    let bi = store.bench_blind_index("phone", &numbers[path]);
                     let sid = SessionId::generate();
+                    let input = RawOpen { phone_bi: &bi, session_id: sid.as_str(), now: clock.now_ms(), with_audit };
                     let t = Instant::now();
-                    store.bench_raw_open(&RawOpen { phone_bi: &bi, session_id: sid.as_str(), now: clock.now_ms() })?;
-                    raw.push(t.elapsed().as_secs_f64() * 1e3);
+                    store.bench_raw_open(&input)?;
+                    let ms = t.elapsed().as_secs_f64() * 1e3;
+                    if with_audit { raw.push(ms) } else { bare.push(ms) }
                 } else {
-                    let identifiers = Offered { phone: Some(service_number.clone()), ..Offered::default() };
+                    let identifiers = Offered { phone: Some(numbers[2].clone()), ..Offered::default() };
                     let req = OpenRequest { identifiers, external_ref: None };
                     let t = Instant::now();
                     let ctx = continuity::open_session(&mut store, &settings, &actor, &req, clock.now_ms())
@@ -95,6 +105,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
             }
         }
         rows.push(summarise(patients, "raw SQLCipher", raw));
+        rows.push(summarise(patients, "raw, no audit rows", bare));
         rows.push(summarise(patients, "service", service));
     }
     Ok(rows)
@@ -111,13 +122,13 @@ fn summarise(patients: u64, path: &'static str, mut ms: Vec<f64>) -> Row {
 /// size, and each path's growth from the smallest to the largest size.
 pub fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| patients | path | opens/s | p50 ms | p99 ms | service/raw (mean time) |\n|---|---|---|---|---|---|\n",
+        "| patients | path | opens/s | p50 ms | p99 ms | vs raw (mean time) |\n|---|---|---|---|---|---|\n",
     );
-    for pair in rows.chunks(2) {
-        if let [raw, svc] = pair {
-            for r in [raw, svc] {
+    for group in rows.chunks(3) {
+        if let [raw, ..] = group {
+            for r in group {
                 let ratio =
-                    if r.path == "service" { format!("{:.2}x", raw.ops_per_s / svc.ops_per_s) } else { String::new() };
+                    if std::ptr::eq(r, raw) { String::new() } else { format!("{:.2}x", raw.ops_per_s / r.ops_per_s) };
                 s.push_str(&format!(
                     "| {} | {} | {:.0} | {:.3} | {:.3} | {ratio} |\n",
                     r.patients, r.path, r.ops_per_s, r.p50_ms, r.p99_ms
@@ -125,10 +136,10 @@ pub fn table(rows: &[Row]) -> String {
             }
         }
     }
-    let first = rows.iter().take(2).collect::<Vec<_>>();
-    let last = rows.iter().rev().take(2).collect::<Vec<_>>();
-    if rows.len() >= 4 {
-        for (a, b) in first.iter().zip(last.iter().rev()) {
+    if let (Some(first), Some(last)) = (rows.chunks(3).next(), rows.chunks(3).last())
+        && rows.len() > 3
+    {
+        for (a, b) in first.iter().zip(last) {
             s.push_str(&format!(
                 "\ngrowth of mean time per open, {} -> {} patients, {}: {:.2}x",
                 a.patients,

@@ -114,6 +114,22 @@ fn writable(
     }
 }
 
+/// Records a policy refusal in the audit trail (committed on its own: the
+/// refused change is not made, but the refusal is on the record) and
+/// returns the error.
+fn refuse<T>(
+    tx: TenantTx<'_>,
+    actor: &Actor,
+    row: &SessionRow,
+    action: &str,
+    e: ContinuityError,
+    now: i64,
+) -> Result<T, ContinuityError> {
+    audit_outcome(&tx, actor, action, row.customer_id.as_ref(), &row.id, audit::Outcome::Refused, Some(e.code()), now)?;
+    tx.commit()?;
+    Err(e)
+}
+
 /// `POST /v1/sessions/{id}/identity/confirm`. Failures count toward the
 /// lockout; the answer never says which field was wrong.
 pub fn confirm_identity(
@@ -246,10 +262,11 @@ pub fn update_customer(
     let row = open_row(&tx, actor, session)?;
     let allowed = row.created_customer || row.confirmed_at.is_some();
     let Some(customer) = row.customer_id.clone().filter(|_| allowed) else {
-        return Err(ContinuityError::forbidden(
+        let e = ContinuityError::forbidden(
             "identity_confirmation_required",
             "intake fields can be set for a new patient or after confirmation",
-        ));
+        );
+        return refuse(tx, actor, &row, "customer.update", e, now);
     };
     tx.set_customer_fields(&customer, name.as_deref(), patch.date_of_birth.as_deref().map(str::trim), now)?;
     audit(&tx, actor, "customer.update", Some(&customer), session, None, now)?;
@@ -275,7 +292,10 @@ pub fn append_turn(
     }
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
-    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
+        Ok(found) => found,
+        Err(e) => return refuse(tx, actor, &row, "turn.append", e, now),
+    };
     let id = tx.append_turn(&customer, &conversation, session, actor.channel.as_str(), &req.speaker, &req.text, now)?;
     tx.touch_conversation(&conversation, now)?;
     audit(&tx, actor, "turn.append", Some(&customer), session, None, now)?;
@@ -305,7 +325,10 @@ pub fn put_state(
     }
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
-    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
+        Ok(found) => found,
+        Err(e) => return refuse(tx, actor, &row, "state.put", e, now),
+    };
     if !tx.state_key_exists(&conversation, key, now)?
         && tx.count_state(&conversation, now)? >= limits::STATE_KEYS_PER_CONVERSATION
     {
@@ -331,7 +354,10 @@ pub fn delete_state(
     check_key(key)?;
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
-    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
+        Ok(found) => found,
+        Err(e) => return refuse(tx, actor, &row, "state.delete", e, now),
+    };
     if !tx.delete_state(&conversation, key, now)? {
         return Err(ContinuityError::NotFound { code: "state_key_not_found", message: "no such state key".into() });
     }
@@ -373,7 +399,10 @@ pub fn issue_resume_token(
 ) -> Result<Ack, ContinuityError> {
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
-    let (customer, conversation) = writable(settings, &row, PhiClass::Conversation, now)?;
+    let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
+        Ok(found) => found,
+        Err(e) => return refuse(tx, actor, &row, "resume_token.issue", e, now),
+    };
     let expires_at = now.saturating_add(limits::RESUME_TOKEN_DAYS * 86_400_000);
     let id = format!("rt_{}", uuid::Uuid::new_v4().simple());
     tx.insert_resume_token(&id, &customer, &conversation, now, expires_at)?;
@@ -403,8 +432,10 @@ pub fn start_fresh(
 ) -> Result<ResumeContext, ContinuityError> {
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
-    policy::may_start_fresh(&settings.policy, &facts(&row, now))
-        .map_err(|r| ContinuityError::forbidden(r.code(), "confirm identity before starting fresh"))?;
+    if let Err(r) = policy::may_start_fresh(&settings.policy, &facts(&row, now)) {
+        let e = ContinuityError::forbidden(r.code(), "confirm identity before starting fresh");
+        return refuse(tx, actor, &row, "conversation.start_fresh", e, now);
+    }
     let (Some(customer), Some(old)) = (row.customer_id.clone(), row.conversation_id.clone()) else {
         return Err(ContinuityError::forbidden("identity_confirmation_required", "no patient to start fresh for"));
     };

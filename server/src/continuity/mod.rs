@@ -68,6 +68,18 @@ impl ContinuityError {
         ContinuityError::Forbidden { code, message: message.into() }
     }
 
+    /// The stable code (for the API and for audit refusal reasons).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ContinuityError::BadInput { code, .. }
+            | ContinuityError::NotFound { code, .. }
+            | ContinuityError::Forbidden { code, .. }
+            | ContinuityError::Unauthorized { code, .. }
+            | ContinuityError::Conflict { code, .. } => code,
+            ContinuityError::Store(_) => "internal",
+        }
+    }
+
     pub(crate) fn session_not_found() -> Self {
         ContinuityError::NotFound { code: "session_not_found", message: "no such session for this tenant".into() }
     }

@@ -153,7 +153,7 @@ async fn seed_first_half_voice_drops_chat_resumes() {
     assert_eq!(open["recent_turns"], json!([]));
     assert_eq!(open["state"], json!({}));
     let text = open.to_string();
-    for secret in ["Tuesday", "1985", "Lopez", "check-up"] {
+    for secret in ["Tuesday", "1985-03-14", "Lopez", "check-up"] {
         assert!(!text.contains(secret), "{secret} leaked before confirmation: {text}");
     }
     let sid = open["session_id"].as_str().unwrap().to_owned();
@@ -214,7 +214,7 @@ async fn seed_first_half_voice_drops_chat_resumes() {
         records.iter().filter(|r| r.action == "identity.confirm" && r.outcome == audit::Outcome::Refused).count();
     assert_eq!(refused, 1);
     let dump = format!("{records:?}");
-    for secret in ["Maria", "1985", "Tuesday", "5550100", COOKIE] {
+    for secret in ["Maria", "1985-03-14", "Tuesday", "5550100", COOKIE] {
         assert!(!dump.contains(secret), "{secret} in audit records");
     }
     drop(store);

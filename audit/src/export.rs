@@ -30,6 +30,8 @@ pub enum VerifyError {
     Truncated { records: u64, size: u64 },
     #[error("the first {size} records do not match the checkpoint: history was rewritten after it was signed")]
     Rewritten { size: u64 },
+    #[error("a range export (records {first}..{last}) cannot be checked against a checkpoint: export the whole trail")]
+    RangeWithCheckpoint { first: u64, last: u64 },
 }
 
 /// One export line: the record and its stored hash.
@@ -76,6 +78,8 @@ pub fn leaves(records: &[(Record, String)]) -> Vec<Hash> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     pub records: u64,
+    /// For an export of part of the trail: first and last sequence numbers.
+    pub range: Option<(u64, u64)>,
     pub root: Hash,
     /// Size of the checkpoint the export was checked against.
     pub checkpoint_size: Option<u64>,
@@ -83,8 +87,23 @@ pub struct Verified {
 
 /// Verifies an export: the chain, then (if given) the checkpoint.
 pub fn verify(records: &[(Record, String)], checkpoint: Option<(&str, &VerifierKey)>) -> Result<Verified, VerifyError> {
-    if records.is_empty() {
+    let (Some((first, _)), Some((last, _))) = (records.first(), records.last()) else {
         return Err(VerifyError::Empty);
+    };
+    if first.seq != 1 {
+        // A range export: the links inside the range verify; what came before
+        // is vouched for only by the whole trail and a checkpoint.
+        if checkpoint.is_some() {
+            return Err(VerifyError::RangeWithCheckpoint { first: first.seq, last: last.seq });
+        }
+        verify_chain(records.iter().map(|(r, h)| (r, h.as_str())), first.seq, &first.prev_hash)?;
+        let leaves = leaves(records);
+        return Ok(Verified {
+            records: leaves.len() as u64,
+            range: Some((first.seq, last.seq)),
+            root: merkle::root(&leaves),
+            checkpoint_size: None,
+        });
     }
     verify_chain(records.iter().map(|(r, h)| (r, h.as_str())), 1, GENESIS)?;
     let leaves = leaves(records);
@@ -107,7 +126,7 @@ pub fn verify(records: &[(Record, String)], checkpoint: Option<(&str, &VerifierK
         }
         checkpoint_size = Some(cp.size);
     }
-    Ok(Verified { records: n, root: merkle::root(&leaves), checkpoint_size })
+    Ok(Verified { records: n, range: None, root: merkle::root(&leaves), checkpoint_size })
 }
 
 /// The checkpoint origin (and key name) of a tenant.

@@ -70,10 +70,31 @@ impl Installation {
         Ok((old.size, leaves.len() as u64, merkle::root(&leaves), merkle::consistency_proof(&leaves, m)))
     }
 
-    /// Writes the whole audit trail; the export itself is audited.
-    pub fn audit_export(&self, tenant: &str, format: Format, out: &mut dyn Write) -> Result<u64, Error> {
+    /// Inclusion proof of record `seq` in the current tree: (size, root, path).
+    pub fn audit_inclusion(&self, tenant: &str, seq: u64) -> Result<(u64, Hash, Vec<Hash>), Error> {
+        let store = self.open_tenant(tenant)?;
+        let leaves = export::leaves(&store.audit_chain()?);
+        let index = usize::try_from(seq).ok().and_then(|s| s.checked_sub(1)).filter(|i| *i < leaves.len());
+        let Some(index) = index else {
+            return Err(Error::AuditInconsistent {
+                reason: format!("no record {seq} (the trail has {})", leaves.len()),
+            });
+        };
+        Ok((leaves.len() as u64, merkle::root(&leaves), merkle::inclusion_proof(&leaves, index)))
+    }
+
+    /// Writes the audit trail, or the records with `at` in `[since, until)`;
+    /// the export itself is audited.
+    pub fn audit_export(
+        &self,
+        tenant: &str,
+        format: Format,
+        range: (Option<i64>, Option<i64>),
+        out: &mut dyn Write,
+    ) -> Result<u64, Error> {
         let mut store = self.open_tenant(tenant)?;
-        let chain = store.audit_chain()?;
+        let mut chain = store.audit_chain()?;
+        chain.retain(|(r, _)| range.0.is_none_or(|s| r.at >= s) && range.1.is_none_or(|u| r.at < u));
         let io = |source| Error::Io { path: "export".into(), source };
         match format {
             Format::Jsonl => {

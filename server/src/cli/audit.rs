@@ -45,6 +45,12 @@ pub enum AuditCommand {
         format: ExportFormat,
         #[arg(long)]
         out: PathBuf,
+        /// Only records at or after this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records before this date (YYYY-MM-DD, UTC) or RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
     },
     /// Verify a JSON Lines export offline: the chain, and against a checkpoint.
     Verify {
@@ -56,12 +62,17 @@ pub enum AuditCommand {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Consistency proof from an earlier checkpoint to the current chain.
+    /// Consistency proof from an earlier checkpoint to now, or inclusion
+    /// proof of one record in the current tree.
+    #[command(group = clap::ArgGroup::new("what").required(true).args(["from_checkpoint", "record"]))]
     Prove {
         #[arg(long)]
         tenant: String,
         #[arg(long)]
-        from_checkpoint: PathBuf,
+        from_checkpoint: Option<PathBuf>,
+        /// Sequence number of the record.
+        #[arg(long)]
+        record: Option<u64>,
     },
 }
 
@@ -79,7 +90,8 @@ pub fn run(data_dir: &Path, source: &Source, cmd: AuditCommand) -> anyhow::Resul
             print!("{note}");
         }
         AuditCommand::Key { tenant } => println!("{}", inst.audit_verifier_key(&tenant)?.encode()),
-        AuditCommand::Export { tenant, format, out } => {
+        AuditCommand::Export { tenant, format, out, since, until } => {
+            let range = (since.as_deref().map(parse_time).transpose()?, until.as_deref().map(parse_time).transpose()?);
             let file = std::fs::File::create_new(&out).with_context(|| format!("cannot create {}", out.display()))?;
             let mut w = std::io::BufWriter::new(file);
             let format = match format {
@@ -87,16 +99,27 @@ pub fn run(data_dir: &Path, source: &Source, cmd: AuditCommand) -> anyhow::Resul
                 ExportFormat::Csv => Format::Csv,
                 ExportFormat::Fhir => Format::Fhir,
             };
-            let n = inst.audit_export(&tenant, format, &mut w)?;
+            let n = inst.audit_export(&tenant, format, range, &mut w)?;
             w.flush()?;
             println!("exported {n} audit records to {}", out.display());
         }
-        AuditCommand::Prove { tenant, from_checkpoint } => {
-            let note = std::fs::read_to_string(&from_checkpoint)
-                .with_context(|| format!("cannot read {}", from_checkpoint.display()))?;
-            let (old, new, root, proof) = inst.audit_prove(&tenant, &note)?;
+        AuditCommand::Prove { tenant, from_checkpoint, record } => {
             let b64 = base64::engine::general_purpose::STANDARD;
-            println!("consistent: {old} -> {new} records, root {}", b64.encode(root));
+            let proof = match (from_checkpoint, record) {
+                (Some(path), _) => {
+                    let note =
+                        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let (old, new, root, proof) = inst.audit_prove(&tenant, &note)?;
+                    println!("consistent: {old} -> {new} records, root {}", b64.encode(root));
+                    proof
+                }
+                (None, Some(seq)) => {
+                    let (size, root, proof) = inst.audit_inclusion(&tenant, seq)?;
+                    println!("included: record {seq} in {size} records, root {}", b64.encode(root));
+                    proof
+                }
+                (None, None) => bail!("give --from-checkpoint or --record"),
+            };
             for h in proof {
                 println!("{}", b64.encode(h));
             }
@@ -122,17 +145,32 @@ fn verify(file: &Path, checkpoint: Option<&Path>, key: Option<&str>) -> anyhow::
             bail!("--checkpoint needs --key");
         }
         let v = audit::export::verify(&records, None)?;
-        println!(
-            "verified {} records: chain intact (no checkpoint given: truncation and re-signed rewrites are not ruled out)",
-            v.records
-        );
+        match v.range {
+            Some((a, b)) => println!("verified {} records ({a}..{b}): chain intact within the range", v.records),
+            None => println!(
+                "verified {} records: chain intact (no checkpoint given: truncation and re-signed rewrites are not ruled out)",
+                v.records
+            ),
+        }
         return Ok(());
     };
     let v = audit::export::verify(&records, Some((note, key)))?;
+    debug_assert!(v.range.is_none());
     println!(
         "verified {} records: chain intact, consistent with the signed checkpoint at size {}",
         v.records,
         v.checkpoint_size.unwrap_or(0)
     );
     Ok(())
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time, as unix milliseconds.
+fn parse_time(s: &str) -> anyhow::Result<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let t = match time::OffsetDateTime::parse(s, &Rfc3339) {
+        Ok(t) => t,
+        Err(_) => time::OffsetDateTime::parse(&format!("{s}T00:00:00Z"), &Rfc3339)
+            .with_context(|| format!("'{s}' is not a date (YYYY-MM-DD) or an RFC 3339 time"))?,
+    };
+    Ok(i64::try_from(t.unix_timestamp_nanos() / 1_000_000)?)
 }

@@ -169,6 +169,10 @@ async fn export_checkpoint_verify_and_every_corruption() {
         }
     }
     assert!(std::fs::read_to_string(&csv).unwrap().starts_with("seq,at,actor_kind,actor,channel,action"));
+    // Certificate events are on the tenant's own chain.
+    let exported = std::fs::read_to_string(&jsonl).unwrap();
+    assert!(exported.contains(&format!("voice:{}", voice_cert.serial)), "certificate.issue missing");
+    assert_eq!(exported.matches("\"action\":\"certificate.issue\"").count(), 2);
     let key = env.ok(&["audit", "key", "--tenant", "sunrise"]).trim().to_owned();
 
     // Offline verification needs no data dir and no passphrase.

@@ -170,7 +170,16 @@ impl Installation {
     pub fn issue_channel_cert(&mut self, tenant: &str, channel: Channel, days: u32) -> Result<IssuedCert, Error> {
         let row = self.tenant(tenant)?;
         let kind = LeafKind::Channel { tenant_id: row.id.clone(), tenant_name: row.name.clone(), channel };
-        self.issue(&kind, Some(&row.id), channel.as_str(), days)
+        let cert = self.issue(&kind, Some(&row.id), channel.as_str(), days)?;
+        self.tenant_record(&row.name, "certificate.issue", &format!("{}:{}", channel.as_str(), cert.serial))?;
+        Ok(cert)
+    }
+
+    /// Puts an operator action on the tenant's own chain too (the system
+    /// chain has it already), so the tenant's export shows it.
+    fn tenant_record(&self, tenant: &str, action: &str, reason: &str) -> Result<(), Error> {
+        let mut store = self.open_tenant(tenant)?;
+        Ok(store.record_operator_action(&self.operator, action, reason, self.clock.now_ms())?)
     }
 
     /// Issues the server's own certificate for these names (recorded, audited).
@@ -205,7 +214,14 @@ impl Installation {
     /// Revokes a certificate; a running server refuses it within about a second.
     pub fn revoke_cert(&mut self, serial: &str, reason: &str) -> Result<Revocation, Error> {
         let serial = serial.trim().to_ascii_lowercase().replace(':', "");
-        Ok(self.system.revoke_certificate(&serial, reason, &self.operator, self.clock.now_ms())?)
+        let outcome = self.system.revoke_certificate(&serial, reason, &self.operator, self.clock.now_ms())?;
+        if outcome == Revocation::Revoked {
+            let tenant = self.certificates()?.into_iter().find(|c| c.serial == serial).and_then(|c| c.tenant_name);
+            if let Some(tenant) = tenant.filter(|t| self.tenant(t).is_ok()) {
+                self.tenant_record(&tenant, "certificate.revoke", &serial)?;
+            }
+        }
+        Ok(outcome)
     }
 
     pub fn certificates(&self) -> Result<Vec<CertRow>, Error> {
@@ -229,6 +245,7 @@ impl Installation {
         if policy.state_ttl_from_file {
             self.system.set_state_ttl_days(&row.id, policy.retention.state_ttl.days())?;
         }
+        self.tenant_record(name, "tenant.policy.set", policy.confirmation.mode.as_str())?;
         Ok(policy)
     }
 

@@ -114,6 +114,18 @@ fn writable(
     }
 }
 
+/// Audits a refusal in the session's name.
+fn audit_refused(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    row: &SessionRow,
+    action: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), ContinuityError> {
+    audit_outcome(tx, actor, action, row.customer_id.as_ref(), &row.id, audit::Outcome::Refused, Some(reason), now)
+}
+
 /// Records a policy refusal in the audit trail (committed on its own: the
 /// refused change is not made, but the refusal is on the record) and
 /// returns the error.
@@ -125,7 +137,7 @@ fn refuse<T>(
     e: ContinuityError,
     now: i64,
 ) -> Result<T, ContinuityError> {
-    audit_outcome(&tx, actor, action, row.customer_id.as_ref(), &row.id, audit::Outcome::Refused, Some(e.code()), now)?;
+    audit_refused(&tx, actor, row, action, e.code(), now)?;
     tx.commit()?;
     Err(e)
 }
@@ -159,16 +171,7 @@ pub fn confirm_identity(
         return Ok(ctx);
     }
     if f.locked {
-        audit_outcome(
-            &tx,
-            actor,
-            "identity.confirm",
-            row.customer_id.as_ref(),
-            session,
-            audit::Outcome::Refused,
-            Some("locked"),
-            now,
-        )?;
+        audit_refused(&tx, actor, &row, "identity.confirm", "locked", now)?;
         tx.commit()?;
         return Err(ContinuityError::forbidden("identity_locked", "too many failed attempts; try again later"));
     }
@@ -206,16 +209,7 @@ pub fn confirm_identity(
                 policy::after_failed_confirmation(&settings.policy, row.confirm_failures, now);
             tx.record_confirm_failure(session, failures, locked_until)?;
             let reason = if locked_until.is_some() { "mismatch_locked" } else { "mismatch" };
-            audit_outcome(
-                &tx,
-                actor,
-                "identity.confirm",
-                row.customer_id.as_ref(),
-                session,
-                audit::Outcome::Refused,
-                Some(reason),
-                now,
-            )?;
+            audit_refused(&tx, actor, &row, "identity.confirm", reason, now)?;
             tx.commit()?;
             let left = settings.policy.confirmation.lockout.max_attempts.saturating_sub(failures);
             Err(ContinuityError::Unauthorized {

@@ -30,6 +30,8 @@ pub enum Error {
     Bench { message: String },
     #[error("audit trail: {reason}")]
     AuditInconsistent { reason: String },
+    #[error("no such patient (or already erased without a receipt)")]
+    CustomerNotFound,
     #[error("an internal lock was poisoned by an earlier panic")]
     Poisoned,
     #[error("this installation has no CA (initialised by an older version?)")]

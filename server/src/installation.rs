@@ -279,6 +279,19 @@ impl Installation {
         Ok((state, conversations))
     }
 
+    /// Erases a patient on a staff request (`throughline erasure`); returns
+    /// the signed receipt (the first one again for a repeated request).
+    pub fn erase_customer(&self, tenant: &str, customer: &crate::ids::CustomerId) -> Result<String, Error> {
+        let row = self.tenant(tenant)?;
+        let mut store = self.open_tenant(tenant)?;
+        let ledger = std::sync::Mutex::new(self.open_system_store()?);
+        let by = crate::erasure::Requester {
+            audit: crate::store::AuditEntry::operator(&self.operator, "customer.erase"),
+            label: format!("operator:{}", self.operator),
+        };
+        crate::erasure::erase(&mut store, &ledger, &row.id, customer, &by, self.clock.now_ms())
+    }
+
     /// The operator name recorded in audit entries.
     pub fn operator(&self) -> &str {
         &self.operator

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod clock;
 pub mod continuity;
 pub mod datadir;
+pub mod erasure;
 mod error;
 pub mod ids;
 pub mod installation;

@@ -58,6 +58,11 @@ impl TenantPool {
         Ok(handle)
     }
 
+    /// The system store connection (for the erasure ledger).
+    pub fn system(&self) -> &Mutex<SystemStore> {
+        &self.system
+    }
+
     /// Purges expired session state in every open tenant, and with
     /// `conversations`, conversations past the tenant's retention (the
     /// server's maintenance thread: state every minute, conversations hourly).

@@ -89,6 +89,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(
+        web::resource("/v1/sessions/{id}/erasure")
+            .route(web::post().to(sessions::erasure))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
         web::resource("/openapi.json")
             .route(web::get().to(openapi::openapi))
             .default_service(web::to(error::method_not_allowed)),

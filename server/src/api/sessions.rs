@@ -175,3 +175,43 @@ pub async fn start_fresh(
     let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::start_fresh(s, t, a, &id, now)).await?;
     Ok(json(StatusCode::OK, &ctx))
 }
+
+/// GDPR Art. 17 for the confirmed patient of this session: their key is
+/// shredded and their data deleted; answers with the signed receipt.
+pub async fn erasure(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let state = state.clone();
+    let tenant = caller.tenant_id.clone();
+    let actor = Actor { serial: caller.serial.clone(), channel: caller.channel, peer: caller.peer };
+    let receipt = web::block(move || -> Result<String, ApiError> {
+        let handle = state.tenants.get(&tenant).map_err(|e| ApiError::internal(&e))?;
+        let mut store = handle.store.lock().map_err(|_| ApiError::internal(&"tenant store lock poisoned"))?;
+        let now = state.clock.now_ms();
+        let customer = continuity::erasure_target(&mut store, &handle.settings, &actor, &id, now)?;
+        let peer = actor.peer.map(|p| p.ip().to_string());
+        let by = crate::erasure::Requester {
+            audit: crate::store::AuditEntry {
+                actor_kind: audit::ActorKind::Channel,
+                actor: &actor.serial,
+                channel: Some(actor.channel.as_str()),
+                action: "customer.erase",
+                tenant_id: None,
+                customer_id: None,
+                session_id: Some(id.as_str()),
+                peer: peer.as_deref(),
+                outcome: audit::Outcome::Ok,
+                reason: None,
+            },
+            label: format!("channel:{}:{}", actor.channel, actor.serial),
+        };
+        crate::erasure::erase(&mut store, state.tenants.system(), &tenant, &customer, &by, now)
+            .map_err(|e| ApiError::internal(&e))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    Ok(HttpResponse::Ok().content_type("application/json").body(receipt))
+}

@@ -62,6 +62,13 @@ pub enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Erase a patient (GDPR Art. 17) on a staff request; prints the signed receipt.
+    Erasure {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        customer: String,
+    },
     /// Measure session open: raw SQLCipher vs the service layer.
     Bench(bench::BenchArgs),
 }
@@ -78,6 +85,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
+        Command::Erasure { tenant, customer } => {
+            let customer = throughline::ids::CustomerId::parse(&customer)
+                .ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))?;
+            let inst = throughline::Installation::open(
+                &cli.data_dir,
+                &source.get()?,
+                std::sync::Arc::new(throughline::SystemClock),
+            )?;
+            println!("{}", inst.erase_customer(&tenant, &customer)?);
+            Ok(())
+        }
     }
 }
 

@@ -442,3 +442,25 @@ pub fn start_fresh(
     tx.commit()?;
     Ok(ctx)
 }
+
+/// `POST /v1/sessions/{id}/erasure`: who may ask. Only a confirmed,
+/// unambiguous patient (GDPR Art. 17, whatever the tenant's confirmation
+/// mode); refusals are audited. Returns the patient to erase.
+pub fn erasure_target(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    now: i64,
+) -> Result<CustomerId, ContinuityError> {
+    let _ = settings;
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    if let Err(r) = policy::may_exercise_rights(&facts(&row, now)) {
+        let e = ContinuityError::forbidden(r.code(), "confirm identity before asking for erasure");
+        return refuse(tx, actor, &row, "customer.erase", e, now);
+    }
+    let customer = row.customer_id.clone().ok_or_else(ContinuityError::session_not_found)?;
+    tx.commit()?;
+    Ok(customer)
+}

@@ -6,6 +6,7 @@
 
 mod audit_log;
 mod bench_raw;
+mod erasure;
 mod open;
 mod system;
 mod tenant;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 pub use audit_log::AuditEntry;
 pub use bench_raw::RawOpen;
+pub use erasure::Erased;
 pub use open::{cipher_version, open_encrypted};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};

@@ -100,6 +100,41 @@ impl SystemStore {
         Ok(())
     }
 
+    /// Erasure ledger: note an erasure about to happen (idempotent).
+    pub fn ledger_pending(&self, tenant: &TenantId, customer: &str, now: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO erasure_ledger (tenant_id, customer_id, erased_at, receipt) VALUES (?1, ?2, ?3, 'pending')",
+            params![tenant.as_str(), customer, now],
+        )?;
+        Ok(())
+    }
+
+    /// Erasure ledger: the erasure happened; keep its receipt.
+    pub fn ledger_complete(&self, tenant: &TenantId, customer: &str, receipt: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE erasure_ledger SET receipt = ?3 WHERE tenant_id = ?1 AND customer_id = ?2",
+            params![tenant.as_str(), customer, receipt],
+        )?;
+        Ok(())
+    }
+
+    /// Erasure ledger: the erasure failed and changed nothing; withdraw the note.
+    pub fn ledger_abandon(&self, tenant: &TenantId, customer: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM erasure_ledger WHERE tenant_id = ?1 AND customer_id = ?2 AND receipt = 'pending'",
+            params![tenant.as_str(), customer],
+        )?;
+        Ok(())
+    }
+
+    /// Every erasure recorded for a tenant: (customer id, erased at).
+    pub fn ledger(&self, tenant: &TenantId) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT customer_id, erased_at FROM erasure_ledger WHERE tenant_id = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Whether a name was ever used (deleted tenants' names are not reused).
     pub fn tenant_name_taken(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.conn.prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?.exists([name])?)

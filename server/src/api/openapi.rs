@@ -139,6 +139,14 @@ pub fn document() -> Value {
                     "responses": responses("200", "ResumeContext")
                 }
             },
+            "/v1/sessions/{id}/erasure": {
+                "post": {
+                    "operationId": "requestErasure",
+                    "summary": "GDPR Art. 17 for the confirmed patient of this session: their data key is destroyed and their data deleted; answers with a receipt signed by the tenant's audit key",
+                    "parameters": [session_param()],
+                    "responses": responses("200", "ErasureReceipt")
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -275,6 +283,26 @@ pub fn document() -> Value {
                         "resume_token": {"type": "string"}
                     }
                 },
+                "ErasureReceipt": {
+                    "type": "object",
+                    "required": ["receipt", "signed", "signature"],
+                    "properties": {
+                        "receipt": {
+                            "type": "object",
+                            "properties": {
+                                "type": {"type": "string"},
+                                "tenant": {"type": "string"},
+                                "customer": {"type": "string"},
+                                "erased_at": {"type": "integer", "description": "Unix milliseconds"},
+                                "requested_by": {"type": "string"},
+                                "erased": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "Rows removed, per kind"},
+                                "kept": {"type": "string"}
+                            }
+                        },
+                        "signed": {"type": "string", "description": "The exact JSON text the signature covers"},
+                        "signature": {"type": "string", "description": "Ed25519 (base64) by the tenant's audit key (throughline audit key)"}
+                    }
+                },
                 "Health": {
                     "type": "object",
                     "required": ["status", "version", "tenant", "channel", "certificate_serial", "uptime_s", "refused_certificates"],
@@ -316,6 +344,7 @@ mod tests {
             ("/v1/sessions/{id}/end", "post"),
             ("/v1/sessions/{id}/resume-token", "post"),
             ("/v1/sessions/{id}/start-fresh", "post"),
+            ("/v1/sessions/{id}/erasure", "post"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} undocumented");
         }

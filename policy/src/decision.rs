@@ -86,6 +86,13 @@ pub fn decide(policy: &TenantPolicy, channel: Channel, facts: &IdentityFacts) ->
     Decision { confirmation, access: Access { channel, allowed } }
 }
 
+/// The staff console's view: every class, for an operator acting on a
+/// patient's request (right of access on paper, a support case). The caller
+/// audits the read; no channel ever gets this.
+pub fn operator_access() -> Access {
+    Access { channel: Channel::Chat, allowed: PhiClasses::all() }
+}
+
 /// Why a patient-rights or state-changing action is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {

@@ -21,7 +21,7 @@ pub use config::{ChannelRules, ConfirmationPolicy, TenantPolicy};
 pub use confirmation::{Answer, ConfirmField, ConfirmationMode, Lockout, confirmation_required};
 pub use decision::{
     Access, Confirmation, Decision, Refusal, after_failed_confirmation, confirmation_locked, decide,
-    may_exercise_rights, may_start_fresh,
+    may_exercise_rights, may_start_fresh, operator_access,
 };
 pub use error::PolicyError;
 pub use identity::{IdentityFacts, Resolution, Strength};

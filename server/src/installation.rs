@@ -292,6 +292,19 @@ impl Installation {
         crate::erasure::erase(&mut store, &ledger, &row.id, customer, &by, self.clock.now_ms())
     }
 
+    /// The right-of-access export on a staff request (everything held).
+    pub fn export_customer(&self, tenant: &str, customer: &crate::ids::CustomerId) -> Result<serde_json::Value, Error> {
+        let mut store = self.open_tenant(tenant)?;
+        let tx = store.transaction()?;
+        if !tx.customer_is_live(customer)? {
+            return Err(Error::CustomerNotFound);
+        }
+        let by = crate::store::AuditEntry::operator(&self.operator, "customer.export");
+        let doc = crate::patient_export::build(&tx, customer, &policy::operator_access(), &by, self.clock.now_ms())?;
+        tx.commit()?;
+        Ok(doc)
+    }
+
     /// The operator name recorded in audit entries.
     pub fn operator(&self) -> &str {
         &self.operator

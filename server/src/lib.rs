@@ -15,6 +15,7 @@ pub mod erasure;
 mod error;
 pub mod ids;
 pub mod installation;
+pub mod patient_export;
 pub mod serve;
 pub mod store;
 pub mod tenants;

@@ -94,6 +94,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(
+        web::resource("/v1/sessions/{id}/export")
+            .route(web::get().to(sessions::export))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
         web::resource("/openapi.json")
             .route(web::get().to(openapi::openapi))
             .default_service(web::to(error::method_not_allowed)),

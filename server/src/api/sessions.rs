@@ -215,3 +215,14 @@ pub async fn erasure(
     .map_err(|e| ApiError::internal(&e))??;
     Ok(HttpResponse::Ok().content_type("application/json").body(receipt))
 }
+
+/// GDPR Art. 15/20: the confirmed patient's data, as far as this channel may receive it.
+pub async fn export(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let doc = with_store(&state, &caller, move |s, t, a, now| continuity::export(s, t, a, &id, now)).await?;
+    Ok(json(StatusCode::OK, &doc))
+}

@@ -69,6 +69,15 @@ pub enum Command {
         #[arg(long)]
         customer: String,
     },
+    /// Right-of-access export (GDPR Art. 15/20) of one patient, on a staff request.
+    Export {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Measure session open: raw SQLCipher vs the service layer.
     Bench(bench::BenchArgs),
 }
@@ -85,6 +94,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
+        Command::Export { tenant, customer, out } => {
+            let customer = throughline::ids::CustomerId::parse(&customer)
+                .ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))?;
+            let inst = throughline::Installation::open(
+                &cli.data_dir,
+                &source.get()?,
+                std::sync::Arc::new(throughline::SystemClock),
+            )?;
+            let doc = inst.export_customer(&tenant, &customer)?;
+            let file =
+                std::fs::File::create_new(&out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+            serde_json::to_writer_pretty(file, &doc)?;
+            println!("exported everything held about {customer} to {}", out.display());
+            Ok(())
+        }
         Command::Erasure { tenant, customer } => {
             let customer = throughline::ids::CustomerId::parse(&customer)
                 .ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))?;

@@ -464,3 +464,39 @@ pub fn erasure_target(
     tx.commit()?;
     Ok(customer)
 }
+
+/// `GET /v1/sessions/{id}/export`: the confirmed patient's own data, as far
+/// as this channel may receive it after confirmation.
+pub fn export(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    session: &SessionId,
+    now: i64,
+) -> Result<serde_json::Value, ContinuityError> {
+    let tx = store.transaction()?;
+    let row = open_row(&tx, actor, session)?;
+    let f = facts(&row, now);
+    if let Err(r) = policy::may_exercise_rights(&f) {
+        let e = ContinuityError::forbidden(r.code(), "confirm identity before asking for your data");
+        return refuse(tx, actor, &row, "customer.export", e, now);
+    }
+    let customer = row.customer_id.clone().ok_or_else(ContinuityError::session_not_found)?;
+    let decision = policy::decide(&settings.policy, row.channel, &f);
+    let peer = actor.peer.map(|p| p.ip().to_string());
+    let by = crate::store::AuditEntry {
+        actor_kind: audit::ActorKind::Channel,
+        actor: &actor.serial,
+        channel: Some(actor.channel.as_str()),
+        action: "customer.export",
+        tenant_id: None,
+        customer_id: None,
+        session_id: Some(session.as_str()),
+        peer: peer.as_deref(),
+        outcome: audit::Outcome::Ok,
+        reason: None,
+    };
+    let doc = crate::patient_export::build(&tx, &customer, &decision.access, &by, now)?;
+    tx.commit()?;
+    Ok(doc)
+}

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 pub use actions::{
     ConfirmRequest, CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, confirm_identity, delete_state,
-    end_session, erasure_target, issue_resume_token, put_state, start_fresh, update_customer,
+    end_session, erasure_target, export, issue_resume_token, put_state, start_fresh, update_customer,
 };
 pub use context::{ResumeContext, context};
 pub use open::{OpenRequest, open_session};

@@ -54,6 +54,14 @@ impl<'a> TenantTx<'a> {
         audit_log::append(&self.tx, AuditTable::Tenant, entry, now)
     }
 
+    /// Audit records that name this patient (for their export).
+    pub fn audit_records_about(&self, customer: &CustomerId) -> Result<Vec<(Record, String)>, StoreError> {
+        Ok(audit_log::read_all(&self.tx, AuditTable::Tenant)?
+            .into_iter()
+            .filter(|(r, _)| r.customer_id.as_deref() == Some(customer.as_str()))
+            .collect())
+    }
+
     // --- sessions -------------------------------------------------------
 
     pub fn session(&self, id: &SessionId) -> Result<Option<SessionRow>, StoreError> {

@@ -4,6 +4,8 @@
 //! Only this crate knows SQL, files, sockets, JSON wire shapes and the clock.
 //! `crypto`, `policy` and `audit` are pure libraries it drives.
 #![forbid(unsafe_code)]
+// The OpenAPI document is one `serde_json::json!` literal; it nests deeper than the default limit.
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod audit_ops;

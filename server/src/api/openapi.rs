@@ -139,6 +139,14 @@ pub fn document() -> Value {
                     "responses": responses("200", "ResumeContext")
                 }
             },
+            "/v1/sessions/{id}/export": {
+                "get": {
+                    "operationId": "exportPatient",
+                    "summary": "GDPR Art. 15/20: everything held about the confirmed patient of this session, as far as this channel may receive it (the rest is listed in withheld)",
+                    "parameters": [session_param()],
+                    "responses": responses("200", "PatientExport")
+                }
+            },
             "/v1/sessions/{id}/erasure": {
                 "post": {
                     "operationId": "requestErasure",
@@ -283,6 +291,29 @@ pub fn document() -> Value {
                         "resume_token": {"type": "string"}
                     }
                 },
+                "PatientExport": {
+                    "type": "object",
+                    "required": ["format", "tenant", "customer_id", "exported_at", "withheld", "identity", "identifiers", "conversations", "appointments", "callbacks", "attachments", "audit"],
+                    "properties": {
+                        "format": {"type": "string", "enum": ["throughline-patient-export/v1"]},
+                        "tenant": {"type": "string"},
+                        "customer_id": {"type": "string"},
+                        "exported_at": {"type": "integer"},
+                        "withheld": {"type": "array", "items": {"type": "string"}},
+                        "identity": {"type": ["object", "null"], "properties": {"name": {"type": ["string", "null"]}, "date_of_birth": {"type": ["string", "null"]}}},
+                        "identifiers": {"type": "array", "items": {"type": "object", "properties": {"kind": {"type": "string"}, "value": {"type": "string"}, "provenance": {"type": "string"}, "created_at": {"type": "integer"}, "last_seen": {"type": "integer"}, "unlinked_at": {"type": ["integer", "null"]}}}},
+                        "conversations": {"type": "array", "items": {"type": "object", "properties": {
+                            "id": {"type": "string"}, "status": {"type": "string"}, "opened_at": {"type": "integer"}, "last_activity_at": {"type": "integer"}, "closed_at": {"type": ["integer", "null"]},
+                            "sessions": {"type": "array", "items": {"type": "object"}},
+                            "turns": {"type": "array", "items": {"type": "object"}},
+                            "state": {"type": "object"}
+                        }}},
+                        "appointments": {"type": "array"},
+                        "callbacks": {"type": "array"},
+                        "attachments": {"type": "array"},
+                        "audit": {"type": "array", "items": {"type": "object"}, "description": "Audit records that name this patient (pseudonymous, no PHI)"}
+                    }
+                },
                 "ErasureReceipt": {
                     "type": "object",
                     "required": ["receipt", "signed", "signature"],
@@ -345,6 +376,7 @@ mod tests {
             ("/v1/sessions/{id}/resume-token", "post"),
             ("/v1/sessions/{id}/start-fresh", "post"),
             ("/v1/sessions/{id}/erasure", "post"),
+            ("/v1/sessions/{id}/export", "get"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} undocumented");
         }

@@ -287,6 +287,11 @@ impl TenantStore {
         Ok(self.conn.execute_batch(sql)?)
     }
 
+    /// `PRAGMA integrity_check`: "ok" when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
     /// Every audit record of the tenant, in order.
     pub fn audit_records(&self) -> Result<Vec<audit::Record>, StoreError> {
         Ok(audit_log::read_all(&self.conn, AuditTable::Tenant)?.into_iter().map(|(r, _)| r).collect())

@@ -74,7 +74,12 @@ impl Keyring {
     /// Reads and checks the file; no key is touched yet.
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
         let bytes = fs::read(path).map_err(|source| CryptoError::Io { path: path.to_owned(), source })?;
-        let body = parse(path, &bytes)?;
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// A keyring carried elsewhere (inside a backup), to be written at `path`.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, CryptoError> {
+        let body = parse(path, bytes)?;
         Ok(Keyring { path: path.to_owned(), body })
     }
 

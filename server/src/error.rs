@@ -30,6 +30,12 @@ pub enum Error {
     Bench { message: String },
     #[error("audit trail: {reason}")]
     AuditInconsistent { reason: String },
+    #[error("backup is damaged or was tampered with: {reason}; nothing was restored")]
+    BackupDamaged { reason: String },
+    #[error("restore target {} is not empty; restore only into an empty or new directory", path.display())]
+    RestoreTargetNotEmpty { path: PathBuf },
+    #[error("ledger file, line {line}: expected {{\"tenant_id\": \"ten_…\", \"customer_id\": \"cus_…\"}}")]
+    LedgerFile { line: usize },
     #[error("no such patient (or already erased without a receipt)")]
     CustomerNotFound,
     #[error("an internal lock was poisoned by an earlier panic")]

@@ -305,6 +305,66 @@ impl Installation {
         Ok(doc)
     }
 
+    pub(crate) fn keyring_system_key(&self) -> Result<crypto::Key256, Error> {
+        Ok(self.keyring.system_key()?)
+    }
+
+    pub(crate) fn seal_for_backup(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, Error> {
+        Ok(self.keyring.seal_with_master(aad, plain)?)
+    }
+
+    /// Every tenant with a key, deleted ones included (their files still exist).
+    pub(crate) fn all_tenant_ids(&self) -> Result<Vec<TenantId>, Error> {
+        Ok(self.keyring.tenant_ids().filter_map(TenantId::parse).collect())
+    }
+
+    pub(crate) fn open_tenant_by_id(&self, id: &TenantId) -> Result<TenantStore, Error> {
+        Ok(TenantStore::open(&self.dir.tenant_db(id), self.keyring.tenant_keys(id.as_str())?)?)
+    }
+
+    pub(crate) fn record_system_action(&self, action: &str, reason: &str) -> Result<(), Error> {
+        let mut system = self.open_system_store()?;
+        Ok(system.record_action(&self.operator, action, reason, self.clock.now_ms())?)
+    }
+
+    /// Every erasure in this installation's ledger.
+    pub(crate) fn all_ledger_entries(&self) -> Result<Vec<(TenantId, crate::ids::CustomerId)>, Error> {
+        Ok(self
+            .system
+            .ledger_all()?
+            .into_iter()
+            .filter_map(|(t, c)| Some((TenantId::parse(&t)?, crate::ids::CustomerId::parse(&c)?)))
+            .collect())
+    }
+
+    /// Re-applies one erasure after a restore: shreds the patient again if the
+    /// restored store still has them. Returns whether anything was erased.
+    pub(crate) fn reapply_erasure(&self, tenant: &TenantId, customer: &crate::ids::CustomerId) -> Result<bool, Error> {
+        if !self.keyring.tenant_ids().any(|t| t == tenant.as_str()) {
+            return Ok(false);
+        }
+        let mut store = self.open_tenant_by_id(tenant)?;
+        let live = {
+            let tx = store.transaction()?;
+            let live = tx.customer_is_live(customer)?;
+            tx.commit()?;
+            live
+        };
+        if !live {
+            return Ok(false);
+        }
+        let ledger = std::sync::Mutex::new(self.open_system_store()?);
+        let by = crate::erasure::Requester {
+            audit: crate::store::AuditEntry {
+                actor_kind: audit::ActorKind::System,
+                ..crate::store::AuditEntry::operator("throughline", "customer.erase")
+            },
+            label: "system:restore (erasure recorded after the backup)".into(),
+        };
+        crate::erasure::erase(&mut store, &ledger, tenant, customer, &by, self.clock.now_ms())?;
+        Ok(true)
+    }
+
     /// The operator name recorded in audit entries.
     pub fn operator(&self) -> &str {
         &self.operator

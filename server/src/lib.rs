@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod audit_ops;
+pub mod backup;
 pub mod bench;
 pub mod clock;
 pub mod continuity;

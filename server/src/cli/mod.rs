@@ -78,6 +78,24 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Encrypted, authenticated, consistent backup of the whole installation (safe while serving).
+    Backup {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Restore a backup into an empty --data-dir, re-applying every known erasure before anything serves.
+    Restore {
+        file: std::path::PathBuf,
+        /// Erasure ledger exported from the live installation (`erasure-ledger`),
+        /// so erasures made after the backup are re-applied too.
+        #[arg(long)]
+        ledger: Option<std::path::PathBuf>,
+    },
+    /// Export the erasure ledger (JSON Lines of pseudonymous ids) to keep apart from backups.
+    ErasureLedger {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Measure session open: raw SQLCipher vs the service layer.
     Bench(bench::BenchArgs),
 }
@@ -94,6 +112,49 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
+        Command::Backup { out } => {
+            let inst = throughline::Installation::open(
+                &cli.data_dir,
+                &source.get()?,
+                std::sync::Arc::new(throughline::SystemClock),
+            )?;
+            let summary = inst.backup(&out)?;
+            println!(
+                "backed up {} stores ({} bytes, encrypted and authenticated) to {}",
+                summary.files,
+                summary.bytes,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file, ledger } => {
+            let (_, summary) = throughline::Installation::restore(
+                &file,
+                &cli.data_dir,
+                &source.get()?,
+                ledger.as_deref(),
+                std::sync::Arc::new(throughline::SystemClock),
+            )?;
+            println!(
+                "restored {} stores into {}; re-applied {} erasures recorded after the backup",
+                summary.files,
+                cli.data_dir.display(),
+                summary.erasures_reapplied
+            );
+            Ok(())
+        }
+        Command::ErasureLedger { out } => {
+            let inst = throughline::Installation::open(
+                &cli.data_dir,
+                &source.get()?,
+                std::sync::Arc::new(throughline::SystemClock),
+            )?;
+            let mut file =
+                std::fs::File::create_new(&out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+            let n = inst.write_ledger(&mut file)?;
+            println!("wrote {n} erasures to {}", out.display());
+            Ok(())
+        }
         Command::Export { tenant, customer, out } => {
             let customer = throughline::ids::CustomerId::parse(&customer)
                 .ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))?;

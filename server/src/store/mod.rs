@@ -9,6 +9,7 @@ mod bench_raw;
 mod erasure;
 mod open;
 mod patient_export;
+mod snapshot;
 mod system;
 mod tenant;
 mod tenant_content;
@@ -45,6 +46,8 @@ pub enum StoreError {
     Migration { path: PathBuf, source: rusqlite_migration::Error },
     #[error("policy does not release {class} data here (a caller bug: check the decision first)")]
     PolicyDenied { class: policy::PhiClass },
+    #[error("snapshot failed its integrity check: {reason}")]
+    Snapshot { reason: String },
     #[error("stored {what} failed to decrypt")]
     Decrypt { what: &'static str },
     #[error("audit chain of {}: {source}", path.display())]

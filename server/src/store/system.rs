@@ -135,6 +135,27 @@ impl SystemStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A consistent encrypted copy of the system store at `dst` (a new file).
+    pub fn snapshot_to(&self, dst: &Path, key: &Key256) -> Result<(), StoreError> {
+        super::snapshot::snapshot(&self.conn, dst, key)
+    }
+
+    /// The erasure ledger of every tenant: (tenant id, customer id).
+    pub fn ledger_all(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT tenant_id, customer_id FROM erasure_ledger ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// An operator or system action on the installation, audited.
+    pub fn record_action(&mut self, operator: &str, action: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let entry = AuditEntry { reason: Some(reason), ..AuditEntry::operator(operator, action) };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Whether a name was ever used (deleted tenants' names are not reused).
     pub fn tenant_name_taken(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.conn.prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?.exists([name])?)

@@ -287,6 +287,11 @@ impl TenantStore {
         Ok(self.conn.execute_batch(sql)?)
     }
 
+    /// A consistent encrypted copy of this store at `dst` (a new file).
+    pub fn snapshot_to(&self, dst: &Path) -> Result<(), StoreError> {
+        super::snapshot::snapshot(&self.conn, dst, self.keys.store_key())
+    }
+
     /// `PRAGMA integrity_check`: "ok" when the file is sound.
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)

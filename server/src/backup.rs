@@ -72,19 +72,24 @@ fn aad(backup_id: &str, header_hash: &[u8], index: u64, last: bool) -> Vec<u8> {
 
 impl Installation {
     /// Writes a backup of the system store, the keyring and every tenant to
-    /// `out` (a new file). Safe while the server runs.
-    pub fn backup(&self, out: &Path) -> Result<Summary, Error> {
+    /// `out` (a new file). Safe while the server runs. `progress(done, total)`
+    /// is called after each store is snapshotted.
+    pub fn backup(&self, out: &Path, progress: &dyn Fn(u64, u64)) -> Result<Summary, Error> {
         let tmp = tempfile::tempdir().map_err(io(out))?;
         let mut files: Vec<(String, PathBuf)> = Vec::new();
         let system = tmp.path().join("system.db");
         self.system().snapshot_to(&system, &self.keyring_system_key()?)?;
         files.push(("system.db".into(), system));
         std::fs::create_dir(tmp.path().join("tenants")).map_err(io(out))?;
-        for id in self.all_tenant_ids()? {
+        let tenants = self.all_tenant_ids()?;
+        let total = tenants.len() as u64 + 1;
+        progress(1, total);
+        for id in tenants {
             let name = format!("tenants/{id}.db");
             let dst = tmp.path().join(&name);
             self.open_tenant_by_id(&id)?.snapshot_to(&dst)?;
             files.push((name, dst));
+            progress(files.len() as u64, total);
         }
         let keyring = std::fs::read_to_string(self.data_dir().keyring()).map_err(io(out))?;
         let mut entries = Vec::new();

@@ -118,7 +118,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 &source.get()?,
                 std::sync::Arc::new(throughline::SystemClock),
             )?;
-            let summary = inst.backup(&out)?;
+            // A progress bar on a terminal; indicatif stays silent otherwise.
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} stores snapshotted")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let summary = inst.backup(&out, &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
             println!(
                 "backed up {} stores ({} bytes, encrypted and authenticated) to {}",
                 summary.files,

@@ -470,10 +470,13 @@ async fn bad_input_gets_a_clear_code_and_writes_nothing() {
         (reqwest::Method::POST, s("/identity/confirm"), json!({"shoe_size": 42}), 400, "invalid_json"),
     ];
     for (method, path, body, status, code) in cases {
+        let sent = body.to_string();
         let body = (!body.is_null()).then_some(body);
         let (got, v) = voice.send(method.clone(), &path, body).await;
         assert_eq!((got, v["error"].as_str()), (status, Some(code)), "{method} {path}: {v}");
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()));
+        // Error messages never echo what was sent (it may be PHI).
+        assert!(!v["message"].as_str().unwrap().contains("4155550100"), "{sent} echoed: {v}");
     }
     // Invalid UTF-8 in a JSON body.
     let res = voice

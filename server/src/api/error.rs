@@ -61,11 +61,29 @@ impl ApiError {
             JsonPayloadError::ContentType => {
                 Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json")
             }
-            // serde's message names the field and the expected type, never the value.
-            JsonPayloadError::Deserialize(e) => Self::bad_request("invalid_json", e.to_string()),
+            // serde quotes offending values between backticks; they may be PHI
+            // (a phone number sent as a number), so they are cut out.
+            JsonPayloadError::Deserialize(e) => Self::bad_request("invalid_json", redact_values(&e.to_string())),
             _ => Self::bad_request("invalid_body", "the request body could not be read"),
         }
     }
+}
+
+/// Replaces every `quoted` value in a parser message with `…`.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut inside = false;
+    for ch in message.chars() {
+        if ch == '`' {
+            if !inside {
+                out.push_str("`…`");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 impl fmt::Display for ApiError {
@@ -99,4 +117,20 @@ pub async fn not_found() -> HttpResponse {
 pub async fn method_not_allowed() -> HttpResponse {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
         .error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_messages_lose_their_values() {
+        let raw = "invalid type: integer `4155550100`, expected a string at line 1 column 36";
+        assert_eq!(redact_values(raw), "invalid type: integer `…`, expected a string at line 1 column 36");
+        assert_eq!(
+            redact_values("unknown field `channel`, expected one of `identifiers`"),
+            "unknown field `…`, expected one of `…`"
+        );
+        assert_eq!(redact_values("no quotes"), "no quotes");
+    }
 }

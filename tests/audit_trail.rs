@@ -7,27 +7,12 @@
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use throughline::store::Countable;
-use throughline::{Installation, SystemClock};
-use util::inproc::InProcess;
+use util::Env;
+use util::inproc::{InProcess, call};
 use util::server::client;
-use util::{Env, PASSPHRASE};
-
-async fn call(
-    http: &reqwest::Client,
-    server: &InProcess,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let res = http.request(method, server.url(path)).json(&body).send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
@@ -100,8 +85,7 @@ async fn export_checkpoint_verify_and_every_corruption() {
     // Fail closed: when the audit record cannot be written, the request fails
     // and nothing is changed.
     let before = {
-        let inst =
-            Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+        let inst = env.installation();
         let store = inst.open_tenant("sunrise").unwrap();
         store.danger_fail_audit_writes(true).unwrap();
         (store.count(Countable::Turns).unwrap(), store.count(Countable::AuditRecords).unwrap())
@@ -126,8 +110,7 @@ async fn export_checkpoint_verify_and_every_corruption() {
     .await;
     assert_eq!(status, 500, "a session open without its audit record must fail");
     {
-        let inst =
-            Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+        let inst = env.installation();
         let store = inst.open_tenant("sunrise").unwrap();
         assert_eq!((store.count(Countable::Turns).unwrap(), store.count(Countable::AuditRecords).unwrap()), before);
         assert_eq!(store.count(Countable::Customers).unwrap(), 1, "the refused open created a patient");
@@ -233,8 +216,7 @@ async fn export_checkpoint_verify_and_every_corruption() {
 
     // History rewritten and re-signed with the right key: consistent with
     // itself, but not with the checkpoint the clinic kept.
-    let inst =
-        Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+    let inst = env.installation();
     let tenant = inst.tenant("sunrise").unwrap();
     let keys = inst.tenant_keys(&tenant.id).unwrap();
     let mut records = audit::export::parse_jsonl(good.as_bytes()).unwrap();

@@ -8,15 +8,12 @@
 mod util;
 
 use std::process::Command;
-use std::sync::Arc;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use throughline::store::Countable;
-use throughline::{Installation, SystemClock};
+use util::Env;
 use util::inproc::InProcess;
 use util::server::{CertDir, client};
-use util::{Env, PASSPHRASE};
 
 const PHONE_VOICE: &str = "+1 415 555 0100";
 const PHONE_CHAT: &str = "(415) 555-0100";
@@ -62,8 +59,7 @@ fn env_with(tenants: &[(&str, &str)]) -> Env {
 }
 
 fn counts(env: &Env, tenant: &str) -> Vec<u64> {
-    let inst =
-        Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+    let inst = env.installation();
     let store = inst.open_tenant(tenant).unwrap();
     [
         Countable::Customers,
@@ -193,8 +189,7 @@ async fn seed_first_half_voice_drops_chat_resumes() {
     server.stop().await;
 
     // The audit chain verifies and holds the PHI reads, with no PHI in it.
-    let inst =
-        Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+    let inst = env.installation();
     let store = inst.open_tenant("sunrise").unwrap();
     store.verify_audit().unwrap();
     let records = store.audit_records().unwrap();
@@ -256,8 +251,7 @@ async fn family_phone_is_ambiguous_until_the_right_date_of_birth() {
     let env = env_with(&[("sunrise", "30")]);
     // Two patients registered with one household number.
     {
-        let inst =
-            Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+        let inst = env.installation();
         let mut store = inst.open_tenant("sunrise").unwrap();
         let who = throughline::store::AuditEntry::operator("test", "customer.create");
         for (name, dob) in [("Ana Reyes", "1979-06-02"), ("Luis Reyes", "2008-11-23")] {
@@ -308,8 +302,7 @@ async fn family_phone_is_ambiguous_until_the_right_date_of_birth() {
     assert_eq!(ctx["identity"]["locked"], true);
     server.stop().await;
 
-    let inst =
-        Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+    let inst = env.installation();
     let records = inst.open_tenant("sunrise").unwrap().audit_records().unwrap();
     let refusals: Vec<Option<&str>> = records
         .iter()
@@ -386,8 +379,7 @@ async fn conflicting_identifiers_resolve_by_priority_and_are_recorded() {
         .await;
     assert_eq!(both["customer_id"], a["customer_id"]);
     server.stop().await;
-    let inst =
-        Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+    let inst = env.installation();
     let store = inst.open_tenant("sunrise").unwrap();
     assert_eq!(store.count(Countable::Conflicts).unwrap(), 1);
     assert_eq!(store.count(Countable::Customers).unwrap(), 2);

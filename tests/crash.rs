@@ -10,12 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use throughline::store::Countable;
-use throughline::{Installation, SystemClock};
+use util::Env;
 use util::server::client;
-use util::{Env, PASSPHRASE};
 
 /// Kills taken per test run; each after a random 150–650 ms of load.
 const KILLS: u32 = 5;
@@ -65,8 +63,7 @@ async fn every_acknowledged_turn_survives_sigkill() {
         }
         acked_total += acked.load(Ordering::SeqCst);
 
-        let inst =
-            Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap();
+        let inst = env.installation();
         let store = inst.open_tenant("sunrise").unwrap();
         assert_eq!(store.integrity_check().unwrap(), "ok", "round {round}");
         store.verify_audit().unwrap();

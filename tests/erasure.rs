@@ -6,33 +6,14 @@
 mod util;
 
 use std::process::Command;
-use std::sync::Arc;
 
 use ring::signature::{ED25519, UnparsedPublicKey};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use throughline::ids::CustomerId;
 use throughline::store::Countable;
-use throughline::{Installation, SystemClock};
-use util::inproc::InProcess;
+use util::Env;
+use util::inproc::{InProcess, call};
 use util::server::client;
-use util::{Env, PASSPHRASE};
-
-async fn call(
-    http: &reqwest::Client,
-    server: &InProcess,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let res = http.request(method, server.url(path)).json(&body).send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn installation(env: &Env) -> Installation {
-    Installation::open(&env.data, &SecretString::from(PASSPHRASE.to_owned()), Arc::new(SystemClock)).unwrap()
-}
 
 #[tokio::test]
 async fn erasure_shreds_everything_and_receipts_it() {
@@ -89,7 +70,7 @@ async fn erasure_shreds_everything_and_receipts_it() {
 
     // A failure midway (the audit record cannot be written) changes nothing.
     let before = {
-        let inst = installation(&env);
+        let inst = env.installation();
         let store = inst.open_tenant("sunrise").unwrap();
         store.danger_fail_audit_writes(true).unwrap();
         [Countable::Customers, Countable::Identifiers, Countable::Turns, Countable::StateKeys]
@@ -98,7 +79,7 @@ async fn erasure_shreds_everything_and_receipts_it() {
     let line = env.fails(&mut env.cmd(&["erasure", "--tenant", "sunrise", "--customer", &customer]));
     assert!(line.starts_with("error: "), "{line}");
     {
-        let inst = installation(&env);
+        let inst = env.installation();
         let store = inst.open_tenant("sunrise").unwrap();
         let after = [Countable::Customers, Countable::Identifiers, Countable::Turns, Countable::StateKeys]
             .map(|c| store.count(c).unwrap());
@@ -152,7 +133,7 @@ async fn erasure_shreds_everything_and_receipts_it() {
     // No key still held decrypts the old ciphertext: the only wrapped copy of
     // the patient's key is gone. The audit chain still verifies.
     {
-        let inst = installation(&env);
+        let inst = env.installation();
         let mut store = inst.open_tenant("sunrise").unwrap();
         let id = CustomerId::parse(&customer).unwrap();
         assert!(store.transaction().unwrap().data_key(&id).is_err());
@@ -329,7 +310,7 @@ async fn right_of_access_export_round_trips_every_fact() {
     let staff: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(staff["withheld"], json!([]));
     assert_eq!(staff["conversations"][0]["turns"].as_array().unwrap().len(), 3);
-    let inst = installation(&env);
+    let inst = env.installation();
     let records = inst.open_tenant("sunrise").unwrap().audit_records().unwrap();
     let exports: Vec<audit::Outcome> =
         records.iter().filter(|r| r.action == "customer.export").map(|r| r.outcome).collect();

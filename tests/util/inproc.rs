@@ -52,3 +52,16 @@ impl InProcess {
         }
     }
 }
+
+/// One JSON request to the in-process server: (status, body or null).
+pub async fn call(
+    http: &reqwest::Client,
+    server: &InProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let res = http.request(method, server.url(path)).json(&body).send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -32,6 +32,13 @@ impl Env {
         env
     }
 
+    /// The installation, unlocked in this process (argon2id at test cost).
+    pub fn installation(&self) -> throughline::Installation {
+        let passphrase = secrecy::SecretString::from(PASSPHRASE.to_owned());
+        throughline::Installation::open(&self.data, &passphrase, std::sync::Arc::new(throughline::SystemClock))
+            .expect("open installation")
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_throughline"));
         cmd.arg("--data-dir").arg(&self.data).args(args);

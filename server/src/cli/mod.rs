@@ -113,11 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
         Command::Backup { out } => {
-            let inst = throughline::Installation::open(
-                &cli.data_dir,
-                &source.get()?,
-                std::sync::Arc::new(throughline::SystemClock),
-            )?;
+            let inst = open(&cli.data_dir, &source)?;
             // A progress bar on a terminal; indicatif stays silent otherwise.
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -154,11 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ErasureLedger { out } => {
-            let inst = throughline::Installation::open(
-                &cli.data_dir,
-                &source.get()?,
-                std::sync::Arc::new(throughline::SystemClock),
-            )?;
+            let inst = open(&cli.data_dir, &source)?;
             let mut file =
                 std::fs::File::create_new(&out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
             let n = inst.write_ledger(&mut file)?;
@@ -166,13 +158,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Export { tenant, customer, out } => {
-            let customer = throughline::ids::CustomerId::parse(&customer)
-                .ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))?;
-            let inst = throughline::Installation::open(
-                &cli.data_dir,
-                &source.get()?,
-                std::sync::Arc::new(throughline::SystemClock),
-            )?;
+            let customer = customer_id(&customer)?;
+            let inst = open(&cli.data_dir, &source)?;
             let doc = inst.export_customer(&tenant, &customer)?;
             let file =
                 std::fs::File::create_new(&out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
@@ -181,13 +168,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Erasure { tenant, customer } => {
-            let customer = throughline::ids::CustomerId::parse(&customer)
-                .ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))?;
-            let inst = throughline::Installation::open(
-                &cli.data_dir,
-                &source.get()?,
-                std::sync::Arc::new(throughline::SystemClock),
-            )?;
+            let customer = customer_id(&customer)?;
+            let inst = open(&cli.data_dir, &source)?;
             println!("{}", inst.erase_customer(&tenant, &customer)?);
             Ok(())
         }
@@ -195,8 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn purge(data_dir: &std::path::Path, source: &passphrase::Source, tenant: Option<&str>) -> anyhow::Result<()> {
-    let inst =
-        throughline::Installation::open(data_dir, &source.get()?, std::sync::Arc::new(throughline::SystemClock))?;
+    let inst = open(data_dir, source)?;
     let names: Vec<String> = match tenant {
         Some(t) => vec![inst.tenant(t)?.name],
         None => inst.tenants()?.into_iter().map(|t| t.name).collect(),
@@ -206,4 +187,13 @@ fn purge(data_dir: &std::path::Path, source: &passphrase::Source, tenant: Option
         println!("{name}: purged {state} expired state keys, {conversations} conversations past retention");
     }
     Ok(())
+}
+
+/// Unlocks the installation in `data_dir` (argon2id runs here, once).
+fn open(data_dir: &std::path::Path, source: &passphrase::Source) -> anyhow::Result<throughline::Installation> {
+    Ok(throughline::Installation::open(data_dir, &source.get()?, std::sync::Arc::new(throughline::SystemClock))?)
+}
+
+fn customer_id(raw: &str) -> anyhow::Result<throughline::ids::CustomerId> {
+    throughline::ids::CustomerId::parse(raw).ok_or_else(|| anyhow::anyhow!("--customer must be a cus_… id"))
 }

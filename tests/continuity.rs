@@ -12,43 +12,12 @@ use std::process::Command;
 use serde_json::{Value, json};
 use throughline::store::Countable;
 use util::Env;
+use util::api::Api;
 use util::inproc::InProcess;
-use util::server::{CertDir, client};
 
 const PHONE_VOICE: &str = "+1 415 555 0100";
 const PHONE_CHAT: &str = "(415) 555-0100";
 const COOKIE: &str = "c_chat_cookie_0123456789";
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(server: &InProcess, certs: &CertDir) -> Self {
-        Api { http: client(certs), base: server.url("") }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let (status, v) = self.send(method, path, body).await;
-        assert!((200..300).contains(&status), "{path}: {status} {v}");
-        v
-    }
-}
 
 fn env_with(tenants: &[(&str, &str)]) -> Env {
     let env = Env::initialised();

@@ -11,13 +11,19 @@ use rusqlite_migration::{M, Migrations};
 /// Migrations of the system store (`system.db`): tenants, the CA, channel
 /// certificates, operators and the erasure ledger.
 pub fn system() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../sql/system/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../sql/system/0001_init.sql")),
+        M::up(include_str!("../sql/system/0002_tenant_email.sql")),
+    ])
 }
 
 /// Migrations of one tenant store (`tenants/<id>.db`): the patient data model
 /// of DESIGN.md and the tenant's audit chain.
 pub fn tenant() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../sql/tenant/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../sql/tenant/0001_init.sql")),
+        M::up(include_str!("../sql/tenant/0002_channels.sql")),
+    ])
 }
 
 #[cfg(test)]

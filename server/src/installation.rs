@@ -249,6 +249,45 @@ impl Installation {
         Ok(policy)
     }
 
+    /// Sets how a tenant sends email; the SMTP password is sealed under the
+    /// master key. Returns the settings as the server will load them.
+    pub fn set_tenant_email(
+        &mut self,
+        name: &str,
+        from_name: &str,
+        from_address: &str,
+        smtp: Option<crate::channels::Smtp>,
+    ) -> Result<crate::channels::EmailSettings, Error> {
+        let row = self.tenant(name)?;
+        let smtp = match smtp {
+            None => None,
+            Some(smtp) => {
+                let aad = crate::channels::smtp_password_aad(&row.id);
+                let sealed = smtp.password.map(|p| self.keyring.seal_with_master(&aad, p.as_bytes())).transpose()?;
+                Some(crate::store::SmtpRow {
+                    host: smtp.host,
+                    port: smtp.port,
+                    tls: smtp.tls.as_str().to_owned(),
+                    user: smtp.user,
+                    password_sealed: sealed,
+                })
+            }
+        };
+        let stored = crate::store::EmailSettingsRow {
+            from_address: from_address.to_owned(),
+            from_name: from_name.to_owned(),
+            smtp,
+        };
+        self.system.set_tenant_email(&row.id, &stored, &self.operator, self.clock.now_ms())?;
+        crate::channels::email_settings(&row.id, &row.name, Some(stored), &self.keyring)
+    }
+
+    /// A tenant's email settings (a placeholder until set).
+    pub fn tenant_email(&self, name: &str) -> Result<crate::channels::EmailSettings, Error> {
+        let row = self.tenant(name)?;
+        crate::channels::email_settings(&row.id, &row.name, self.system.tenant_email(&row.id)?, &self.keyring)
+    }
+
     /// A tenant's effective policy: its stored file, or the HIPAA-minded default.
     pub fn tenant_policy(&self, name: &str) -> Result<TenantPolicy, Error> {
         let row = self.tenant(name)?;

@@ -81,21 +81,23 @@ impl TenantPool {
     }
 
     fn open_tenant(&self, id: &TenantId) -> Result<TenantHandle, Error> {
-        let (row, policy_toml) = {
+        let (row, policy_toml, email_row) = {
             let system = self.system.lock().map_err(|_| Error::Poisoned)?;
             let row = system.tenant_by_id(id)?.ok_or_else(|| Error::TenantNotFound { name: id.to_string() })?;
             let toml = system.tenant_policy(id)?;
-            (row, toml)
+            let email = system.tenant_email(id)?;
+            (row, toml, email)
         };
-        let keys = {
+        let (keys, email) = {
             let mut keyring = self.keyring.lock().map_err(|_| Error::Poisoned)?;
-            match keyring.tenant_keys(id.as_str()) {
+            let keys = match keyring.tenant_keys(id.as_str()) {
                 Err(CryptoError::UnknownTenant { .. }) => {
                     keyring.reload()?;
                     keyring.tenant_keys(id.as_str())?
                 }
                 other => other?,
-            }
+            };
+            (keys, crate::channels::email_settings(id, &row.name, email_row, &keyring)?)
         };
         let store = TenantStore::open(&self.dir.tenant_db(id), keys)?;
         let mut policy = match policy_toml {
@@ -104,7 +106,8 @@ impl TenantPool {
         };
         let state_ttl = StateTtl::from_days(u64::from(row.state_ttl_days))?;
         policy.retention.state_ttl = state_ttl;
-        let settings = TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS };
+        let settings =
+            TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS, email };
         Ok(TenantHandle { store: Mutex::new(store), settings })
     }
 }

@@ -2,6 +2,7 @@
 //! data directory and runs the real `throughline` binary against it.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod inproc;
 pub mod server;
 

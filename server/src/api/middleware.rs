@@ -54,7 +54,12 @@ pub async fn enforce_body_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let limit = req.app_data::<web::Data<AppState>>().map(|s| s.body_limit).unwrap_or(super::DEFAULT_BODY_LIMIT);
+    let limit = if req.path() == "/v1/email/inbound" {
+        // Raw messages carry attachments; the route enforces its own limit.
+        crate::channels::limits::EMAIL_MESSAGE_BYTES
+    } else {
+        req.app_data::<web::Data<AppState>>().map(|s| s.body_limit).unwrap_or(super::DEFAULT_BODY_LIMIT)
+    };
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         let response = ApiError::too_large(limit).error_response();

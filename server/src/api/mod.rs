@@ -3,6 +3,7 @@
 //! [`Caller`], never from the request.
 
 mod caller;
+mod channels;
 mod error;
 mod health;
 mod middleware;
@@ -96,6 +97,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/v1/sessions/{id}/export")
             .route(web::get().to(sessions::export))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/appointments")
+            .route(web::post().to(channels::book))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/appointments/{id}")
+            .route(web::patch().to(channels::change))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/callbacks")
+            .route(web::post().to(channels::request_callback))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/callbacks/claim")
+            .route(web::post().to(channels::claim_callback))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/email/inbound")
+            .route(web::post().to(channels::inbound))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
+        web::resource("/v1/sessions/{id}/email/outbound")
+            .route(web::post().to(channels::outbound))
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(

@@ -20,13 +20,14 @@ impl From<ContinuityError> for ApiError {
             ContinuityError::Forbidden { code, message } => ApiError::forbidden(code, message),
             ContinuityError::Unauthorized { code, message } => ApiError::unauthorized(code, message),
             ContinuityError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            ContinuityError::TooLarge { code, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
             ContinuityError::Store(e) => ApiError::internal(&e),
         }
     }
 }
 
 /// Runs `op` on the caller's tenant store off the async workers.
-async fn with_store<T, F>(state: &web::Data<AppState>, caller: &Caller, op: F) -> Result<T, ApiError>
+pub(super) async fn with_store<T, F>(state: &web::Data<AppState>, caller: &Caller, op: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut TenantStore, &TenantSettings, &Actor, i64) -> Result<T, ContinuityError> + Send + 'static,
@@ -49,13 +50,13 @@ where
     .map_err(|e| ApiError::internal(&e))?
 }
 
-fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+pub(super) fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     // Malformed and foreign ids look alike: "not found for this tenant".
     SessionId::parse(raw)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "session_not_found", "no such session for this tenant"))
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 

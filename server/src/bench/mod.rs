@@ -59,6 +59,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
             region: "US".into(),
             state_ttl: StateTtl::default(),
             recent_turns: 20,
+            email: crate::channels::EmailSettings::placeholder("bench"),
         };
         let actor = Actor { serial: "bench".into(), channel: Channel::Voice, peer: None };
         let mut raw = Vec::with_capacity(opts.opens);

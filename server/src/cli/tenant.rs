@@ -1,4 +1,4 @@
-//! `throughline tenant create|list|show`.
+//! `throughline tenant create|list|show|delete|policy|email`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +32,83 @@ pub enum TenantCommand {
     /// A tenant's policy: confirmation, per-channel PHI classes, retention.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// How a tenant sends email: the From address (our Message-IDs use its
+    /// domain) and optionally an SMTP relay; without one, outbound messages
+    /// are handed back to the caller for its email gateway. Takes effect
+    /// when the server next opens the tenant (restart `serve`).
+    Email {
+        name: String,
+        /// The From address, e.g. appointments@sunrise.example.
+        #[arg(long)]
+        from: Option<String>,
+        /// The display name of the From address (default: the tenant's name).
+        #[arg(long)]
+        from_name: Option<String>,
+        /// The SMTP relay as HOST:PORT.
+        #[arg(long)]
+        smtp: Option<String>,
+        /// none, starttls or tls (implicit TLS).
+        #[arg(long, default_value = "starttls")]
+        smtp_tls: String,
+        #[arg(long)]
+        smtp_user: Option<String>,
+        /// A file holding the SMTP password (its first line).
+        #[arg(long)]
+        smtp_password_file: Option<std::path::PathBuf>,
+    },
+}
+
+/// `tenant email` arguments, checked.
+struct EmailPlan {
+    name: String,
+    from: Option<(String, Option<String>)>,
+    smtp: Option<throughline::channels::Smtp>,
+}
+
+fn email_plan(
+    name: String,
+    from: Option<String>,
+    from_name: Option<String>,
+    smtp: Option<String>,
+    smtp_tls: &str,
+    smtp_user: Option<String>,
+    password_file: Option<std::path::PathBuf>,
+) -> anyhow::Result<EmailPlan> {
+    if let Some(f) = &from {
+        throughline::continuity::identifiers::Identifier::email(f)
+            .map_err(|_| anyhow::anyhow!("--from is not a valid email address"))?;
+    }
+    let tls = throughline::channels::SmtpTls::parse(smtp_tls)
+        .ok_or_else(|| anyhow::anyhow!("--smtp-tls must be none, starttls or tls"))?;
+    let smtp = match smtp {
+        None => None,
+        Some(hp) => {
+            let (host, port) = hp.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--smtp must be HOST:PORT"))?;
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| anyhow::anyhow!("--smtp port must be 1 to 65535"))?;
+            anyhow::ensure!(!host.is_empty(), "--smtp must be HOST:PORT");
+            let password = match password_file {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {}", p.display(), e.kind()))?;
+                    Some(zeroize::Zeroizing::new(text.lines().next().unwrap_or_default().to_owned()))
+                }
+                None => None,
+            };
+            anyhow::ensure!(password.is_none() || smtp_user.is_some(), "--smtp-password-file needs --smtp-user");
+            Some(throughline::channels::Smtp {
+                host: host.trim_matches(['[', ']']).to_owned(),
+                port,
+                tls,
+                user: smtp_user,
+                password,
+            })
+        }
+    };
+    Ok(EmailPlan { name, from: from.map(|f| (f, from_name)), smtp })
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +131,7 @@ enum Plan {
     Delete(String),
     PolicySet(String, String),
     PolicyShow(String),
+    Email(EmailPlan),
 }
 
 pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -73,6 +151,9 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             Plan::PolicySet(name, text)
         }
         TenantCommand::Policy(PolicyCommand::Show { name }) => Plan::PolicyShow(name),
+        TenantCommand::Email { name, from, from_name, smtp, smtp_tls, smtp_user, smtp_password_file } => {
+            Plan::Email(email_plan(name, from, from_name, smtp, &smtp_tls, smtp_user, smtp_password_file)?)
+        }
     };
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     match plan {
@@ -111,6 +192,29 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             println!("policy of {name} set: confirmation {}", p.confirmation.mode.as_str());
         }
         Plan::PolicyShow(name) => print_policy(&inst.tenant_policy(&name)?),
+        Plan::Email(plan) => {
+            let current = inst.tenant_email(&plan.name)?;
+            let e = match plan.from {
+                None if plan.smtp.is_none() => current,
+                from => {
+                    let (address, name) =
+                        from.unwrap_or((current.from_address.clone(), Some(current.from_name.clone())));
+                    let display = name.unwrap_or_else(|| plan.name.clone());
+                    inst.set_tenant_email(&plan.name, &display, &address, plan.smtp)?
+                }
+            };
+            println!("email of {}: from {} <{}>", plan.name, e.from_name, e.from_address);
+            match &e.smtp {
+                Some(s) => println!(
+                    "smtp {}:{} tls={} user={}",
+                    s.host,
+                    s.port,
+                    s.tls.as_str(),
+                    s.user.as_deref().unwrap_or("-")
+                ),
+                None => println!("smtp none: outbound messages are handed back to the caller's email gateway"),
+            }
+        }
         Plan::Delete(name) => {
             let t = inst.delete_tenant(&name)?;
             println!("deleted tenant {} ({}); its certificates are refused from now on", t.name, t.id);

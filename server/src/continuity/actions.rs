@@ -87,7 +87,7 @@ pub(crate) fn require_channel(s: &SessionRow, actor: &Actor) -> Result<(), Conti
     }
 }
 
-fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) -> Result<SessionRow, ContinuityError> {
+pub(crate) fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) -> Result<SessionRow, ContinuityError> {
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     require_channel(&row, actor)?;
     if row.ended_at.is_some() {
@@ -98,7 +98,7 @@ fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) -> Result<Ses
 
 /// The patient and conversation a session may write into, if policy allows
 /// `class` to this channel now.
-fn writable(
+pub(crate) fn writable(
     settings: &TenantSettings,
     row: &SessionRow,
     class: PhiClass,
@@ -129,7 +129,7 @@ fn audit_refused(
 /// Records a policy refusal in the audit trail (committed on its own: the
 /// refused change is not made, but the refusal is on the record) and
 /// returns the error.
-fn refuse<T>(
+pub(crate) fn refuse<T>(
     tx: TenantTx<'_>,
     actor: &Actor,
     row: &SessionRow,
@@ -374,6 +374,11 @@ pub fn end_session(
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session)?;
     tx.end_session(session, &req.reason, now)?;
+    let completed = req.reason == "completed";
+    if let Some(cb) = tx.settle_callback(session, completed)? {
+        let action = if completed { "callback.done" } else { "callback.requeue" };
+        audit(&tx, actor, action, row.customer_id.as_ref(), session, Some(&cb), now)?;
+    }
     if let Some(c) = &row.conversation_id {
         tx.touch_conversation(c, now)?;
     }

@@ -23,6 +23,8 @@ pub struct ResumeContext {
     pub patient: Option<PatientView>,
     pub state: BTreeMap<String, String>,
     pub recent_turns: Vec<TurnJson>,
+    /// Upcoming booked appointments (scheduling data; the reason only with clinical).
+    pub appointments: Vec<crate::channels::AppointmentView>,
     pub brief: String,
     pub withheld: Vec<&'static str>,
 }
@@ -123,6 +125,7 @@ pub(crate) fn build(
         patient: None,
         state: BTreeMap::new(),
         recent_turns: Vec::new(),
+        appointments: Vec::new(),
         brief: String::new(),
         withheld: a.withheld().iter().map(|c| c.as_str()).collect(),
     };
@@ -137,6 +140,9 @@ pub(crate) fn build(
                 let dob = (!fields.dob.is_empty()).then(|| fields.dob.to_string());
                 ctx.patient = Some(PatientView { name, date_of_birth: dob });
             }
+        }
+        if a.allows(PhiClass::Scheduling) {
+            ctx.appointments = crate::channels::appointments::upcoming(tx, customer, a, now)?;
         }
         if a.allows(PhiClass::Conversation) {
             let state = tx.state(customer, conversation, now, a)?;

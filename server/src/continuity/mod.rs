@@ -18,7 +18,10 @@ pub use actions::{
     ConfirmRequest, CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, confirm_identity, delete_state,
     end_session, erasure_target, export, issue_resume_token, put_state, start_fresh, update_customer,
 };
+pub(crate) use actions::{open_row, refuse, writable};
 pub use context::{ResumeContext, context};
+pub(crate) use context::{access, build as build_context};
+pub(crate) use open::{OpenInput, Opened, ThreadHint, audit, audit_outcome, open_in};
 pub use open::{OpenRequest, open_session};
 
 use crate::store::StoreError;
@@ -32,6 +35,8 @@ pub struct TenantSettings {
     pub state_ttl: StateTtl,
     /// How many recent turns a resume context carries.
     pub recent_turns: u32,
+    /// How this tenant sends email.
+    pub email: crate::channels::EmailSettings,
 }
 
 /// Who is acting: the channel integration, from its certificate.
@@ -55,6 +60,8 @@ pub enum ContinuityError {
     Unauthorized { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -75,7 +82,8 @@ impl ContinuityError {
             | ContinuityError::NotFound { code, .. }
             | ContinuityError::Forbidden { code, .. }
             | ContinuityError::Unauthorized { code, .. }
-            | ContinuityError::Conflict { code, .. } => code,
+            | ContinuityError::Conflict { code, .. }
+            | ContinuityError::TooLarge { code, .. } => code,
             ContinuityError::Store(_) => "internal",
         }
     }

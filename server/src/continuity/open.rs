@@ -40,6 +40,27 @@ enum Resolved {
     Ambiguous { candidates: Vec<CustomerId>, strength: Strength },
 }
 
+/// What [`open_in`] resolves: normalised identifiers, an optional resume
+/// token and the integration's own reference.
+pub(crate) struct OpenInput<'a> {
+    pub offered: Vec<Identifier>,
+    pub resume_token: Option<&'a str>,
+    pub external_ref: Option<&'a str>,
+}
+
+/// An email reply's thread: the conversation its Message-ID belongs to. The
+/// caller passes it only when the sender resolves to the thread's patient.
+pub(crate) struct ThreadHint {
+    pub customer: CustomerId,
+    pub conversation: crate::ids::ConversationId,
+}
+
+/// A session found by its external reference, or a new one.
+pub(crate) enum Opened {
+    Existing(SessionRow),
+    New(SessionRow),
+}
+
 pub fn open_session(
     store: &mut TenantStore,
     settings: &TenantSettings,
@@ -54,24 +75,51 @@ pub fn open_session(
         return Err(ContinuityError::bad("invalid_external_ref", "external_ref must be 1 to 256 bytes"));
     }
     let tx = store.transaction()?;
-    if let Some(r) = &req.external_ref
+    let input = OpenInput {
+        offered,
+        resume_token: req.identifiers.resume_token.as_deref(),
+        external_ref: req.external_ref.as_deref(),
+    };
+    let (Opened::Existing(row) | Opened::New(row)) = open_in(&tx, actor, input, None, now)?;
+    let ctx = context::build(&tx, settings, actor, &row, now)?;
+    tx.commit()?;
+    Ok(ctx)
+}
+
+/// Resolves, finds or opens the conversation and records the session inside
+/// `tx` (audited); the caller builds the context and commits.
+pub(crate) fn open_in(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    input: OpenInput<'_>,
+    thread: Option<&ThreadHint>,
+    now: i64,
+) -> Result<Opened, ContinuityError> {
+    if let Some(r) = input.external_ref
         && let Some(existing) = tx.session_by_external_ref(actor.channel, r)?
     {
         // A retrying voice bridge gets the same session, not a second one.
-        let ctx = context::build(&tx, settings, actor, &existing, now)?;
-        tx.commit()?;
-        return Ok(ctx);
+        return Ok(Opened::Existing(existing));
     }
 
-    let mut offers = Vec::with_capacity(offered.len());
-    for id in offered {
+    let mut offers = Vec::with_capacity(input.offered.len());
+    for id in input.offered {
         let matches = tx.customers_by_identifier(id.kind(), id.value())?;
         let strength = id.strength(actor.channel);
         offers.push(Offer { id, strength, matches });
     }
-    let resolved = match &req.identifiers.resume_token {
-        Some(token) => resolve_token(&tx, token, now)?,
-        None => resolve(&offers),
+    let resolved = match (input.resume_token, thread) {
+        (Some(token), _) => resolve_token(tx, token, now)?,
+        (None, Some(h)) => {
+            let by = offers.iter().find(|o| o.matches.contains(&h.customer));
+            Resolved::One {
+                customer: h.customer.clone(),
+                strength: by.map(|o| o.strength).unwrap_or(Strength::Claim),
+                shared: by.is_some_and(|o| o.matches.len() > 1),
+                conversation: tx.conversation_is_open(&h.conversation)?.then(|| h.conversation.clone()),
+            }
+        }
+        (None, None) => resolve(&offers),
     };
 
     let session_id = SessionId::generate();
@@ -124,7 +172,7 @@ pub fn open_session(
             row.shared_identifier = true;
         }
     }
-    tx.insert_session(&row, req.external_ref.as_deref(), &actor.serial)?;
+    tx.insert_session(&row, input.external_ref, &actor.serial)?;
 
     match &resolved {
         Resolved::New => {}
@@ -137,7 +185,7 @@ pub fn open_session(
                 if let (Some(w), [other]) = (winner_kind, o.matches.as_slice()) {
                     tx.record_conflict(&session_id, (w, customer), (o.id.kind(), other), now)?;
                     audit(
-                        &tx,
+                        tx,
                         actor,
                         "identity.conflict",
                         Some(customer),
@@ -163,10 +211,8 @@ pub fn open_session(
     if let Some(c) = &row.conversation_id {
         tx.touch_conversation(c, now)?;
     }
-    audit(&tx, actor, "session.open", row.customer_id.as_ref(), &session_id, Some(row.status.as_str()), now)?;
-    let ctx = context::build(&tx, settings, actor, &row, now)?;
-    tx.commit()?;
-    Ok(ctx)
+    audit(tx, actor, "session.open", row.customer_id.as_ref(), &session_id, Some(row.status.as_str()), now)?;
+    Ok(Opened::New(row))
 }
 
 fn parse_offered(o: &Offered, settings: &TenantSettings, actor: &Actor) -> Result<Vec<Identifier>, ContinuityError> {

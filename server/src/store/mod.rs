@@ -11,7 +11,9 @@ mod open;
 mod patient_export;
 mod snapshot;
 mod system;
+mod system_email;
 mod tenant;
+mod tenant_channels;
 mod tenant_content;
 mod tenant_tx;
 
@@ -23,7 +25,9 @@ pub use erasure::Erased;
 pub use open::{cipher_version, open_encrypted};
 pub use patient_export::{ConversationExport, IdentifierExport};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
+pub use system_email::{EmailSettingsRow, SmtpRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};
+pub use tenant_channels::{AppointmentRow, ClaimedCallback, NewAppointment, NewCallback};
 pub use tenant_content::TurnView;
 pub use tenant_tx::{SessionRow, TenantTx};
 

@@ -12,7 +12,7 @@ use super::{StoreError, open_encrypted};
 use crate::ids::TenantId;
 
 pub struct SystemStore {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
 }
 

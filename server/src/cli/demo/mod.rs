@@ -6,9 +6,12 @@
 //! website chat resumes the same conversation once the patient confirms
 //! their date of birth. Then the refusals (no certificate, a revoked one),
 //! the files on disk (nothing readable), and the audit chains. The clock is
-//! a manual one so "five hours later" takes no time. Email joins the story
-//! with the channels issue.
+//! a manual one so "five hours later" takes no time. The chat books Tuesday
+//! 2 PM and the confirmation email goes out with a recorded Message-ID; the
+//! patient's reply (3 PM instead? insurance card attached) threads back into
+//! the same conversation and the email agent reschedules.
 
+mod email_story;
 mod story;
 
 use std::sync::Arc;
@@ -45,13 +48,20 @@ pub fn run() -> anyhow::Result<()> {
     let tenant = inst.create_tenant(&TenantName::parse("sunrise-clinic")?, StateTtl::default())?;
     println!("    tenant {} , state TTL {} days", tenant.id, tenant.state_ttl_days);
 
+    step(
+        "tenant email sunrise-clinic",
+        "the From address our Message-IDs use; no SMTP relay: messages go to the gateway",
+    );
+    let e = inst.set_tenant_email("sunrise-clinic", "Sunrise Clinic", "appointments@sunrise-clinic.example", None)?;
+    println!("    from {} <{}>", e.from_name, e.from_address);
+
     let inst = serve_and_call(inst, &clock)?;
 
     step("look at the files", "what a thief with the disk would see");
     // Close every store first: reading a live SQLite file from the process
     // that holds it would drop SQLite's POSIX locks on it.
     drop(inst);
-    let needles = [NAME, DOB, PHONE, "Tuesday", "check-up"];
+    let needles = [NAME, DOB, PHONE, "Tuesday", "check-up", "knee", "maria.lopez@example.com", "insurance card"];
     for entry in walk(&root)? {
         let bytes = std::fs::read(&entry)?;
         let header = &bytes[..bytes.len().min(16)];
@@ -147,7 +157,9 @@ fn serve_and_call(mut inst: Installation, clock: &ManualClock) -> anyhow::Result
             clients.push(client);
         }
 
-        story::voice_then_chat(&channels[0], &channels[1], clock).await?;
+        let (chat_session, conversation) = story::voice_then_chat(&channels[0], &channels[1], clock).await?;
+        email_story::chat_books_then_email_reschedules(&channels[1], &channels[2], &chat_session, &conversation, clock)
+            .await?;
 
         step("refusals", "no certificate, then a revoked one");
         let anonymous = tls::anonymous_client_config(&ca_pem)?;

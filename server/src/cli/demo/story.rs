@@ -24,7 +24,21 @@ impl Channel {
         Ok((status, value))
     }
 
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    /// Posts raw bytes (an RFC 5322 message) rather than JSON.
+    pub async fn raw(&self, path: &str, body: Vec<u8>) -> anyhow::Result<(u16, Value)> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "message/rfc822")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(Value::Null)))
+    }
+
+    pub async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         let shown = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
         println!("    {:<5} -> {method} {} {shown}", self.name, short(path));
         let (status, value) = self.call(method, path, body).await?;
@@ -33,7 +47,7 @@ impl Channel {
     }
 }
 
-fn short(path: &str) -> String {
+pub fn short(path: &str) -> String {
     // ses_<32 hex> is long; keep the prefix so the line stays readable.
     path.split('/')
         .map(|p| if p.starts_with("ses_") && p.len() > 12 { format!("{}…", &p[..12]) } else { p.to_owned() })
@@ -41,7 +55,7 @@ fn short(path: &str) -> String {
         .join("/")
 }
 
-fn show_context(ctx: &Value) {
+pub fn show_context(ctx: &Value) {
     let id = &ctx["identity"];
     println!(
         "           <- {} ({}), conversation {}, confirmed {}, confirm_with {}",
@@ -63,6 +77,15 @@ fn show_context(ctx: &Value) {
             t["text"].as_str().unwrap_or("")
         );
     }
+    for a in ctx["appointments"].as_array().into_iter().flatten() {
+        println!(
+            "              appointment {} {} min, {}, reason {}",
+            a["starts_at"].as_str().unwrap_or(""),
+            a["duration_min"],
+            a["status"].as_str().unwrap_or(""),
+            a.get("reason").map(|r| r.to_string()).unwrap_or_else(|| "(withheld on this channel)".into())
+        );
+    }
     let withheld = ctx["withheld"].as_array().map(|w| w.len()).unwrap_or(0);
     if withheld > 0 {
         println!("              withheld {}", ctx["withheld"]);
@@ -72,7 +95,8 @@ fn show_context(ctx: &Value) {
 /// 4 PM: a new patient calls, starts intake, the call drops. 9 PM: the
 /// website chat picks the conversation up; the patient confirms their date
 /// of birth and the chat agent sees exactly where the call left off.
-pub async fn voice_then_chat(voice: &Channel, chat: &Channel, clock: &ManualClock) -> anyhow::Result<()> {
+/// Returns the chat session and the conversation, for the rest of the story.
+pub async fn voice_then_chat(voice: &Channel, chat: &Channel, clock: &ManualClock) -> anyhow::Result<(String, Value)> {
     super::step("4 PM, voice", "a new patient calls from (415) 555-0100; intake starts; the call drops");
     let open = voice
         .ok(
@@ -130,5 +154,5 @@ pub async fn voice_then_chat(voice: &Channel, chat: &Channel, clock: &ManualCloc
     ensure!(ctx["state"]["pending_booking_date"] == "Tuesday", "state did not carry over");
     ensure!(ctx["brief"] == "voice call 5 h ago, dropped; pending: booking date Tuesday", "brief: {}", ctx["brief"]);
     println!("           one conversation, no repetition: the chat agent continues the Tuesday booking");
-    Ok(())
+    Ok((sid, conversation))
 }

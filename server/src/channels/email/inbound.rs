@@ -1,0 +1,216 @@
+//! `POST /v1/email/inbound`: a raw RFC 5322 message as the clinic's email
+//! gateway received it, parsed with mail-parser, threaded, and recorded in
+//! the patient's conversation in one transaction.
+//!
+//! Threading: a candidate Message-ID (see [`super::thread`]) counts only if
+//! this tenant recorded it (another tenant's ids are in another store) and
+//! the sender's address belongs to that thread's patient; otherwise the
+//! sender alone resolves, as any session open would (a reply from a spouse's
+//! address to the patient's confirmation is a new or ambiguous identity, not
+//! the patient). Re-delivery of the same message (same Message-ID, or the
+//! same bytes when it has none) returns the first result and stores nothing.
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::reply::reply_text;
+use super::thread::{message_id, thread_candidates};
+use crate::channels::limits;
+use crate::continuity::identifiers::Identifier;
+use crate::continuity::{
+    Actor, ContinuityError, OpenInput, Opened, ResumeContext, TenantSettings, ThreadHint, audit, build_context, open_in,
+};
+use crate::store::{IdentifierKind, TenantStore};
+
+/// What the email gateway gets back.
+#[derive(Serialize)]
+pub struct Inbound {
+    pub session_id: String,
+    /// The same message was delivered before: nothing new was stored.
+    pub duplicate: bool,
+    /// `in_reply_to`, `references`, `sender` (the sender's open
+    /// conversation), `new` (an unknown sender) or `duplicate`.
+    pub threaded_by: &'static str,
+    /// The message answered a thread of another patient: not merged.
+    pub thread_sender_mismatch: bool,
+    /// Whether the text and attachments were recorded (not while the
+    /// sender's identity is ambiguous).
+    pub stored: bool,
+    pub turn_id: Option<i64>,
+    pub attachments: Vec<AttachmentAck>,
+    pub context: ResumeContext,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Inbound({}, {}, [REDACTED])", self.session_id, self.threaded_by)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttachmentAck {
+    pub id: String,
+    pub content_type: String,
+    pub size: usize,
+}
+
+struct Attachment {
+    content_type: String,
+    name: Option<String>,
+    content: Vec<u8>,
+}
+
+fn bad(code: &'static str, message: &str) -> ContinuityError {
+    ContinuityError::bad(code, message)
+}
+
+fn content_type(part: &mail_parser::MessagePart<'_>) -> String {
+    let ct = part.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("octet-stream")));
+    let ct = ct.unwrap_or_else(|| "application/octet-stream".into()).to_ascii_lowercase();
+    let ok = ct.len() <= 100 && ct.bytes().all(|b| b.is_ascii_alphanumeric() || b"/.+-_".contains(&b));
+    if ok { ct } else { "application/octet-stream".into() }
+}
+
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("\n[…message cut: longer than 64 KiB]");
+    }
+    text
+}
+
+pub fn receive(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    raw: &[u8],
+    now: i64,
+) -> Result<Inbound, ContinuityError> {
+    if actor.channel != policy::Channel::Email {
+        return Err(ContinuityError::forbidden(
+            "wrong_channel",
+            format!("inbound email is delivered by the email channel; the certificate is for {}", actor.channel),
+        ));
+    }
+    let msg = MessageParser::default()
+        .parse(raw)
+        .ok_or_else(|| bad("invalid_message", "the body is not an RFC 5322 message (no header fields)"))?;
+    let from = msg
+        .from()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .ok_or_else(|| bad("invalid_message", "the message has no From address"))?;
+    let sender =
+        Identifier::email(from).map_err(|_| bad("invalid_sender", "the From address is not a valid email address"))?;
+    let own_id = msg.message_id().and_then(message_id);
+    let external_ref = match &own_id {
+        Some(id) if id.len() <= 240 => format!("mid:{id}"),
+        Some(id) => format!("mid-sha256:{}", hex::encode(Sha256::digest(id.as_bytes()))),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+    };
+    let candidates = thread_candidates(&msg);
+    let mut text = msg.body_text(0).map(|t| reply_text(&t)).unwrap_or_default();
+    if text.is_empty() {
+        text = msg.subject().map(str::trim).unwrap_or_default().to_owned();
+    }
+    let text = cut(text, limits::EMAIL_TURN_BYTES);
+    let mut attachments = Vec::new();
+    for part in msg.attachments() {
+        if part.len() > limits::ATTACHMENT_BYTES {
+            return Err(ContinuityError::TooLarge {
+                code: "attachment_too_large",
+                message: format!("an attachment is larger than {} MiB", limits::ATTACHMENT_BYTES >> 20),
+            });
+        }
+        attachments.push(Attachment {
+            content_type: content_type(part),
+            name: part.attachment_name().map(|n| n.chars().take(255).collect()),
+            content: part.contents().to_vec(),
+        });
+    }
+    if attachments.len() > limits::ATTACHMENTS_PER_MESSAGE {
+        return Err(bad("too_many_attachments", "at most 20 attachments per message"));
+    }
+
+    let tx = store.transaction()?;
+    if let Some(existing) = tx.session_by_external_ref(actor.channel, &external_ref)? {
+        let context = build_context(&tx, settings, actor, &existing, now)?;
+        tx.commit()?;
+        return Ok(Inbound {
+            session_id: existing.id.to_string(),
+            duplicate: true,
+            threaded_by: "duplicate",
+            thread_sender_mismatch: false,
+            stored: false,
+            turn_id: None,
+            attachments: Vec::new(),
+            context,
+        });
+    }
+    let senders = tx.customers_by_identifier(IdentifierKind::Email, sender.value())?;
+    let mut hint = None;
+    let mut threaded_by = if senders.is_empty() { "new" } else { "sender" };
+    let mut mismatch = false;
+    for (via, id) in &candidates {
+        if let Some((conversation, customer)) = tx.thread_of(id)? {
+            if senders.contains(&customer) {
+                hint = Some(ThreadHint { customer, conversation });
+                threaded_by = via.as_str();
+                break;
+            }
+            mismatch = true;
+        }
+    }
+    let input = OpenInput { offered: vec![sender], resume_token: None, external_ref: Some(&external_ref) };
+    let (Opened::New(row) | Opened::Existing(row)) = open_in(&tx, actor, input, hint.as_ref(), now)?;
+    let mut acks = Vec::new();
+    let mut turn_id = None;
+    let stored = match (&row.customer_id, &row.conversation_id) {
+        (Some(customer), Some(conversation)) => {
+            if !text.is_empty() {
+                let id = tx.append_turn(customer, conversation, &row.id, "email", "patient", &text, now)?;
+                turn_id = Some(id);
+            }
+            for a in &attachments {
+                let id = tx.insert_attachment(
+                    customer,
+                    conversation,
+                    &row.id,
+                    &a.content_type,
+                    a.name.as_deref(),
+                    &a.content,
+                    now,
+                )?;
+                acks.push(AttachmentAck { id, content_type: a.content_type.clone(), size: a.content.len() });
+            }
+            if let Some(id) = &own_id {
+                tx.record_message_id(conversation, &row.id, id, "inbound", now)?;
+            }
+            tx.touch_conversation(conversation, now)?;
+            true
+        }
+        _ => false,
+    };
+    let mut reason = format!("{threaded_by};attachments:{}", acks.len());
+    if mismatch {
+        reason.push_str(";thread_sender_mismatch");
+    }
+    audit(&tx, actor, "email.inbound", row.customer_id.as_ref(), &row.id, Some(&reason), now)?;
+    let context = build_context(&tx, settings, actor, &row, now)?;
+    tx.commit()?;
+    Ok(Inbound {
+        session_id: row.id.to_string(),
+        duplicate: false,
+        threaded_by,
+        thread_sender_mismatch: mismatch,
+        stored,
+        turn_id,
+        attachments: acks,
+        context,
+    })
+}

@@ -1,0 +1,15 @@
+//! Email: inbound RFC 5322 messages threaded into the patient's
+//! conversation, outbound messages composed with a Message-ID we record so
+//! the reply threads back, and delivery through the tenant's SMTP relay.
+
+mod inbound;
+mod outbound;
+mod reply;
+mod smtp;
+mod thread;
+
+pub use inbound::{AttachmentAck, Inbound, receive};
+pub use outbound::{Composed, OutboundRequest, compose, record_delivery};
+pub use reply::reply_text;
+pub use smtp::{SendError, send};
+pub use thread::{Via, message_id, our_message_id, thread_candidates};

@@ -1,0 +1,156 @@
+//! The rest of the seed story: the chat agent finishes intake, books Tuesday
+//! 2 PM and sends the confirmation email; the next morning the patient
+//! replies asking for 3 PM with their insurance card attached, and the email
+//! agent reschedules the same appointment in the same conversation.
+
+use anyhow::{Context as _, ensure};
+use reqwest::Method;
+use serde_json::{Value, json};
+use throughline::ManualClock;
+
+use super::story::{Channel, show_context};
+
+/// Tuesday 1 December 2026, 2 PM at the clinic (UTC-8).
+const TUESDAY_2PM: &str = "2026-12-01T14:00:00-08:00";
+const TUESDAY_3PM: &str = "2026-12-01T15:00:00-08:00";
+const PATIENT_EMAIL: &str = "maria.lopez@example.com";
+
+pub async fn chat_books_then_email_reschedules(
+    chat: &Channel,
+    email: &Channel,
+    chat_session: &str,
+    conversation: &Value,
+    clock: &ManualClock,
+) -> anyhow::Result<()> {
+    super::step("9 PM, chat", "intake finishes; Tuesday 2 PM is booked; a confirmation email goes out");
+    let s = |p: &str| format!("/v1/sessions/{chat_session}{p}");
+    for (speaker, text) in [
+        ("patient", "It's for a check-up, my knee has been hurting."),
+        ("agent", "Tuesday at 2 PM is free. Shall I book it?"),
+        ("patient", "Yes please. Send me an email."),
+    ] {
+        chat.ok(Method::POST, &s("/turns"), Some(json!({"speaker": speaker, "text": text}))).await?;
+    }
+    let apt = chat
+        .ok(
+            Method::POST,
+            &s("/appointments"),
+            Some(json!({"starts_at": TUESDAY_2PM, "duration_min": 30, "reason": "knee pain check-up"})),
+        )
+        .await?;
+    println!("           <- appointment {} at {}", apt["id"].as_str().unwrap_or(""), apt["starts_at"]);
+    let apt_id = apt["id"].as_str().context("appointment id")?.to_owned();
+    chat.ok(Method::DELETE, &s("/state/pending_booking_date"), None).await?;
+    let sent = chat
+        .ok(
+            Method::POST,
+            &s("/email/outbound"),
+            Some(json!({
+                "to": PATIENT_EMAIL,
+                "subject": "Your Sunrise Clinic appointment",
+                "text": "Hi Maria,\n\nthank you for booking with us.",
+                "appointment_id": apt_id,
+            })),
+        )
+        .await?;
+    let our_id = sent["message_id"].as_str().context("message id")?.to_owned();
+    let raw = sent["raw"].as_str().context("raw message")?;
+    println!("           <- delivery {}, Message-ID <{our_id}> recorded for threading", sent["delivery"]);
+    for line in raw.lines().filter(|l| {
+        ["Message-ID:", "To:", "Subject:"].iter().any(|h| l.starts_with(h)) || l.starts_with("Your appointment")
+    }) {
+        println!("              | {line}");
+    }
+    ensure!(!raw.contains("knee"), "the reason for the visit went into an email");
+    chat.ok(Method::POST, &s("/end"), Some(json!({"reason": "completed"}))).await?;
+
+    clock.advance_ms(11 * 3_600_000);
+    super::step("8 AM next day, email", "the patient replies: 3 PM instead? insurance card attached");
+    let reply = patient_reply(&our_id);
+    println!("    email -> POST /v1/email/inbound ({} bytes, In-Reply-To <{our_id}>)", reply.len());
+    let (status, inbound) = email.raw("/v1/email/inbound", reply.clone()).await?;
+    ensure!(status == 201, "inbound answered {status}: {inbound}");
+    println!(
+        "           <- threaded by {}, stored {}, attachments {}",
+        inbound["threaded_by"], inbound["stored"], inbound["attachments"]
+    );
+    let ctx = &inbound["context"];
+    show_context(ctx);
+    ensure!(ctx["conversation_id"] == *conversation, "the reply did not thread into the conversation");
+    ensure!(inbound["threaded_by"] == "in_reply_to", "threaded by {}", inbound["threaded_by"]);
+    ensure!(ctx["appointments"][0]["id"] == apt_id.as_str(), "the email agent does not see the appointment");
+    ensure!(ctx["appointments"][0].get("reason").is_none(), "the reason for the visit reached the email channel");
+    println!(
+        "           the email agent sees the appointment time, not the reason (policy: email gets no clinical data)"
+    );
+
+    let email_session = inbound["session_id"].as_str().context("session id")?.to_owned();
+    let moved = email
+        .ok(
+            Method::PATCH,
+            &format!("/v1/appointments/{apt_id}"),
+            Some(json!({"session_id": email_session, "starts_at": TUESDAY_3PM})),
+        )
+        .await?;
+    println!("           <- appointment {} now at {}", moved["id"].as_str().unwrap_or(""), moved["starts_at"]);
+    ensure!(moved["starts_at"] == TUESDAY_3PM, "not rescheduled");
+    let answer = email
+        .ok(
+            Method::POST,
+            &format!("/v1/sessions/{email_session}/email/outbound"),
+            Some(json!({
+                "subject": "Re: Your Sunrise Clinic appointment",
+                "text": "Hi Maria,\n\ndone: we moved you to 3 PM and have your insurance card.",
+                "appointment_id": apt_id,
+                "in_reply_to": "CAF7r2h1=maria.0001@mail.example.com",
+            })),
+        )
+        .await?;
+    println!("           <- answer to {}, Message-ID <{}>", answer["to"], answer["message_id"].as_str().unwrap_or(""));
+
+    let (status, again) = email.raw("/v1/email/inbound", reply).await?;
+    println!("    email -> the gateway re-delivers the same reply -> {status}, duplicate {}", again["duplicate"]);
+    ensure!(status == 200 && again["duplicate"] == true, "a re-delivered message was stored twice");
+    println!("           one conversation across voice, chat and email; nobody repeated themselves");
+    Ok(())
+}
+
+/// The patient's reply as their mail client writes it: quoted history
+/// below, a PNG attached.
+fn patient_reply(our_id: &str) -> Vec<u8> {
+    let png = base64_engine(&[0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R']);
+    format!(
+        "From: Maria Lopez <{PATIENT_EMAIL}>\r\n\
+         To: Sunrise Clinic <appointments@sunrise-clinic.example>\r\n\
+         Subject: Re: Your Sunrise Clinic appointment\r\n\
+         Date: Wed, 25 Nov 2026 08:00:00 -0800\r\n\
+         Message-ID: <CAF7r2h1=maria.0001@mail.example.com>\r\n\
+         In-Reply-To: <{our_id}>\r\n\
+         References: <{our_id}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b1\"\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\
+         \r\n\
+         Could we make it 3 PM instead? My insurance card is attached.\r\n\
+         \r\n\
+         On Tue, Nov 24, 2026 at 9:05 PM Sunrise Clinic <appointments@sunrise-clinic.example> wrote:\r\n\
+         > Hi Maria,\r\n\
+         > thank you for booking with us.\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: image/png; name=\"insurance-card.png\"\r\n\
+         Content-Disposition: attachment; filename=\"insurance-card.png\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         \r\n\
+         {png}\r\n\
+         --b1--\r\n"
+    )
+    .into_bytes()
+}
+
+fn base64_engine(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

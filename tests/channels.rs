@@ -144,6 +144,14 @@ async fn one_conversation_across_voice_chat_and_email() {
     assert!(texts.contains(&"Could we make it 3 PM?"), "{texts:?}");
     assert!(!texts.iter().any(|t| t.contains("Sunrise wrote")), "quoted history became a turn: {texts:?}");
     assert_eq!(open["state"], json!({}), "intake finished, nothing pending");
+
+    // Right of access: the export carries the appointment, its reason and the card.
+    let chat = sid(&confirmed_chat(&s).await);
+    let doc = s.chat.ok(Method::GET, &format!("/v1/sessions/{chat}/export"), None).await;
+    assert_eq!(doc["appointments"][0]["starts_at"], TUESDAY_3PM);
+    assert_eq!(doc["appointments"][0]["reason"], "knee pain");
+    assert_eq!(doc["attachments"][0]["filename"], "card.png");
+    assert_eq!(doc["attachments"][0]["content_base64"], "iVBORw0KGgoAAAANSUhEUg==");
     s.server.stop().await;
 
     // Nothing readable on disk.

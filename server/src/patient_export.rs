@@ -48,9 +48,9 @@ pub fn build(
         "identity": identity,
         "identifiers": identifiers,
         "conversations": conversations,
-        "appointments": [],
-        "callbacks": [],
-        "attachments": [],
+        "appointments": tx.export_appointments(customer, access)?,
+        "callbacks": tx.export_callbacks(customer, access)?,
+        "attachments": tx.export_attachments(customer, access)?,
         "audit": audit,
     });
     let released = access.allowed().to_string();

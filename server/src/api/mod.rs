@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod middleware;
 mod openapi;
+mod openapi_channels;
 mod sessions;
 
 use std::sync::Arc;

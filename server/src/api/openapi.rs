@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::Caller;
 
-fn session_param() -> Value {
+pub(super) fn session_param() -> Value {
     json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^ses_[0-9a-f]{32}$"}})
 }
 
@@ -15,7 +15,7 @@ fn key_param() -> Value {
 }
 
 /// A success response of `schema` plus every error status an operation may return.
-fn responses(ok: &str, schema: &str) -> Value {
+pub(super) fn responses(ok: &str, schema: &str) -> Value {
     let mut r = json!({
         "400": {"$ref": "#/components/responses/Error"},
         "401": {"$ref": "#/components/responses/Error"},
@@ -36,6 +36,19 @@ pub async fn openapi(_caller: Caller) -> HttpResponse {
 
 /// The document (also used by tests and the fuzzing harness).
 pub fn document() -> Value {
+    let mut doc = sessions_document();
+    if let (Some(paths), Value::Object(more)) = (doc["paths"].as_object_mut(), super::openapi_channels::paths()) {
+        paths.extend(more);
+    }
+    if let (Some(schemas), Value::Object(more)) =
+        (doc["components"]["schemas"].as_object_mut(), super::openapi_channels::schemas())
+    {
+        schemas.extend(more);
+    }
+    doc
+}
+
+fn sessions_document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -199,7 +212,7 @@ pub fn document() -> Value {
                 },
                 "ResumeContext": {
                     "type": "object",
-                    "required": ["session_id", "customer_id", "conversation_id", "channel", "identity", "greeting_name", "patient", "state", "recent_turns", "brief", "withheld"],
+                    "required": ["session_id", "customer_id", "conversation_id", "channel", "identity", "greeting_name", "patient", "state", "recent_turns", "appointments", "brief", "withheld"],
                     "properties": {
                         "session_id": {"type": "string", "pattern": "^ses_[0-9a-f]{32}$"},
                         "customer_id": {"type": ["string", "null"], "description": "Pseudonymous patient id; null while ambiguous"},
@@ -238,6 +251,7 @@ pub fn document() -> Value {
                                 }
                             }
                         },
+                        "appointments": {"type": "array", "items": {"$ref": "#/components/schemas/Appointment"}, "description": "Upcoming booked appointments (PHI class scheduling; the reason only with clinical)"},
                         "brief": {"type": "string", "description": "One line, e.g. 'voice call 10 min ago, dropped; pending: booking date Tuesday'; PHI-free while details are withheld"},
                         "withheld": {"type": "array", "items": {"type": "string", "enum": ["greeting", "identity", "contact", "scheduling", "conversation", "clinical", "attachments"]}, "description": "PHI classes this response left out"}
                     }
@@ -377,6 +391,12 @@ mod tests {
             ("/v1/sessions/{id}/start-fresh", "post"),
             ("/v1/sessions/{id}/erasure", "post"),
             ("/v1/sessions/{id}/export", "get"),
+            ("/v1/sessions/{id}/appointments", "post"),
+            ("/v1/appointments/{id}", "patch"),
+            ("/v1/sessions/{id}/callbacks", "post"),
+            ("/v1/callbacks/claim", "post"),
+            ("/v1/email/inbound", "post"),
+            ("/v1/sessions/{id}/email/outbound", "post"),
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path} undocumented");
         }

@@ -9,6 +9,7 @@ mod bench_raw;
 mod erasure;
 mod open;
 mod patient_export;
+mod patient_export_channels;
 mod snapshot;
 mod system;
 mod system_email;

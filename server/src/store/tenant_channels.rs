@@ -66,15 +66,15 @@ pub struct NewAppointment<'a> {
     pub reason: Option<&'a str>,
 }
 
-fn reason_aad(id: &str) -> Vec<u8> {
+pub(super) fn reason_aad(id: &str) -> Vec<u8> {
     format!("appointments/{id}/reason").into_bytes()
 }
 
-fn phone_aad(id: &str) -> Vec<u8> {
+pub(super) fn phone_aad(id: &str) -> Vec<u8> {
     format!("callbacks/{id}/phone").into_bytes()
 }
 
-fn attachment_aad(id: &str, part: &str) -> Vec<u8> {
+pub(super) fn attachment_aad(id: &str, part: &str) -> Vec<u8> {
     format!("attachments/{id}/{part}").into_bytes()
 }
 

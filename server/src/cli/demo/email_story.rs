@@ -56,9 +56,11 @@ pub async fn chat_books_then_email_reschedules(
     let our_id = sent["message_id"].as_str().context("message id")?.to_owned();
     let raw = sent["raw"].as_str().context("raw message")?;
     println!("           <- delivery {}, Message-ID <{our_id}> recorded for threading", sent["delivery"]);
-    for line in raw.lines().filter(|l| {
-        ["Message-ID:", "To:", "Subject:"].iter().any(|h| l.starts_with(h)) || l.starts_with("Your appointment")
-    }) {
+    let parsed = mail_parser::MessageParser::default().parse(raw.as_bytes()).context("the composed message")?;
+    println!("              | Message-ID: <{}>", parsed.message_id().unwrap_or_default());
+    println!("              | To: {PATIENT_EMAIL}");
+    println!("              | Subject: {}", parsed.subject().unwrap_or_default());
+    for line in parsed.body_text(0).unwrap_or_default().lines().filter(|l| !l.is_empty()) {
         println!("              | {line}");
     }
     ensure!(!raw.contains("knee"), "the reason for the visit went into an email");

@@ -75,7 +75,10 @@ async fn openapi_document_and_json_errors_for_unknown_routes() {
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
     let res = c.delete(server.url("/v1/health")).send().await.unwrap();
     assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET");
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "method_not_allowed");
+    let res = c.get(server.url("/v1/sessions/ses_00000000000000000000000000000000/state/k")).send().await.unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["allow"].to_str().unwrap()), (405, "DELETE, PUT"));
 }
 
 #[tokio::test]

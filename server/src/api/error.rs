@@ -114,9 +114,19 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// Fallback for a known path with another method.
-pub async fn method_not_allowed() -> HttpResponse {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
-        .error_response()
+/// 405 with the `Allow` header (RFC 9110 15.5.6), the methods read from
+/// the OpenAPI document so the two cannot disagree.
+pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
+    let mut res =
+        ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+            .error_response();
+    if let Some(pattern) = req.match_pattern()
+        && let Some(methods) = super::openapi::allowed_methods(&pattern)
+        && let Ok(v) = actix_web::http::header::HeaderValue::from_str(&methods)
+    {
+        res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+    }
+    res
 }
 
 #[cfg(test)]

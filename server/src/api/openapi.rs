@@ -45,7 +45,41 @@ pub fn document() -> Value {
     {
         schemas.extend(more);
     }
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.values_mut().for_each(nullable_optionals);
+    }
     doc
+}
+
+/// Request bodies (closed objects) accept `null` for an optional field, as
+/// "not given" (serde reads `Option` that way): say so in the schema.
+fn nullable_optionals(schema: &mut Value) {
+    if schema["additionalProperties"] != Value::Bool(false) {
+        return;
+    }
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if let Some(props) = schema["properties"].as_object_mut() {
+        for (name, prop) in props.iter_mut() {
+            nullable_optionals(prop);
+            if required.contains(name) {
+                continue;
+            }
+            if let Some(t) = prop["type"].as_str().map(str::to_owned) {
+                prop["type"] = json!([t, "null"]);
+            }
+        }
+    }
+}
+
+/// The methods a documented path takes, for `Allow` ("GET, POST").
+pub fn allowed_methods(path: &str) -> Option<String> {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(document);
+    let ops = doc["paths"].get(path)?.as_object()?;
+    Some(ops.keys().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>().join(", "))
 }
 
 fn sessions_document() -> Value {
@@ -267,6 +301,7 @@ fn sessions_document() -> Value {
                 "CustomerPatch": {
                     "type": "object",
                     "additionalProperties": false,
+                    "minProperties": 1,
                     "properties": {
                         "name": {"type": "string", "minLength": 1, "maxLength": 200},
                         "date_of_birth": {"type": "string", "format": "date"}

@@ -51,7 +51,10 @@ pub fn paths() -> Value {
             "post": {
                 "operationId": "emailInbound",
                 "summary": "Email channel only: a raw RFC 5322 message as received, threaded into the sender's conversation (at most 10 MiB)",
-                "requestBody": {"required": true, "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}},
+                "requestBody": {"required": true, "content": {
+                    "message/rfc822": {"schema": {"type": "string", "format": "binary"}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                }},
                 "responses": {
                     "200": {"description": "Delivered before: nothing new stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EmailInbound"}}}},
                     "201": {"description": "Recorded", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EmailInbound"}}}},
@@ -113,6 +116,7 @@ pub fn schemas() -> Value {
         "ChangeAppointment": {
             "type": "object",
             "additionalProperties": false,
+            "minProperties": 2,
             "required": ["session_id"],
             "properties": {
                 "session_id": {"type": "string", "pattern": "^ses_[0-9a-f]{32}$", "description": "The caller's session with the patient"},

@@ -49,6 +49,21 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; the request was not applied")
     }
 
+    /// A store failure: 507 `storage_full` when the disk is full (nothing
+    /// was applied; it clears when space returns), else internal.
+    pub fn store(e: &crate::store::StoreError) -> Self {
+        if e.is_disk_full() {
+            tracing::error!(cause = %e, "disk full: request refused");
+            Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "the server's disk is full; the request was not applied",
+            )
+        } else {
+            Self::internal(e)
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         self.code
     }

@@ -24,7 +24,8 @@ pub(super) fn responses(ok: &str, schema: &str) -> Value {
         "409": {"$ref": "#/components/responses/Error"},
         "413": {"$ref": "#/components/responses/Error"},
         "415": {"$ref": "#/components/responses/Error"},
-        "503": {"$ref": "#/components/responses/Error"}
+        "503": {"$ref": "#/components/responses/Error"},
+        "507": {"$ref": "#/components/responses/Error"}
     });
     r[ok] = json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
     r

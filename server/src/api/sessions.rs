@@ -21,7 +21,7 @@ impl From<ContinuityError> for ApiError {
             ContinuityError::Unauthorized { code, message } => ApiError::unauthorized(code, message),
             ContinuityError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             ContinuityError::TooLarge { code, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
-            ContinuityError::Store(e) => ApiError::internal(&e),
+            ContinuityError::Store(e) => ApiError::store(&e),
         }
     }
 }
@@ -40,6 +40,7 @@ where
             crate::Error::TenantNotFound { .. } => {
                 ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")
             }
+            crate::Error::Store(e) => ApiError::store(&e),
             other => ApiError::internal(&other),
         })?;
         let mut store = handle.store.lock().map_err(|_| ApiError::internal(&"tenant store lock poisoned"))?;

@@ -1,4 +1,5 @@
-//! `throughline bench`: figures for docs/PERFORMANCE.md (never asserted).
+//! `throughline bench`: figures for docs/PERFORMANCE.md (never asserted);
+//! `--soak` holds a load on the real server instead.
 
 use clap::Args;
 use throughline::bench::{self, BenchOptions};
@@ -14,9 +15,23 @@ pub struct BenchArgs {
     /// A run of under a minute for CI: 1,000 and 10,000 patients, 300 opens.
     #[arg(long)]
     pub quick: bool,
+    /// Instead: hold a mixed load on the real server for this long (e.g.
+    /// `10m`, `1h`) and report errors, latency and memory over time.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub soak: Option<std::time::Duration>,
+    /// Concurrent clients of the soak.
+    #[arg(long, default_value_t = 16)]
+    pub soak_clients: usize,
+    /// How often the soak reports.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub soak_interval: std::time::Duration,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if let Some(duration) = args.soak {
+        let interval = args.soak_interval.max(std::time::Duration::from_secs(1));
+        return super::soak::run(&super::soak::SoakOptions { duration, clients: args.soak_clients.max(1), interval });
+    }
     let opts = if args.quick {
         BenchOptions { patient_counts: vec![1_000, 10_000], opens: 300 }
     } else {

@@ -9,6 +9,7 @@ mod init;
 mod link;
 mod passphrase;
 mod serve;
+mod soak;
 mod tenant;
 
 use std::path::PathBuf;

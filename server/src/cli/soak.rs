@@ -1,0 +1,193 @@
+//! `throughline bench --soak DURATION`: the real server (this binary's
+//! `serve`, a child process) on a temporary installation, held under a
+//! steady mixed load over mutual TLS (session open, turn append, state put)
+//! for the duration. Every interval it prints throughput, errors, latency
+//! percentiles and the server's resident memory, so a leak or a slowdown
+//! shows as a trend. Figures only; nothing is asserted.
+
+use std::io::{BufRead as _, BufReader};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use policy::{Channel, StateTtl};
+use secrecy::SecretString;
+use serde_json::json;
+use throughline::ids::TenantName;
+use throughline::{Installation, SystemClock, tls};
+
+const PASSPHRASE: &str = "soak passphrase, not a secret";
+
+pub struct SoakOptions {
+    pub duration: Duration,
+    pub clients: usize,
+    pub interval: Duration,
+}
+
+struct Server {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// Sends one request; records its latency and whether it succeeded.
+async fn timed(
+    req: reqwest::RequestBuilder,
+    lat: &std::sync::Mutex<Vec<u64>>,
+    ok: &AtomicU64,
+    errors: &AtomicU64,
+) -> Option<serde_json::Value> {
+    let t = Instant::now();
+    let reply = match req.send().await {
+        Ok(r) if r.status().is_success() => Some(r.json::<serde_json::Value>().await.unwrap_or_default()),
+        _ => None,
+    };
+    if let Ok(mut l) = lat.lock() {
+        l.push(t.elapsed().as_micros() as u64);
+    }
+    match reply {
+        Some(v) => {
+            ok.fetch_add(1, Ordering::Relaxed);
+            Some(v)
+        }
+        None => {
+            errors.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
+    let tmp = tempfile::Builder::new().prefix("throughline-soak-").tempdir()?;
+    let data = tmp.path().join("data");
+    let passphrase = SecretString::from(PASSPHRASE.to_owned());
+    let kdf = crypto::KdfParams::new(19 * 1024, 2, 1)?;
+    let mut inst = Installation::init(&data, &passphrase, kdf, Arc::new(SystemClock))?;
+    inst.create_tenant(&TenantName::parse("soak")?, StateTtl::default())?;
+    let cert = inst.issue_channel_cert("soak", Channel::Voice, 30)?;
+    let ca_pem = inst.ca()?.cert_pem().to_owned();
+    drop(inst);
+
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("THROUGHLINE_PASSPHRASE", PASSPHRASE)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("start the server")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("server stdout")?).read_line(&mut line)?;
+    let Some(addr) = line.trim().strip_prefix("listening on https://").map(str::to_owned) else {
+        bail!("the server did not start: {line:?}");
+    };
+    let server = Server { child, addr };
+    let pid = server.child.id();
+    let port = server.addr.rsplit(':').next().unwrap_or_default().to_owned();
+    let base = format!("https://localhost:{port}");
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let tls = tls::client_config(&ca_pem, &cert.cert_pem, &cert.key_pem)?;
+    let http = reqwest::Client::builder().use_preconfigured_tls(tls).build()?;
+    println!(
+        "soak: {} clients, mixed load (open, turn, state put) over mTLS keep-alive, {:?}, report every {:?}",
+        opts.clients, opts.duration, opts.interval
+    );
+    println!(
+        "{:>7} {:>9} {:>8} {:>8} {:>8} {:>9} {:>10}",
+        "t (s)", "ops/s", "errors", "p50 ms", "p99 ms", "RSS MiB", "store MiB"
+    );
+    let (ok, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let mut rss = Vec::new();
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for c in 0..opts.clients {
+            let (http, base, ok, errors, stop, lat) =
+                (http.clone(), base.clone(), ok.clone(), errors.clone(), stop.clone(), latencies.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut n = c as u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 7919;
+                    let phone = throughline::bench::phone(n % 50_000);
+                    let open = http.post(format!("{base}/v1/sessions")).json(&json!({"identifiers": {"phone": phone}}));
+                    let Some(reply) = timed(open, &lat, &ok, &errors).await else { continue };
+                    let Some(sid) = reply["session_id"].as_str().map(str::to_owned) else { continue };
+                    let turn = json!({"speaker": "agent", "text": "How can I help you today?"});
+                    timed(http.post(format!("{base}/v1/sessions/{sid}/turns")).json(&turn), &lat, &ok, &errors).await;
+                    let state = http
+                        .put(format!("{base}/v1/sessions/{sid}/state/pending_booking_date"))
+                        .json(&json!({"value": "Tuesday"}));
+                    timed(state, &lat, &ok, &errors).await;
+                }
+            }));
+        }
+        let started = Instant::now();
+        let mut last_ok = 0;
+        while started.elapsed() < opts.duration {
+            tokio::time::sleep(opts.interval.min(opts.duration.saturating_sub(started.elapsed()))).await;
+            let now_ok = ok.load(Ordering::Relaxed);
+            let mut l = latencies.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+            l.sort_unstable();
+            let r = rss_mib(pid);
+            rss.push(r);
+            let store: u64 = std::fs::read_dir(data.join("tenants"))
+                .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+                .unwrap_or(0);
+            println!(
+                "{:>7.0} {:>9.0} {:>8} {:>8.2} {:>8.2} {:>9.1} {:>10.1}",
+                started.elapsed().as_secs_f64(),
+                (now_ok - last_ok) as f64 / opts.interval.as_secs_f64(),
+                errors.load(Ordering::Relaxed),
+                percentile(&l, 0.50),
+                percentile(&l, 0.99),
+                r,
+                store as f64 / 1_048_576.0
+            );
+            last_ok = now_ok;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let (first, last) = (rss.get(1).or(rss.first()).copied().unwrap_or(0.0), rss.last().copied().unwrap_or(0.0));
+    let max = rss.iter().copied().fold(0.0, f64::max);
+    println!(
+        "soak done: {} requests ok, {} errors; server RSS {first:.1} MiB after the first interval, {last:.1} MiB at the end, {max:.1} MiB at most",
+        ok.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed)
+    );
+    drop(server);
+    Ok(())
+}

@@ -70,6 +70,60 @@ fn aad(backup_id: &str, header_hash: &[u8], index: u64, last: bool) -> Vec<u8> {
     format!("backup/{backup_id}/{}/{index}/{}", hex::encode(header_hash), u8::from(last)).into_bytes()
 }
 
+/// A backup file as read, before anything is decrypted: the header, its
+/// hash (bound into every chunk's associated data) and the sealed chunks.
+/// Everything a damaged or hostile file can get wrong is refused here.
+pub struct Container<'a> {
+    header: Header,
+    header_hash: [u8; 32],
+    chunks: Vec<&'a [u8]>,
+    total: u64,
+}
+
+impl Container<'_> {
+    pub fn files(&self) -> usize {
+        self.header.files.len()
+    }
+}
+
+/// Reads the container framing: magic, header, length-prefixed chunks.
+pub fn read_container(bytes: &[u8]) -> Result<Container<'_>, Error> {
+    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| damaged("not a Throughline backup"))?;
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(|| damaged("truncated header"))?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err(damaged("truncated header"));
+    }
+    let (header_json, mut rest) = rest.split_at(len);
+    let header: Header = serde_json::from_slice(header_json).map_err(|_| damaged("unreadable header"))?;
+    let mut total = 0u64;
+    for f in &header.files {
+        let ok_path = f.path == "system.db"
+            || (f.path.starts_with("tenants/ten_") && f.path.ends_with(".db") && !f.path.contains(".."));
+        if !ok_path {
+            return Err(damaged(format!("unexpected file {}", f.path.escape_debug())));
+        }
+        total = total.checked_add(f.size).ok_or_else(|| damaged("file sizes overflow"))?;
+    }
+    let mut chunks = Vec::new();
+    while !rest.is_empty() {
+        let index = chunks.len();
+        let (len, after) =
+            rest.split_first_chunk::<4>().ok_or_else(|| damaged(format!("chunk {index} is truncated")))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if after.len() < len {
+            return Err(damaged(format!("chunk {index} is truncated")));
+        }
+        let (sealed, after) = after.split_at(len);
+        chunks.push(sealed);
+        rest = after;
+    }
+    if chunks.is_empty() {
+        return Err(damaged("truncated: the last chunk is missing"));
+    }
+    Ok(Container { header_hash: Sha256::digest(header_json).into(), header, chunks, total })
+}
+
 impl Installation {
     /// Writes a backup of the system store, the keyring and every tenant to
     /// `out` (a new file). Safe while the server runs. `progress(done, total)`
@@ -143,39 +197,21 @@ impl Installation {
             return Err(Error::RestoreTargetNotEmpty { path: root.to_owned() });
         }
         let bytes = std::fs::read(file).map_err(io(file))?;
-        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| damaged("not a Throughline backup"))?;
-        let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(|| damaged("truncated header"))?;
-        let len = u32::from_be_bytes(*len) as usize;
-        if rest.len() < len {
-            return Err(damaged("truncated header"));
-        }
-        let (header_json, mut rest) = rest.split_at(len);
-        let header: Header = serde_json::from_slice(header_json).map_err(|_| damaged("unreadable header"))?;
-        let header_hash = Sha256::digest(header_json);
+        let container = read_container(&bytes)?;
+        let header = &container.header;
         let keyring_path = root.join("keyring.json");
         let keyring = Keyring::from_bytes(&keyring_path, header.keyring.as_bytes())?.unlock(passphrase)?;
         let mut payload = Vec::new();
-        let mut index = 0u64;
-        loop {
-            let (len, after) =
-                rest.split_first_chunk::<4>().ok_or_else(|| damaged("truncated: the last chunk is missing"))?;
-            let len = u32::from_be_bytes(*len) as usize;
-            if after.len() < len {
-                return Err(damaged(format!("chunk {index} is truncated")));
-            }
-            let (sealed, after) = after.split_at(len);
-            let last = after.is_empty();
+        let count = container.chunks.len();
+        for (index, sealed) in container.chunks.iter().enumerate() {
+            let last = index + 1 == count;
+            let aad = aad(&header.backup_id, &container.header_hash, index as u64, last);
             let plain = keyring
-                .open_with_master(&aad(&header.backup_id, &header_hash, index, last), sealed)
+                .open_with_master(&aad, sealed)
                 .map_err(|_| damaged(format!("chunk {index} does not authenticate (altered, reordered or cut)")))?;
             payload.extend_from_slice(&plain);
-            rest = after;
-            index += 1;
-            if last {
-                break;
-            }
         }
-        let total: u64 = header.files.iter().map(|f| f.size).sum();
+        let total = container.total;
         if payload.len() as u64 != total {
             return Err(damaged("the files do not add up to the payload"));
         }
@@ -184,11 +220,6 @@ impl Installation {
         dir.create_layout()?;
         let mut offset = 0usize;
         for f in &header.files {
-            let ok_path = f.path == "system.db"
-                || (f.path.starts_with("tenants/ten_") && f.path.ends_with(".db") && !f.path.contains(".."));
-            if !ok_path {
-                return Err(damaged(format!("unexpected file {}", f.path)));
-            }
             let end = offset + f.size as usize;
             let dst = root.join(&f.path);
             std::fs::write(&dst, &payload[offset..end]).map_err(io(&dst))?;

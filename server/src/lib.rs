@@ -17,6 +17,7 @@ pub mod continuity;
 pub mod datadir;
 pub mod erasure;
 mod error;
+pub mod group_commit;
 pub mod ids;
 pub mod installation;
 pub mod patient_export;

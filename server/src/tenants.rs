@@ -4,8 +4,8 @@
 //! the server runs is found by re-reading the keyring with the master key
 //! already held (no key derivation).
 //!
-//! One connection per tenant behind a mutex for now; issue 10 replaces it with
-//! a writer per tenant (group commit) and a read pool.
+//! One connection per tenant; requests reach it through group commit
+//! ([`crate::group_commit`]): one fsync per group of requests, not per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,6 +16,7 @@ use policy::{StateTtl, TenantPolicy};
 use crate::Error;
 use crate::continuity::TenantSettings;
 use crate::datadir::DataDir;
+use crate::group_commit::Grouped;
 use crate::ids::TenantId;
 use crate::store::{SystemStore, TenantStore};
 
@@ -23,7 +24,8 @@ use crate::store::{SystemStore, TenantStore};
 pub const RECENT_TURNS: u32 = 20;
 
 pub struct TenantHandle {
-    pub store: Mutex<TenantStore>,
+    /// The store behind group commit (`run`), or taken whole (`lock`).
+    pub store: Grouped,
     pub settings: TenantSettings,
 }
 
@@ -108,6 +110,6 @@ impl TenantPool {
         policy.retention.state_ttl = state_ttl;
         let settings =
             TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS, email };
-        Ok(TenantHandle { store: Mutex::new(store), settings })
+        Ok(TenantHandle { store: Grouped::new(store), settings })
     }
 }

@@ -54,14 +54,18 @@ impl ApiError {
     pub fn store(e: &crate::store::StoreError) -> Self {
         if e.is_disk_full() {
             tracing::error!(cause = %e, "disk full: request refused");
-            Self::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "storage_full",
-                "the server's disk is full; the request was not applied",
-            )
+            Self::storage_full()
         } else {
             Self::internal(e)
         }
+    }
+
+    pub fn storage_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the server's disk is full; the request was not applied",
+        )
     }
 
     pub fn code(&self) -> &'static str {

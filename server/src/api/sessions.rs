@@ -43,9 +43,14 @@ where
             crate::Error::Store(e) => ApiError::store(&e),
             other => ApiError::internal(&other),
         })?;
-        let mut store = handle.store.lock().map_err(|_| ApiError::internal(&"tenant store lock poisoned"))?;
         let now = state.clock.now_ms();
-        Ok(op(&mut store, &handle.settings, &actor, now)?)
+        let settings = handle.clone();
+        // Answered only once the group commit that carried it is durable.
+        let out = handle.store.run(move |store| op(store, &settings.settings, &actor, now)).map_err(|e| match e {
+            crate::group_commit::GroupError::DiskFull => ApiError::storage_full(),
+            other => ApiError::internal(&other),
+        })?;
+        Ok(out?)
     })
     .await
     .map_err(|e| ApiError::internal(&e))?

@@ -135,7 +135,7 @@ pub mod limits {
 }
 
 /// RFC 3339 with the offset the caller gave: (UTC ms, offset minutes).
-pub(crate) fn parse_time(field: &'static str, raw: &str) -> Result<(i64, i32), crate::continuity::ContinuityError> {
+pub fn parse_time(field: &'static str, raw: &str) -> Result<(i64, i32), crate::continuity::ContinuityError> {
     let t = time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339).map_err(|_| {
         crate::continuity::ContinuityError::bad(
             "invalid_time",

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use super::audit_log::{self, AuditEntry, AuditTable};
+use super::tenant_tx::TxScope;
 use super::{StoreError, open_encrypted};
 use crate::ids::{CustomerId, TenantId};
 
@@ -56,6 +57,8 @@ pub struct TenantStore {
     pub(super) conn: Connection,
     path: PathBuf,
     pub(super) keys: TenantKeys,
+    /// Inside a group commit: transactions are savepoints of the group's.
+    grouped: bool,
 }
 
 impl TenantStore {
@@ -69,7 +72,7 @@ impl TenantStore {
         let entry = AuditEntry { tenant_id: Some(keys.tenant_id()), ..AuditEntry::operator(operator, "tenant.create") };
         audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
         tx.commit()?;
-        Ok(TenantStore { conn, path: path.to_owned(), keys })
+        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false })
     }
 
     /// Opens an existing tenant store and checks it is this tenant's.
@@ -85,7 +88,7 @@ impl TenantStore {
                 found: found.unwrap_or_else(|| "none".into()),
             });
         }
-        Ok(TenantStore { conn, path: path.to_owned(), keys })
+        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false })
     }
 
     pub fn tenant_id(&self) -> Option<TenantId> {
@@ -94,9 +97,49 @@ impl TenantStore {
 
     /// Starts an IMMEDIATE transaction (takes the write lock up front, so a
     /// read-then-write never fails half-way on a busy store).
+    ///
+    /// Inside a group commit it is a savepoint of the group's transaction.
     pub fn transaction(&mut self) -> Result<super::tenant_tx::TenantTx<'_>, StoreError> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = if self.grouped {
+            TxScope::Grouped(self.conn.savepoint()?)
+        } else {
+            TxScope::Own(self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+        };
         Ok(super::tenant_tx::TenantTx { tx, keys: &self.keys })
+    }
+
+    /// Starts a group commit: one IMMEDIATE transaction that the following
+    /// [`Self::transaction`]s nest in as savepoints, made durable by one
+    /// [`Self::commit_group`] (one fsync for the whole group).
+    pub fn begin_group(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.grouped = true;
+        Ok(())
+    }
+
+    /// Marks the start of one job inside a group.
+    pub fn mark_job(&mut self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("SAVEPOINT tl_job")?)
+    }
+
+    /// Ends a job started with [`Self::mark_job`]: kept, or undone whole.
+    pub fn settle_job(&mut self, keep: bool) -> Result<(), StoreError> {
+        let sql = if keep { "RELEASE tl_job" } else { "ROLLBACK TO tl_job; RELEASE tl_job" };
+        Ok(self.conn.execute_batch(sql)?)
+    }
+
+    /// Commits the group; on failure nothing of the group is kept.
+    pub fn commit_group(&mut self) -> Result<(), StoreError> {
+        self.grouped = false;
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// SQLCipher's version as the open connection reports it.

@@ -5,7 +5,7 @@
 use audit::Record;
 use crypto::{DataKey, TenantKeys};
 use policy::{Access, Answer, Channel, ConfirmField, PhiClass, Resolution, Strength};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Savepoint, Transaction, params};
 use zeroize::Zeroizing;
 
 use super::StoreError;
@@ -14,8 +14,37 @@ use super::tenant::{CustomerDisplay, IdentifierKind};
 use crate::ids::{ConversationId, CustomerId, SessionId};
 
 pub struct TenantTx<'a> {
-    pub(super) tx: Transaction<'a>,
+    pub(super) tx: TxScope<'a>,
     pub(super) keys: &'a TenantKeys,
+}
+
+/// The SQL scope of a `TenantTx`: an IMMEDIATE transaction of its own, or a
+/// savepoint inside a group commit ([`super::TenantStore::begin_group`]),
+/// where its commit releases the savepoint and the group's one COMMIT makes
+/// it durable; dropped without commit, either rolls back only its own work.
+pub(super) enum TxScope<'a> {
+    Own(Transaction<'a>),
+    Grouped(Savepoint<'a>),
+}
+
+impl std::ops::Deref for TxScope<'_> {
+    type Target = rusqlite::Connection;
+
+    fn deref(&self) -> &rusqlite::Connection {
+        match self {
+            TxScope::Own(t) => t,
+            TxScope::Grouped(s) => s,
+        }
+    }
+}
+
+impl TxScope<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            TxScope::Own(t) => t.commit(),
+            TxScope::Grouped(s) => s.commit(),
+        }
+    }
 }
 
 /// A session as stored.

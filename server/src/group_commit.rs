@@ -49,15 +49,19 @@ pub struct Grouped {
     queue: Mutex<Vec<Job>>,
     groups: AtomicU64,
     jobs: AtomicU64,
+    /// Off: each job takes the store and commits on its own (for measuring
+    /// what group commit buys: `serve --no-group-commit`).
+    enabled: bool,
 }
 
 impl Grouped {
-    pub fn new(store: TenantStore) -> Self {
+    pub fn new(store: TenantStore, enabled: bool) -> Self {
         Grouped {
             store: Mutex::new(store),
             queue: Mutex::new(Vec::new()),
             groups: AtomicU64::new(0),
             jobs: AtomicU64::new(0),
+            enabled,
         }
     }
 
@@ -79,6 +83,10 @@ impl Grouped {
         T: Send + 'static,
         F: FnOnce(&mut TenantStore) -> T + Send + 'static,
     {
+        if !self.enabled {
+            let mut store = self.lock()?;
+            return catch_unwind(AssertUnwindSafe(|| op(&mut store))).map_err(|_| GroupError::Panicked);
+        }
         let (tx, rx) = sync_channel::<Result<T, GroupError>>(1);
         let job: Job = Box::new(move |store: &mut TenantStore| {
             let out = catch_unwind(AssertUnwindSafe(|| op(store)));
@@ -164,7 +172,7 @@ mod tests {
 
     fn grouped(dir: &std::path::Path) -> Arc<Grouped> {
         let keys = crypto::TenantKeys::derive("ten_test", &crypto::Key256::generate().unwrap());
-        Arc::new(Grouped::new(TenantStore::create(&dir.join("t.db"), keys, "test", 1).unwrap()))
+        Arc::new(Grouped::new(TenantStore::create(&dir.join("t.db"), keys, "test", 1).unwrap(), true))
     }
 
     fn audited(store: &mut TenantStore, action: &'static str, commit: bool) -> Result<(), StoreError> {

@@ -29,6 +29,8 @@ pub struct ServeOptions {
     pub client_timeout: Duration,
     pub body_limit: usize,
     pub workers: usize,
+    /// One commit (one fsync) per group of concurrent requests per tenant.
+    pub group_commit: bool,
 }
 
 impl ServeOptions {
@@ -39,6 +41,7 @@ impl ServeOptions {
             client_timeout: Duration::from_secs(5),
             body_limit: api::DEFAULT_BODY_LIMIT,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            group_commit: true,
         }
     }
 }
@@ -67,7 +70,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         counters,
         started: Instant::now(),
         body_limit: opts.body_limit,
-        tenants: inst.tenant_pool()?,
+        tenants: inst.tenant_pool()?.with_group_commit(opts.group_commit),
         clock: inst.clock(),
     });
     let maintenance = Maintenance::start(state.clone().into_inner());

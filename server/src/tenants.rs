@@ -34,6 +34,7 @@ pub struct TenantPool {
     keyring: Mutex<UnlockedKeyring>,
     system: Mutex<SystemStore>,
     open: RwLock<HashMap<TenantId, Arc<TenantHandle>>>,
+    group_commit: bool,
 }
 
 impl TenantPool {
@@ -43,7 +44,14 @@ impl TenantPool {
             keyring: Mutex::new(keyring),
             system: Mutex::new(system),
             open: RwLock::new(HashMap::new()),
+            group_commit: true,
         })
+    }
+
+    /// Group commit on (the default) or off (to measure what it buys).
+    pub fn with_group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
     }
 
     /// The tenant's open store, opening it on first use.
@@ -110,6 +118,6 @@ impl TenantPool {
         policy.retention.state_ttl = state_ttl;
         let settings =
             TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS, email };
-        Ok(TenantHandle { store: Grouped::new(store), settings })
+        Ok(TenantHandle { store: Grouped::new(store, self.group_commit), settings })
     }
 }

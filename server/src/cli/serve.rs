@@ -26,6 +26,10 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = throughline::api::DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Commit every request on its own (one fsync each) instead of in groups:
+    /// only to measure what group commit buys.
+    #[arg(long)]
+    pub no_group_commit: bool,
 }
 
 pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
@@ -35,6 +39,7 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
     opts.server_names = args.server_names.clone();
     opts.client_timeout = Duration::from_secs(args.client_timeout_secs.max(1));
     opts.body_limit = args.body_limit;
+    opts.group_commit = !args.no_group_commit;
     actix_web::rt::System::new().block_on(async move {
         let bound = serve::bind(&mut inst, &opts)?;
         println!("listening on https://{}", bound.addr);

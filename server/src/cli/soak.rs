@@ -99,7 +99,6 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
         .arg(&data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("THROUGHLINE_PASSPHRASE", PASSPHRASE)
-        .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

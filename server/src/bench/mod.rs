@@ -2,10 +2,11 @@
 //! (a) as the raw SQLCipher statements it performs and (b) through the
 //! service layer in-process, at several tenant sizes. Sequential, one
 //! thread, every open committed with `synchronous=FULL`. Figures are
-//! printed, never asserted. The HTTP path under load and the multi-tenant
-//! curves grow here with issue 10.
+//! printed, never asserted. `tenants` measures the growth with the number
+//! of tenants; the HTTP path is `scripts/bench-http.sh`.
 
 mod seed;
+mod tenants;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::store::RawOpen;
 use crate::{Error, Installation};
 
 pub use seed::phone;
+pub use tenants::{TenantRow, run as run_tenants, table as tenants_table};
 
 #[derive(Clone, Debug)]
 pub struct BenchOptions {

@@ -15,6 +15,11 @@ pub struct BenchArgs {
     /// A run of under a minute for CI: 1,000 and 10,000 patients, 300 opens.
     #[arg(long)]
     pub quick: bool,
+    /// Instead: how cost grows with the number of tenants, e.g. `1,10,100,1000`
+    /// (each with 200 patients; pool start, first request to every tenant,
+    /// warm opens spread over all of them, memory).
+    #[arg(long, value_delimiter = ',')]
+    pub tenants: Vec<u64>,
     /// Instead: hold a mixed load on the real server for this long (e.g.
     /// `10m`, `1h`) and report errors, latency and memory over time.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -28,6 +33,14 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if !args.tenants.is_empty() {
+        println!(
+            "session open across tenants: the server's tenant pool and group commit, in-process, synchronous=FULL"
+        );
+        let rows = bench::run_tenants(&args.tenants, args.opens, &mut std::io::stdout())?;
+        println!("\n{}", bench::tenants_table(&rows));
+        return Ok(());
+    }
     if let Some(duration) = args.soak {
         let interval = args.soak_interval.max(std::time::Duration::from_secs(1));
         return super::soak::run(&super::soak::SoakOptions { duration, clients: args.soak_clients.max(1), interval });

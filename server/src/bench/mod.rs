@@ -116,9 +116,32 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
 
 fn summarise(patients: u64, path: &'static str, mut ms: Vec<f64>) -> Row {
     ms.sort_by(f64::total_cmp);
-    let pct = |p: f64| ms.get(((ms.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
     let total: f64 = ms.iter().sum();
-    Row { patients, path, ops_per_s: ms.len() as f64 / (total / 1e3), p50_ms: pct(0.5), p99_ms: pct(0.99) }
+    Row {
+        patients,
+        path,
+        ops_per_s: ms.len() as f64 / (total / 1e3),
+        p50_ms: percentile(&ms, 0.5),
+        p99_ms: percentile(&ms, 0.99),
+    }
+}
+
+/// The `p` quantile (0 to 1) of sorted values; 0 for none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+}
+
+/// Resident memory of a process (`None`: this one), in MiB, from /proc.
+pub fn rss_mib(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(|| "/proc/self/status".to_owned(), |p| format!("/proc/{p}/status"));
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// The table: each path's throughput and latency, the service/raw ratio per

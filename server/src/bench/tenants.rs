@@ -14,7 +14,7 @@ use crypto::KdfParams;
 use policy::{Channel, StateTtl};
 use secrecy::SecretString;
 
-use super::seed;
+use super::{percentile as pct, rss_mib, seed};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::continuity::{self, Actor, Offered, OpenRequest};
 use crate::ids::{TenantId, TenantName};
@@ -35,21 +35,6 @@ pub struct TenantRow {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub rss_mib: f64,
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
 }
 
 fn open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result<f64, Error> {
@@ -118,7 +103,7 @@ pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<Tena
             opens_per_s: warm.len() as f64 / (total / 1e3),
             p50_ms: pct(&warm, 0.5),
             p99_ms: pct(&warm, 0.99),
-            rss_mib: rss_mib(),
+            rss_mib: rss_mib(None),
         });
         drop(pool);
     }

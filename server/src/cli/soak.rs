@@ -15,7 +15,7 @@ use policy::{Channel, StateTtl};
 use secrecy::SecretString;
 use serde_json::json;
 use throughline::ids::TenantName;
-use throughline::{Installation, SystemClock, tls};
+use throughline::{Installation, SystemClock, bench, tls};
 
 const PASSPHRASE: &str = "soak passphrase, not a secret";
 
@@ -37,29 +37,10 @@ impl Drop for Server {
     }
 }
 
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
-}
-
 /// Sends one request; records its latency and whether it succeeded.
 async fn timed(
     req: reqwest::RequestBuilder,
-    lat: &std::sync::Mutex<Vec<u64>>,
+    lat: &std::sync::Mutex<Vec<f64>>,
     ok: &AtomicU64,
     errors: &AtomicU64,
 ) -> Option<serde_json::Value> {
@@ -69,7 +50,7 @@ async fn timed(
         _ => None,
     };
     if let Ok(mut l) = lat.lock() {
-        l.push(t.elapsed().as_micros() as u64);
+        l.push(t.elapsed().as_secs_f64() * 1e3);
     }
     match reply {
         Some(v) => {
@@ -127,7 +108,7 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
     );
     let (ok, errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let stop = Arc::new(AtomicBool::new(false));
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
     let mut rss = Vec::new();
     runtime.block_on(async {
         let mut tasks = Vec::new();
@@ -157,8 +138,8 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
             tokio::time::sleep(opts.interval.min(opts.duration.saturating_sub(started.elapsed()))).await;
             let now_ok = ok.load(Ordering::Relaxed);
             let mut l = latencies.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
-            l.sort_unstable();
-            let r = rss_mib(pid);
+            l.sort_by(f64::total_cmp);
+            let r = bench::rss_mib(Some(pid));
             rss.push(r);
             let store: u64 = std::fs::read_dir(data.join("tenants"))
                 .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
@@ -168,8 +149,8 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64(),
                 (now_ok - last_ok) as f64 / opts.interval.as_secs_f64(),
                 errors.load(Ordering::Relaxed),
-                percentile(&l, 0.50),
-                percentile(&l, 0.99),
+                bench::percentile(&l, 0.50),
+                bench::percentile(&l, 0.99),
                 r,
                 store as f64 / 1_048_576.0
             );

@@ -55,12 +55,6 @@ pub(crate) struct ThreadHint {
     pub conversation: crate::ids::ConversationId,
 }
 
-/// A session found by its external reference, or a new one.
-pub(crate) enum Opened {
-    Existing(SessionRow),
-    New(SessionRow),
-}
-
 pub fn open_session(
     store: &mut TenantStore,
     settings: &TenantSettings,
@@ -80,26 +74,27 @@ pub fn open_session(
         resume_token: req.identifiers.resume_token.as_deref(),
         external_ref: req.external_ref.as_deref(),
     };
-    let (Opened::Existing(row) | Opened::New(row)) = open_in(&tx, actor, input, None, now)?;
+    let row = open_in(&tx, actor, input, None, now)?;
     let ctx = context::build(&tx, settings, actor, &row, now)?;
     tx.commit()?;
     Ok(ctx)
 }
 
 /// Resolves, finds or opens the conversation and records the session inside
-/// `tx` (audited); the caller builds the context and commits.
+/// `tx` (audited), or finds the session already opened with the same
+/// external reference; the caller builds the context and commits.
 pub(crate) fn open_in(
     tx: &TenantTx<'_>,
     actor: &Actor,
     input: OpenInput<'_>,
     thread: Option<&ThreadHint>,
     now: i64,
-) -> Result<Opened, ContinuityError> {
+) -> Result<SessionRow, ContinuityError> {
     if let Some(r) = input.external_ref
         && let Some(existing) = tx.session_by_external_ref(actor.channel, r)?
     {
         // A retrying voice bridge gets the same session, not a second one.
-        return Ok(Opened::Existing(existing));
+        return Ok(existing);
     }
 
     let mut offers = Vec::with_capacity(input.offered.len());
@@ -212,7 +207,7 @@ pub(crate) fn open_in(
         tx.touch_conversation(c, now)?;
     }
     audit(tx, actor, "session.open", row.customer_id.as_ref(), &session_id, Some(row.status.as_str()), now)?;
-    Ok(Opened::New(row))
+    Ok(row)
 }
 
 fn parse_offered(o: &Offered, settings: &TenantSettings, actor: &Actor) -> Result<Vec<Identifier>, ContinuityError> {

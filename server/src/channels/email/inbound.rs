@@ -19,7 +19,7 @@ use super::thread::{message_id, thread_candidates};
 use crate::channels::limits;
 use crate::continuity::identifiers::Identifier;
 use crate::continuity::{
-    Actor, ContinuityError, OpenInput, Opened, ResumeContext, TenantSettings, ThreadHint, audit, build_context, open_in,
+    Actor, ContinuityError, OpenInput, ResumeContext, TenantSettings, ThreadHint, audit, build_context, open_in,
 };
 use crate::store::{IdentifierKind, TenantStore};
 
@@ -167,7 +167,7 @@ pub fn receive(
         }
     }
     let input = OpenInput { offered: vec![sender], resume_token: None, external_ref: Some(&external_ref) };
-    let (Opened::New(row) | Opened::Existing(row)) = open_in(&tx, actor, input, hint.as_ref(), now)?;
+    let row = open_in(&tx, actor, input, hint.as_ref(), now)?;
     let mut acks = Vec::new();
     let mut turn_id = None;
     let stored = match (&row.customer_id, &row.conversation_id) {

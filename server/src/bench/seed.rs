@@ -33,20 +33,12 @@ pub fn seed(store: &mut TenantStore, count: u64, now: i64, progress: &mut dyn Wr
             tx.link_identifier(IdentifierKind::Phone, id.value(), &customer, "bench", now)?;
             let conversation = tx.create_conversation(&customer, now)?;
             let session = SessionRow {
-                id: SessionId::generate(),
                 conversation_id: Some(conversation.clone()),
                 customer_id: Some(customer.clone()),
-                channel: Channel::Voice,
                 status: Resolution::Resolved,
                 strength: Strength::Asserted,
-                shared_identifier: false,
                 created_customer: true,
-                confirmed_at: None,
-                confirm_failures: 0,
-                locked_until: None,
-                started_at: now - 600_000,
-                ended_at: None,
-                end_reason: None,
+                ..SessionRow::starting(SessionId::generate(), Channel::Voice, now - 600_000)
             };
             tx.insert_session(&session, None, "bench")?;
             tx.append_turn(

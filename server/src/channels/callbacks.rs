@@ -152,20 +152,12 @@ pub fn claim(
     // confirmation under the tenant's policy.
     let sharing = tx.customers_by_identifier(IdentifierKind::Phone, &cb.phone)?;
     let row = SessionRow {
-        id: session.clone(),
         conversation_id: Some(conversation.clone()),
         customer_id: Some(cb.customer_id.clone()),
-        channel: actor.channel,
         status: Resolution::Resolved,
         strength: Strength::Asserted,
         shared_identifier: sharing.len() > 1,
-        created_customer: false,
-        confirmed_at: None,
-        confirm_failures: 0,
-        locked_until: None,
-        started_at: now,
-        ended_at: None,
-        end_reason: None,
+        ..SessionRow::starting(session.clone(), actor.channel, now)
     };
     tx.insert_session(&row, None, &actor.serial)?;
     tx.touch_conversation(&conversation, now)?;

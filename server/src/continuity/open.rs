@@ -118,22 +118,7 @@ pub(crate) fn open_in(
     };
 
     let session_id = SessionId::generate();
-    let mut row = SessionRow {
-        id: session_id.clone(),
-        conversation_id: None,
-        customer_id: None,
-        channel: actor.channel,
-        status: Resolution::New,
-        strength: Strength::Claim,
-        shared_identifier: false,
-        created_customer: false,
-        confirmed_at: None,
-        confirm_failures: 0,
-        locked_until: None,
-        started_at: now,
-        ended_at: None,
-        end_reason: None,
-    };
+    let mut row = SessionRow::starting(session_id.clone(), actor.channel, now);
     let provenance = format!("session:{session_id}");
     match &resolved {
         Resolved::New => {

@@ -66,6 +66,28 @@ pub struct SessionRow {
     pub end_reason: Option<String>,
 }
 
+impl SessionRow {
+    /// A session starting now: nobody resolved, nothing confirmed, not ended.
+    pub fn starting(id: SessionId, channel: Channel, now: i64) -> Self {
+        SessionRow {
+            id,
+            conversation_id: None,
+            customer_id: None,
+            channel,
+            status: Resolution::New,
+            strength: Strength::Claim,
+            shared_identifier: false,
+            created_customer: false,
+            confirmed_at: None,
+            confirm_failures: 0,
+            locked_until: None,
+            started_at: now,
+            ended_at: None,
+            end_reason: None,
+        }
+    }
+}
+
 const SESSION_COLUMNS: &str = "id, conversation_id, customer_id, channel, identity_status, identity_strength,
      shared_identifier, created_customer, confirmed_at, confirm_failures, locked_until, started_at, ended_at, end_reason";
 

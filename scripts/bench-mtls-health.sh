@@ -12,11 +12,7 @@ duration=${1:-10s}
 conns=${2:-32}
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/throughline-target}"
-oha=$(command -v oha || true)
-if [ -z "$oha" ]; then
-  oha="$HOME/.cache/oha/bin/oha"
-  [ -x "$oha" ] || cargo install oha --locked --root "$HOME/.cache/oha"
-fi
+oha=$(bash scripts/oha.sh)
 cargo build --release --quiet
 bin="$CARGO_TARGET_DIR/release/throughline"
 

@@ -114,7 +114,9 @@ pub async fn outbound(
     with_store(&state, &caller, move |s, _, a, now| email::record_delivery(s, a, &session, record.as_deref(), now))
         .await?;
     if let Some(reason) = failure {
-        tracing::warn!(reason = %reason, "outbound email not delivered");
+        // The reason names the relay and the kind of failure only (never the
+        // relay's own text, which can quote the recipient).
+        tracing::warn!(failure = %reason, "the SMTP relay did not take the message");
         return Err(ApiError::new(
             StatusCode::BAD_GATEWAY,
             "email_send_failed",

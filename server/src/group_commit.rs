@@ -3,22 +3,33 @@
 //! and made durable by one COMMIT (one fsync under `synchronous=FULL`)
 //! before any of them is answered.
 //!
-//! No thread of its own: the first request thread to find work queued and
-//! the store free becomes the leader, drains the queue, runs every job,
-//! commits, and hands each job its result; the others wait for theirs. A job
-//! that fails rolls back only its savepoint; a COMMIT that fails loses the
-//! whole group and every job in it is answered with the failure, so an
+//! Groups run on a small pool of writer threads ([`Writers`]) shared by all
+//! tenants: a request queues its job on its tenant and, if the tenant is not
+//! already scheduled, puts the tenant on the pool's ready queue; a writer
+//! takes the tenant, drains its queue, runs every job, commits, answers each
+//! job, and puts the tenant back if more work came meanwhile. A request
+//! crosses two threads (its async worker and one writer) and nothing waits
+//! for a lock held across an fsync; the writers work on different tenants
+//! (and their fsyncs) at once, and one tenant is never on two writers.
+//!
+//! A job that fails rolls back only its savepoint; a COMMIT that fails loses
+//! the whole group and every job in it is answered with the failure, so an
 //! answer never claims more than the disk holds.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use crate::store::{StoreError, TenantStore};
 
 /// Most jobs in one group (a bound on how long one commit waits).
 const MAX_GROUP: usize = 256;
+
+/// Writer threads by default: a tenant runs on one writer at a time, so
+/// more writers than cores still help when many tenants wait on their
+/// fsyncs at once.
+pub const DEFAULT_WRITERS: usize = 8;
 
 /// Why a job's group did not commit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +40,7 @@ pub enum GroupError {
     CommitFailed,
     #[error("the job panicked; its savepoint was rolled back")]
     Panicked,
-    #[error("the tenant store is unusable after an earlier panic")]
+    #[error("the tenant store is unusable after an earlier panic, or the server is stopping")]
     Poisoned,
 }
 
@@ -41,33 +52,118 @@ impl GroupError {
 
 type Deliver = Box<dyn FnOnce(Result<(), GroupError>) + Send>;
 /// Runs the op; returns how to answer it and whether it finished (no panic).
+/// Dropped unrun, it answers nothing and its caller sees `Poisoned`.
 type Job = Box<dyn FnOnce(&mut TenantStore) -> (Deliver, bool) + Send>;
+
+/// The writer threads and the queue of tenants with work for them.
+pub struct Writers {
+    shared: Arc<Ready>,
+}
+
+struct Ready {
+    queue: Mutex<ReadyQueue>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct ReadyQueue {
+    tenants: VecDeque<Arc<Grouped>>,
+    closing: bool,
+}
+
+impl Ready {
+    fn queue(&self) -> MutexGuard<'_, ReadyQueue> {
+        // Nothing panics while holding it: a plain queue, safe to keep using.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Puts a tenant on the ready queue; false once the writers are gone.
+    fn schedule(&self, g: Arc<Grouped>) -> Result<(), Arc<Grouped>> {
+        let mut q = self.queue();
+        if q.closing {
+            return Err(g);
+        }
+        q.tenants.push_back(g);
+        drop(q);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    fn next(&self) -> Option<Arc<Grouped>> {
+        let mut q = self.queue();
+        loop {
+            if let Some(g) = q.tenants.pop_front() {
+                return Some(g);
+            }
+            if q.closing {
+                return None;
+            }
+            q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+impl Writers {
+    /// Starts `n` writer threads (at least one).
+    pub fn start(n: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Ready { queue: Mutex::new(ReadyQueue::default()), wake: Condvar::new() });
+        for i in 0..n.max(1) {
+            let shared = shared.clone();
+            std::thread::Builder::new().name(format!("tl-writer-{i}")).spawn(move || {
+                while let Some(g) = shared.next() {
+                    g.work();
+                }
+            })?;
+        }
+        Ok(Writers { shared })
+    }
+
+    /// A tenant store behind group commit on these writers; `enabled`
+    /// false commits each job on its own (`serve --no-group-commit`, to
+    /// measure what grouping buys).
+    pub fn tenant(&self, store: TenantStore, enabled: bool) -> Arc<Grouped> {
+        Arc::new_cyclic(|me| Grouped {
+            store: Mutex::new(store),
+            queue: Mutex::new(JobQueue::default()),
+            groups: AtomicU64::new(0),
+            jobs: AtomicU64::new(0),
+            enabled,
+            writers: self.shared.clone(),
+            me: me.clone(),
+        })
+    }
+}
+
+impl Drop for Writers {
+    /// The threads finish the tenants already queued, then stop.
+    fn drop(&mut self) {
+        self.shared.queue().closing = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+#[derive(Default)]
+struct JobQueue {
+    jobs: Vec<Job>,
+    /// On the ready queue or on a writer now.
+    scheduled: bool,
+}
 
 /// A tenant store behind group commit.
 pub struct Grouped {
     store: Mutex<TenantStore>,
-    queue: Mutex<Vec<Job>>,
+    queue: Mutex<JobQueue>,
     groups: AtomicU64,
     jobs: AtomicU64,
-    /// Off: each job takes the store and commits on its own (for measuring
-    /// what group commit buys: `serve --no-group-commit`).
     enabled: bool,
+    writers: Arc<Ready>,
+    me: Weak<Grouped>,
 }
 
 impl Grouped {
-    pub fn new(store: TenantStore, enabled: bool) -> Self {
-        Grouped {
-            store: Mutex::new(store),
-            queue: Mutex::new(Vec::new()),
-            groups: AtomicU64::new(0),
-            jobs: AtomicU64::new(0),
-            enabled,
-        }
-    }
-
     /// The store itself, outside any group (maintenance, erasure): waits for
     /// the group in progress to finish.
-    pub fn lock(&self) -> Result<std::sync::MutexGuard<'_, TenantStore>, GroupError> {
+    pub fn lock(&self) -> Result<MutexGuard<'_, TenantStore>, GroupError> {
         self.store.lock().map_err(|_| GroupError::Poisoned)
     }
 
@@ -76,103 +172,149 @@ impl Grouped {
         (self.groups.load(Ordering::Relaxed), self.jobs.load(Ordering::Relaxed))
     }
 
-    /// Runs `op` in the next group and returns its result once that group
-    /// is durable (or the reason it is not).
+    /// Runs `op` in the next group and blocks until that group is durable
+    /// (or the reason it is not). Not for async workers: see [`Self::run_async`].
     pub fn run<T, F>(&self, op: F) -> Result<T, GroupError>
     where
         T: Send + 'static,
         F: FnOnce(&mut TenantStore) -> T + Send + 'static,
     {
-        if !self.enabled {
-            let mut store = self.lock()?;
-            return catch_unwind(AssertUnwindSafe(|| op(&mut store))).map_err(|_| GroupError::Panicked);
-        }
-        let (tx, rx) = sync_channel::<Result<T, GroupError>>(1);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T, GroupError>>(1);
+        self.submit(op, move |result| {
+            // The caller may have gone: nothing to do.
+            let _ = tx.try_send(result);
+        });
+        rx.recv().map_err(|_| GroupError::Poisoned)?
+    }
+
+    /// [`Self::run`] for async callers: the worker is free while the job
+    /// waits for its group.
+    pub async fn run_async<T, F>(&self, op: F) -> Result<T, GroupError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut TenantStore) -> T + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, GroupError>>();
+        self.submit(op, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.await.map_err(|_| GroupError::Poisoned)?
+    }
+
+    fn submit<T, F, A>(&self, op: F, answer: A)
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut TenantStore) -> T + Send + 'static,
+        A: FnOnce(Result<T, GroupError>) + Send + 'static,
+    {
         let job: Job = Box::new(move |store: &mut TenantStore| {
             let out = catch_unwind(AssertUnwindSafe(|| op(store)));
             let finished = out.is_ok();
             let deliver: Deliver = Box::new(move |committed: Result<(), GroupError>| {
-                let result = match out {
+                answer(match out {
                     Ok(value) => committed.map(|()| value),
                     Err(_) => Err(GroupError::Panicked),
-                };
-                deliver(&tx, result);
+                })
             });
             (deliver, finished)
         });
-        self.queue.lock().map_err(|_| GroupError::Poisoned)?.push(job);
-        self.lead()?;
-        rx.recv().map_err(|_| GroupError::Poisoned)?
+        let schedule = {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            q.jobs.push(job);
+            !std::mem::replace(&mut q.scheduled, true)
+        };
+        if schedule
+            && let Some(me) = self.me.upgrade()
+            && let Err(me) = self.writers.schedule(me)
+        {
+            // The writers are stopping: run it here rather than never.
+            me.work();
+        }
     }
 
-    /// Takes the store and runs one group of what is queued (this thread's
-    /// job included, unless an earlier leader already ran it). Every job's
-    /// own thread calls this after queueing, so nothing is left behind.
-    fn lead(&self) -> Result<(), GroupError> {
-        let mut store = self.store.lock().map_err(|_| GroupError::Poisoned)?;
+    /// On a writer: runs one group, then puts the tenant back at the end of
+    /// the ready queue if more work came meanwhile (fair between tenants).
+    fn work(self: Arc<Self>) {
+        if catch_unwind(AssertUnwindSafe(|| self.run_group())).is_err() {
+            // Outside any job (jobs catch their own): the store is poisoned
+            // and later jobs are answered `Poisoned`, never left waiting.
+            tracing::error!("a group commit panicked; this tenant's store is out of service");
+        }
+        let more = {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            q.scheduled = !q.jobs.is_empty();
+            q.scheduled
+        };
+        let writers = self.writers.clone();
+        if more && let Err(me) = writers.schedule(self) {
+            me.work();
+        }
+    }
+
+    /// Takes the store and runs one group of what is queued.
+    fn run_group(&self) {
         let jobs: Vec<Job> = {
-            let mut q = self.queue.lock().map_err(|_| GroupError::Poisoned)?;
-            let n = q.len().min(MAX_GROUP);
-            q.drain(..n).collect()
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = q.jobs.len().min(MAX_GROUP);
+            q.jobs.drain(..n).collect()
         };
         if jobs.is_empty() {
-            return Ok(());
+            return;
         }
-        match store.begin_group() {
-            Ok(()) => {
-                self.groups.fetch_add(1, Ordering::Relaxed);
-                self.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-                let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
-                for job in jobs {
-                    // Each job in a savepoint of its own: one that panicked
-                    // after committing its transactions is undone whole.
-                    let mark = store.mark_job();
-                    let (d, finished) = job(&mut store);
-                    if mark.is_ok() {
-                        let _ = store.settle_job(finished);
-                    }
-                    delivers.push(d);
-                }
-                let committed = store.commit_group().map_err(|e| {
-                    let g = GroupError::from_store(&e);
-                    if g == GroupError::DiskFull {
-                        tracing::error!(jobs = delivers.len(), "disk full: group commit refused, nothing of it kept");
-                    } else {
-                        tracing::error!(cause = %e, jobs = delivers.len(), "group commit failed");
-                    }
-                    g
-                });
-                for d in delivers {
-                    d(committed);
-                }
+        // Poisoned (a panic in maintenance while it held the store): the
+        // jobs are dropped unrun and each caller hears `Poisoned`.
+        let Ok(mut store) = self.store.lock() else { return };
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        if !self.enabled {
+            for job in jobs {
+                job(&mut store).0(Ok(()));
             }
-            Err(e) => {
-                // No group: each job commits on its own, as without group commit.
-                tracing::warn!(cause = %e, "could not start a group; committing one by one");
-                for job in jobs {
-                    job(&mut store).0(Ok(()));
-                }
-            }
+            return;
         }
-        Ok(())
+        if let Err(e) = store.begin_group() {
+            // No group: each job commits on its own, as without group commit.
+            tracing::warn!(cause = %e, "could not start a group; committing one by one");
+            for job in jobs {
+                job(&mut store).0(Ok(()));
+            }
+            return;
+        }
+        let mut delivers: Vec<Deliver> = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            // Each job in a savepoint of its own: one that panicked after
+            // committing its transactions is undone whole.
+            let mark = store.mark_job();
+            let (d, finished) = job(&mut store);
+            if mark.is_ok() {
+                let _ = store.settle_job(finished);
+            }
+            delivers.push(d);
+        }
+        let committed = store.commit_group().map_err(|e| {
+            let g = GroupError::from_store(&e);
+            if g == GroupError::DiskFull {
+                tracing::error!(jobs = delivers.len(), "disk full: group commit refused, nothing of it kept");
+            } else {
+                tracing::error!(cause = %e, jobs = delivers.len(), "group commit failed");
+            }
+            g
+        });
+        drop(store);
+        for d in delivers {
+            d(committed);
+        }
     }
-}
-
-fn deliver<T>(tx: &SyncSender<Result<T, GroupError>>, result: Result<T, GroupError>) {
-    // The waiting request may have gone (its client hung up): nothing to do.
-    let _ = tx.try_send(result);
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::store::AuditEntry;
 
-    fn grouped(dir: &std::path::Path) -> Arc<Grouped> {
+    fn grouped(writers: &Writers, dir: &std::path::Path) -> Arc<Grouped> {
         let keys = crypto::TenantKeys::derive("ten_test", &crypto::Key256::generate().unwrap());
-        Arc::new(Grouped::new(TenantStore::create(&dir.join("t.db"), keys, "test", 1).unwrap(), true))
+        writers.tenant(TenantStore::create(&dir.join("t.db"), keys, "test", 1).unwrap(), true)
     }
 
     fn audited(store: &mut TenantStore, action: &'static str, commit: bool) -> Result<(), StoreError> {
@@ -186,7 +328,8 @@ mod tests {
     #[test]
     fn jobs_share_commits_and_fail_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let g = grouped(dir.path());
+        let writers = Writers::start(2).unwrap();
+        let g = grouped(&writers, dir.path());
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let g = g.clone();

@@ -31,6 +31,8 @@ pub struct ServeOptions {
     pub workers: usize,
     /// One commit (one fsync) per group of concurrent requests per tenant.
     pub group_commit: bool,
+    /// Writer threads running the tenants' group commits.
+    pub writers: usize,
 }
 
 impl ServeOptions {
@@ -42,6 +44,7 @@ impl ServeOptions {
             body_limit: api::DEFAULT_BODY_LIMIT,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             group_commit: true,
+            writers: crate::group_commit::DEFAULT_WRITERS,
         }
     }
 }
@@ -70,7 +73,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         counters,
         started: Instant::now(),
         body_limit: opts.body_limit,
-        tenants: inst.tenant_pool()?.with_group_commit(opts.group_commit),
+        tenants: inst.tenant_pool()?.with_group_commit(opts.group_commit).with_writers(opts.writers)?,
         clock: inst.clock(),
     });
     let maintenance = Maintenance::start(state.clone().into_inner());

@@ -5,7 +5,8 @@
 //! already held (no key derivation).
 //!
 //! One connection per tenant; requests reach it through group commit
-//! ([`crate::group_commit`]): one fsync per group of requests, not per request.
+//! ([`crate::group_commit`]) on the pool's writer threads: one fsync per
+//! group of requests, not per request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,7 +17,7 @@ use policy::{StateTtl, TenantPolicy};
 use crate::Error;
 use crate::continuity::TenantSettings;
 use crate::datadir::DataDir;
-use crate::group_commit::Grouped;
+use crate::group_commit::{DEFAULT_WRITERS, Grouped, Writers};
 use crate::ids::TenantId;
 use crate::store::{SystemStore, TenantStore};
 
@@ -25,7 +26,7 @@ pub const RECENT_TURNS: u32 = 20;
 
 pub struct TenantHandle {
     /// The store behind group commit (`run`), or taken whole (`lock`).
-    pub store: Grouped,
+    pub store: Arc<Grouped>,
     pub settings: TenantSettings,
 }
 
@@ -35,6 +36,7 @@ pub struct TenantPool {
     system: Mutex<SystemStore>,
     open: RwLock<HashMap<TenantId, Arc<TenantHandle>>>,
     group_commit: bool,
+    writers: Writers,
 }
 
 impl TenantPool {
@@ -45,7 +47,20 @@ impl TenantPool {
             system: Mutex::new(system),
             open: RwLock::new(HashMap::new()),
             group_commit: true,
+            writers: Writers::start(DEFAULT_WRITERS)
+                .map_err(|source| Error::Io { path: "writer threads".into(), source })?,
         })
+    }
+
+    /// Runs group commits on `n` writer threads instead of the default.
+    pub fn with_writers(mut self, n: usize) -> Result<Self, Error> {
+        self.writers = Writers::start(n).map_err(|source| Error::Io { path: "writer threads".into(), source })?;
+        Ok(self)
+    }
+
+    /// The tenant's store if it is already open (no blocking work).
+    pub fn get_open(&self, id: &TenantId) -> Result<Option<Arc<TenantHandle>>, Error> {
+        Ok(self.open.read().map_err(|_| Error::Poisoned)?.get(id).cloned())
     }
 
     /// Group commit on (the default) or off (to measure what it buys).
@@ -56,8 +71,8 @@ impl TenantPool {
 
     /// The tenant's open store, opening it on first use.
     pub fn get(&self, id: &TenantId) -> Result<Arc<TenantHandle>, Error> {
-        if let Some(h) = self.open.read().map_err(|_| Error::Poisoned)?.get(id) {
-            return Ok(h.clone());
+        if let Some(h) = self.get_open(id)? {
+            return Ok(h);
         }
         let mut open = self.open.write().map_err(|_| Error::Poisoned)?;
         if let Some(h) = open.get(id) {
@@ -118,6 +133,6 @@ impl TenantPool {
         policy.retention.state_ttl = state_ttl;
         let settings =
             TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS, email };
-        Ok(TenantHandle { store: Grouped::new(store, self.group_commit), settings })
+        Ok(TenantHandle { store: self.writers.tenant(store, self.group_commit), settings })
     }
 }

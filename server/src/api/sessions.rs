@@ -3,6 +3,8 @@
 //! the certificate, runs the continuity operation on the blocking pool, and
 //! maps its refusal to the JSON error shape.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -11,6 +13,7 @@ use super::{ApiError, AppState, Caller};
 use crate::continuity::{self, Actor, ContinuityError, TenantSettings};
 use crate::ids::SessionId;
 use crate::store::TenantStore;
+use crate::tenants::TenantHandle;
 
 impl From<ContinuityError> for ApiError {
     fn from(e: ContinuityError) -> Self {
@@ -26,34 +29,41 @@ impl From<ContinuityError> for ApiError {
     }
 }
 
-/// Runs `op` on the caller's tenant store off the async workers.
+/// Runs `op` on the caller's tenant store in its next group commit (on a
+/// writer thread) and answers once that group is durable. Only the first
+/// request to a tenant goes through the blocking pool, to open its store.
 pub(super) async fn with_store<T, F>(state: &web::Data<AppState>, caller: &Caller, op: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&mut TenantStore, &TenantSettings, &Actor, i64) -> Result<T, ContinuityError> + Send + 'static,
 {
-    let state = state.clone();
-    let tenant = caller.tenant_id.clone();
+    let handle = tenant(state, caller).await?;
     let actor = Actor { serial: caller.serial.clone(), channel: caller.channel, peer: caller.peer };
-    web::block(move || -> Result<T, ApiError> {
-        let handle = state.tenants.get(&tenant).map_err(|e| match e {
-            crate::Error::TenantNotFound { .. } => {
-                ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")
-            }
-            crate::Error::Store(e) => ApiError::store(&e),
-            other => ApiError::internal(&other),
-        })?;
-        let now = state.clock.now_ms();
-        let settings = handle.clone();
-        // Answered only once the group commit that carried it is durable.
-        let out = handle.store.run(move |store| op(store, &settings.settings, &actor, now)).map_err(|e| match e {
+    let now = state.clock.now_ms();
+    let settings = handle.clone();
+    let out =
+        handle.store.run_async(move |store| op(store, &settings.settings, &actor, now)).await.map_err(|e| match e {
             crate::group_commit::GroupError::DiskFull => ApiError::storage_full(),
             other => ApiError::internal(&other),
         })?;
-        Ok(out?)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
+    Ok(out?)
+}
+
+/// The caller's tenant, opened on the blocking pool if this is its first request.
+async fn tenant(state: &web::Data<AppState>, caller: &Caller) -> Result<Arc<TenantHandle>, ApiError> {
+    let refused = |e: crate::Error| match e {
+        crate::Error::TenantNotFound { .. } => {
+            ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")
+        }
+        crate::Error::Store(e) => ApiError::store(&e),
+        other => ApiError::internal(&other),
+    };
+    if let Some(h) = state.tenants.get_open(&caller.tenant_id).map_err(refused)? {
+        return Ok(h);
+    }
+    let state = state.clone();
+    let id = caller.tenant_id.clone();
+    web::block(move || state.tenants.get(&id)).await.map_err(|e| ApiError::internal(&e))?.map_err(refused)
 }
 
 pub(super) fn session_id(raw: &str) -> Result<SessionId, ApiError> {

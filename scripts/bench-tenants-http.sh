@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The full HTTP path over mutual TLS across several tenants at once: one
+# real server, one voice certificate per tenant, one oha process per tenant
+# (oha presents one client certificate), all running together. Every
+# request's latency is kept (oha's CSV) and the percentiles are computed
+# over all of them, so the figures are for the whole load, not an average
+# of per-process summaries.
+#
+#   scripts/bench-tenants-http.sh [TENANTS=8] [DURATION=10s] [CONNECTIONS_PER_TENANT=4]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tenants=${1:-8}
+duration=${2:-10s}
+conns=${3:-4}
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/throughline-target}"
+oha=$(bash scripts/oha.sh)
+cargo build --release --quiet
+bin="$CARGO_TARGET_DIR/release/throughline"
+
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+export THROUGHLINE_PASSPHRASE="bench passphrase, not a secret"
+"$bin" --data-dir "$tmp/d" init >/dev/null
+for i in $(seq "$tenants"); do
+  "$bin" --data-dir "$tmp/d" tenant create "clinic-$i" >/dev/null
+  "$bin" --data-dir "$tmp/d" cert issue --tenant "clinic-$i" --channel voice --out "$tmp/c$i" >/dev/null
+done
+"$bin" --data-dir "$tmp/d" serve --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 100); do grep -q listening "$tmp/out" && break; sleep 0.1; done
+port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/out")
+base="https://localhost:$port"
+tls() { echo --cacert "$tmp/c$1/ca.crt" --cert "$tmp/c$1/client.crt" --key "$tmp/c$1/client.key"; }
+open='{"identifiers":{"phone":"+1 415 555 0100"}}'
+for i in $(seq "$tenants"); do
+  # shellcheck disable=SC2046
+  curl -sf $(tls "$i") -H 'content-type: application/json' -X POST "$base/v1/sessions" -d "$open" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])' >"$tmp/sid$i"
+done
+
+# One load per route: every tenant's oha at once; then the merged figures.
+load() {
+  local key=$1 name=$2 path=$3 body=$4
+  for i in $(seq "$tenants"); do
+    local url=${path/\{sid\}/$(cat "$tmp/sid$i")}
+    # shellcheck disable=SC2046
+    "$oha" --no-tui --output-format csv -z "$duration" -c "$conns" $(tls "$i") -m POST \
+      -H 'content-type: application/json' -d "$body" "$base$url" >"$tmp/$key.$i.csv" &
+  done
+  wait $(jobs -p | grep -v "^$pid$")
+  python3 - "$name" "$tenants" "$conns" "$duration" "$tmp/$key".*.csv <<'EOF'
+import csv, sys
+name, tenants, conns, duration, files = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+secs = float(duration.rstrip("s"))
+lat, ok, bad = [], 0, 0
+for f in files:
+    for row in csv.DictReader(open(f)):
+        if row["status"].startswith("2"):
+            ok += 1
+            lat.append(float(row["request-duration"]) * 1e3)
+        else:
+            bad += 1
+lat.sort()
+pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] if lat else float("nan")
+print(f"| {name} | {tenants} | {tenants * conns} | {ok / secs:,.0f} | {pct(0.5):.2f} | {pct(0.99):.2f} | {bad} |")
+EOF
+}
+
+echo "== machine: $(nproc) cores, $(uname -r); oha $("$oha" --version | awk '{print $2}'); $(date -u +%FT%TZ)"
+echo "== $tenants tenants, $conns connections each, $duration per route, group commit, one server"
+echo "| route | tenants | connections | requests/s (all tenants) | p50 ms | p99 ms | errors |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+load opens "POST /v1/sessions" "/v1/sessions" "$open"
+load turns "POST /v1/sessions/{id}/turns" "/v1/sessions/{sid}/turns" '{"speaker":"agent","text":"How can I help you today?"}'

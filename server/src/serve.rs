@@ -44,7 +44,7 @@ impl ServeOptions {
             body_limit: api::DEFAULT_BODY_LIMIT,
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             group_commit: true,
-            writers: crate::group_commit::DEFAULT_WRITERS,
+            writers: crate::group_commit::default_writers(),
         }
     }
 }

@@ -17,7 +17,7 @@ use policy::{StateTtl, TenantPolicy};
 use crate::Error;
 use crate::continuity::TenantSettings;
 use crate::datadir::DataDir;
-use crate::group_commit::{DEFAULT_WRITERS, Grouped, Writers};
+use crate::group_commit::{Grouped, Writers};
 use crate::ids::TenantId;
 use crate::store::{SystemStore, TenantStore};
 
@@ -47,7 +47,7 @@ impl TenantPool {
             system: Mutex::new(system),
             open: RwLock::new(HashMap::new()),
             group_commit: true,
-            writers: Writers::start(DEFAULT_WRITERS)
+            writers: Writers::start(crate::group_commit::default_writers())
                 .map_err(|source| Error::Io { path: "writer threads".into(), source })?,
         })
     }

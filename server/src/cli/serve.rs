@@ -30,10 +30,10 @@ pub struct ServeArgs {
     /// only to measure what group commit buys.
     #[arg(long)]
     pub no_group_commit: bool,
-    /// Writer threads running the tenants' group commits (one tenant is on
-    /// one writer at a time; more writers let more tenants fsync at once).
-    #[arg(long, default_value_t = throughline::group_commit::DEFAULT_WRITERS, value_parser = clap::value_parser!(usize))]
-    pub writers: usize,
+    /// Writer threads running the tenants' group commits (default: twice the
+    /// cores; one tenant is on one writer at a time).
+    #[arg(long)]
+    pub writers: Option<usize>,
 }
 
 pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
@@ -44,7 +44,9 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
     opts.client_timeout = Duration::from_secs(args.client_timeout_secs.max(1));
     opts.body_limit = args.body_limit;
     opts.group_commit = !args.no_group_commit;
-    opts.writers = args.writers.clamp(1, 256);
+    if let Some(n) = args.writers {
+        opts.writers = n.clamp(1, 256);
+    }
     actix_web::rt::System::new().block_on(async move {
         let bound = serve::bind(&mut inst, &opts)?;
         println!("listening on https://{}", bound.addr);

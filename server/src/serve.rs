@@ -33,6 +33,8 @@ pub struct ServeOptions {
     pub group_commit: bool,
     /// Writer threads running the tenants' group commits.
     pub writers: usize,
+    /// SQLite's memory for all tenants together, in MiB.
+    pub store_memory_mib: u64,
 }
 
 impl ServeOptions {
@@ -45,6 +47,7 @@ impl ServeOptions {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             group_commit: true,
             writers: crate::group_commit::default_writers(),
+            store_memory_mib: crate::tenants::DEFAULT_STORE_MEMORY_MIB,
         }
     }
 }
@@ -73,7 +76,11 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         counters,
         started: Instant::now(),
         body_limit: opts.body_limit,
-        tenants: inst.tenant_pool()?.with_group_commit(opts.group_commit).with_writers(opts.writers)?,
+        tenants: inst
+            .tenant_pool()?
+            .with_group_commit(opts.group_commit)
+            .with_writers(opts.writers)?
+            .with_store_memory_mib(opts.store_memory_mib)?,
         clock: inst.clock(),
     });
     let maintenance = Maintenance::start(state.clone().into_inner());
@@ -118,7 +125,8 @@ pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// How often conversations past retention are purged.
 pub const PURGE_CONVERSATIONS_EVERY: Duration = Duration::from_secs(3600);
 
-/// Periodic maintenance: the purge of expired session state.
+/// Periodic maintenance: the purge of expired session state and of
+/// conversations past retention, and closing idle tenants.
 pub struct Maintenance {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -149,6 +157,11 @@ impl Maintenance {
                             tracing::info!(state_keys = keys, conversations = convs, "retention purge")
                         }
                         Err(e) => tracing::error!(error = %e, "retention purge failed"),
+                    }
+                    match state.tenants.close_idle(crate::tenants::IDLE_CLOSE) {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(closed = n, "idle tenants closed"),
+                        Err(e) => tracing::error!(error = %e, "closing idle tenants failed"),
                     }
                 }
             })

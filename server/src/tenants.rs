@@ -7,9 +7,19 @@
 //! One connection per tenant; requests reach it through group commit
 //! ([`crate::group_commit`]) on the pool's writer threads: one fsync per
 //! group of requests, not per request.
+//!
+//! Memory and files stay bounded however many tenants there are: SQLite's
+//! page cache is one pool for all connections (built with
+//! `SQLITE_ENABLE_MEMORY_MANAGEMENT`) under one budget
+//! ([`DEFAULT_STORE_MEMORY_MIB`]: past it the least recently used pages of
+//! any tenant are reused first), and a tenant idle for [`IDLE_CLOSE`] is
+//! checkpointed and closed by the maintenance thread, to reopen on its next
+//! request.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use crypto::{CryptoError, UnlockedKeyring};
 use policy::{StateTtl, TenantPolicy};
@@ -24,24 +34,46 @@ use crate::store::{SystemStore, TenantStore};
 /// Recent turns handed back in a resume context.
 pub const RECENT_TURNS: u32 = 20;
 
+/// SQLite's memory for all tenants together (page cache, schemas, prepared
+/// statements), by default: with 1,000 busy tenants the process stays under
+/// 512 MiB (docs/PERFORMANCE.md).
+pub const DEFAULT_STORE_MEMORY_MIB: u64 = 384;
+
+/// A tenant with no request for this long is closed (memory, three file
+/// descriptors) until its next request.
+pub const IDLE_CLOSE: Duration = Duration::from_secs(15 * 60);
+
 pub struct TenantHandle {
     /// The store behind group commit (`run`), or taken whole (`lock`).
     pub store: Arc<Grouped>,
     pub settings: TenantSettings,
 }
 
+/// One tenant's place in the pool: opened once, by one thread, while the
+/// others (all tenants' requests included) go on.
+#[derive(Default)]
+struct Slot {
+    handle: OnceLock<Arc<TenantHandle>>,
+    opening: Mutex<()>,
+    /// Milliseconds since the pool started, at the last request.
+    last_used: AtomicU64,
+}
+
 pub struct TenantPool {
     dir: DataDir,
     keyring: Mutex<UnlockedKeyring>,
     system: Mutex<SystemStore>,
-    open: RwLock<HashMap<TenantId, Arc<TenantHandle>>>,
+    /// The map's lock is held only to find or add a slot, never while a
+    /// store opens: a tenant's first request does not stall the others.
+    open: RwLock<HashMap<TenantId, Arc<Slot>>>,
     group_commit: bool,
     writers: Writers,
+    started: Instant,
 }
 
 impl TenantPool {
     pub fn new(dir: DataDir, keyring: UnlockedKeyring, system: SystemStore) -> Result<Self, Error> {
-        Ok(TenantPool {
+        TenantPool {
             dir,
             keyring: Mutex::new(keyring),
             system: Mutex::new(system),
@@ -49,7 +81,15 @@ impl TenantPool {
             group_commit: true,
             writers: Writers::start(crate::group_commit::default_writers())
                 .map_err(|source| Error::Io { path: "writer threads".into(), source })?,
-        })
+            started: Instant::now(),
+        }
+        .with_store_memory_mib(DEFAULT_STORE_MEMORY_MIB)
+    }
+
+    /// SQLite's memory budget for all tenants (process-wide).
+    pub fn with_store_memory_mib(self, mib: u64) -> Result<Self, Error> {
+        self.system.lock().map_err(|_| Error::Poisoned)?.set_memory_budget(mib.saturating_mul(1024 * 1024))?;
+        Ok(self)
     }
 
     /// Runs group commits on `n` writer threads instead of the default.
@@ -60,7 +100,56 @@ impl TenantPool {
 
     /// The tenant's store if it is already open (no blocking work).
     pub fn get_open(&self, id: &TenantId) -> Result<Option<Arc<TenantHandle>>, Error> {
-        Ok(self.open.read().map_err(|_| Error::Poisoned)?.get(id).cloned())
+        let open = self.open.read().map_err(|_| Error::Poisoned)?;
+        let Some(slot) = open.get(id) else { return Ok(None) };
+        let handle = slot.handle.get().cloned();
+        if handle.is_some() {
+            slot.last_used.store(self.now_ms(), Ordering::Relaxed);
+        }
+        Ok(handle)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Open tenants now.
+    pub fn open_count(&self) -> Result<usize, Error> {
+        Ok(self.open.read().map_err(|_| Error::Poisoned)?.values().filter(|s| s.handle.get().is_some()).count())
+    }
+
+    /// Checkpoints and closes the tenants with no request for `idle`
+    /// (maintenance). A request that comes meanwhile keeps the tenant open;
+    /// one that still holds the old handle finishes on it. Returns how many
+    /// were closed.
+    pub fn close_idle(&self, idle: Duration) -> Result<usize, Error> {
+        let limit = idle.as_millis() as u64;
+        let is_idle = |s: &Slot| self.now_ms().saturating_sub(s.last_used.load(Ordering::Relaxed)) >= limit;
+        let candidates: Vec<(TenantId, Arc<Slot>)> = self
+            .open
+            .read()
+            .map_err(|_| Error::Poisoned)?
+            .iter()
+            .filter(|(_, s)| s.handle.get().is_some() && is_idle(s))
+            .map(|(id, s)| (id.clone(), s.clone()))
+            .collect();
+        let mut closed = 0;
+        for (id, slot) in candidates {
+            if let Some(h) = slot.handle.get() {
+                // Off the request path: the WAL folded in now, not at the
+                // close (which may happen on whichever thread drops it last).
+                let store = h.store.lock().map_err(|_| Error::Poisoned)?;
+                if let Err(e) = store.checkpoint_truncate() {
+                    tracing::warn!(tenant = %id, cause = %e, "checkpoint before closing an idle tenant failed");
+                }
+            }
+            let mut open = self.open.write().map_err(|_| Error::Poisoned)?;
+            if is_idle(&slot) && open.get(&id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
+                open.remove(&id);
+                closed += 1;
+            }
+        }
+        Ok(closed)
     }
 
     /// Group commit on (the default) or off (to measure what it buys).
@@ -74,12 +163,14 @@ impl TenantPool {
         if let Some(h) = self.get_open(id)? {
             return Ok(h);
         }
-        let mut open = self.open.write().map_err(|_| Error::Poisoned)?;
-        if let Some(h) = open.get(id) {
+        let slot = self.open.write().map_err(|_| Error::Poisoned)?.entry(id.clone()).or_default().clone();
+        slot.last_used.store(self.now_ms(), Ordering::Relaxed);
+        let _opening = slot.opening.lock().map_err(|_| Error::Poisoned)?;
+        if let Some(h) = slot.handle.get() {
             return Ok(h.clone());
         }
         let handle = Arc::new(self.open_tenant(id)?);
-        open.insert(id.clone(), handle.clone());
+        let _ = slot.handle.set(handle.clone());
         Ok(handle)
     }
 
@@ -89,17 +180,43 @@ impl TenantPool {
     }
 
     /// Purges expired session state in every open tenant, and with
-    /// `conversations`, conversations past the tenant's retention (the
-    /// server's maintenance thread: state every minute, conversations hourly).
+    /// `conversations`, in every tenant (opening the closed ones, so
+    /// retention never waits for traffic) conversations past the tenant's
+    /// retention (the server's maintenance thread: state every minute,
+    /// conversations hourly). A tenant that fails is logged and skipped.
     pub fn purge(&self, now: i64, conversations: bool) -> Result<(u64, u64), Error> {
-        let handles: Vec<Arc<TenantHandle>> =
-            self.open.read().map_err(|_| Error::Poisoned)?.values().cloned().collect();
+        if conversations {
+            let all = self.system.lock().map_err(|_| Error::Poisoned)?.tenants()?;
+            for row in all {
+                if let Err(e) = self.get(&row.id) {
+                    tracing::error!(tenant = %row.id, error = %e, "could not open a tenant for the retention purge");
+                }
+            }
+        }
+        let handles: Vec<(TenantId, Arc<TenantHandle>)> = self
+            .open
+            .read()
+            .map_err(|_| Error::Poisoned)?
+            .iter()
+            .filter_map(|(id, s)| s.handle.get().map(|h| (id.clone(), h.clone())))
+            .collect();
         let (mut state, mut convs) = (0, 0);
-        for h in handles {
+        for (id, h) in handles {
             let mut store = h.store.lock().map_err(|_| Error::Poisoned)?;
-            state += store.purge_expired_state(now)?;
-            if conversations {
-                convs += store.purge_old_conversations(h.settings.policy.retention.conversation_days, now)?;
+            let purged = store.purge_expired_state(now).and_then(|n| {
+                let c = if conversations {
+                    store.purge_old_conversations(h.settings.policy.retention.conversation_days, now)?
+                } else {
+                    0
+                };
+                Ok((n, c))
+            });
+            match purged {
+                Ok((n, c)) => {
+                    state += n;
+                    convs += c;
+                }
+                Err(e) => tracing::error!(tenant = %id, error = %e, "retention purge failed for a tenant"),
             }
         }
         Ok((state, convs))

@@ -34,16 +34,28 @@ pub struct ServeArgs {
     /// cores; one tenant is on one writer at a time).
     #[arg(long)]
     pub writers: Option<usize>,
+    /// SQLite's memory for all tenants together, in MiB (page cache,
+    /// schemas, statements); past it the least recently used pages go first.
+    #[arg(long, default_value_t = throughline::tenants::DEFAULT_STORE_MEMORY_MIB)]
+    pub store_memory_mib: u64,
 }
 
 pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    // Three descriptors per open tenant (file, WAL, shared memory) plus one
+    // per connection: the usual soft limit of 1,024 would refuse the
+    // 300th tenant. Raised to the hard limit the operator set.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "file descriptor limit"),
+        Err(e) => tracing::warn!(cause = %e, "could not raise the file descriptor limit"),
+    }
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     let mut opts = ServeOptions::new(args.listen);
     opts.server_names = args.server_names.clone();
     opts.client_timeout = Duration::from_secs(args.client_timeout_secs.max(1));
     opts.body_limit = args.body_limit;
     opts.group_commit = !args.no_group_commit;
+    opts.store_memory_mib = args.store_memory_mib.max(16);
     if let Some(n) = args.writers {
         opts.writers = n.clamp(1, 256);
     }

@@ -15,6 +15,9 @@ use zeroize::Zeroizing;
 
 use super::StoreError;
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 96;
+
 /// Opens (or with `create`, creates) the SQLCipher file at `path` with a raw
 /// key and the store's pragmas: WAL, `synchronous=FULL`, `secure_delete=ON`,
 /// foreign keys, temp data in memory.
@@ -64,6 +67,10 @@ pub fn open_encrypted(path: &Path, key: &Key256, create: bool) -> Result<Connect
          PRAGMA temp_store = MEMORY;
          PRAGMA busy_timeout = 5000;",
     )?;
+    // A session open alone runs more distinct statements than rusqlite's
+    // default cache of 16 holds: with it, statements were parsed again on
+    // every request (SQLite's parser showed in the profile).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 

@@ -161,6 +161,16 @@ impl SystemStore {
         Ok(self.conn.prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?.exists([name])?)
     }
 
+    /// SQLite's soft heap limit, for the whole process: past it, SQLite
+    /// reuses the least recently used cached pages (of any connection: the
+    /// page cache is one pool under `SQLITE_ENABLE_MEMORY_MANAGEMENT`)
+    /// before it allocates more.
+    pub fn set_memory_budget(&self, bytes: u64) -> Result<(), StoreError> {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.conn.query_row(&format!("PRAGMA soft_heap_limit = {bytes}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
     pub fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
         let mut stmt = self.conn.prepare(&format!("{TENANT_SELECT} WHERE deleted_at IS NULL ORDER BY name"))?;
         let rows = stmt.query_map([], tenant_row)?;

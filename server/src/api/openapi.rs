@@ -353,7 +353,7 @@ fn sessions_document() -> Value {
                         "identity": {"type": ["object", "null"], "properties": {"name": {"type": ["string", "null"]}, "date_of_birth": {"type": ["string", "null"]}}},
                         "identifiers": {"type": "array", "items": {"type": "object", "properties": {"kind": {"type": "string"}, "value": {"type": "string"}, "provenance": {"type": "string"}, "created_at": {"type": "integer"}, "last_seen": {"type": "integer"}, "unlinked_at": {"type": ["integer", "null"]}}}},
                         "conversations": {"type": "array", "items": {"type": "object", "properties": {
-                            "id": {"type": "string"}, "status": {"type": "string"}, "opened_at": {"type": "integer"}, "last_activity_at": {"type": "integer"}, "closed_at": {"type": ["integer", "null"]},
+                            "id": {"type": "string"}, "status": {"type": "string"}, "opened_at": {"type": "integer"}, "last_activity_at": {"type": "integer", "description": "last activity, ms since the epoch, kept to the minute"}, "closed_at": {"type": ["integer", "null"]},
                             "sessions": {"type": "array", "items": {"type": "object"}},
                             "turns": {"type": "array", "items": {"type": "object"}},
                             "state": {"type": "object"}

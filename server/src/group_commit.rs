@@ -63,6 +63,7 @@ type Job = Box<dyn FnOnce(&mut TenantStore) -> (Deliver, bool) + Send>;
 /// The writer threads and the queue of tenants with work for them.
 pub struct Writers {
     shared: Arc<Ready>,
+    count: usize,
 }
 
 struct Ready {
@@ -120,7 +121,12 @@ impl Writers {
                 }
             })?;
         }
-        Ok(Writers { shared })
+        Ok(Writers { shared, count: n.max(1) })
+    }
+
+    /// How many writer threads.
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// A tenant store behind group commit on these writers; `enabled`

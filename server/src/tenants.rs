@@ -94,7 +94,9 @@ impl TenantPool {
 
     /// Runs group commits on `n` writer threads instead of the default.
     pub fn with_writers(mut self, n: usize) -> Result<Self, Error> {
-        self.writers = Writers::start(n).map_err(|source| Error::Io { path: "writer threads".into(), source })?;
+        if n.max(1) != self.writers.count() {
+            self.writers = Writers::start(n).map_err(|source| Error::Io { path: "writer threads".into(), source })?;
+        }
         Ok(self)
     }
 
@@ -119,9 +121,10 @@ impl TenantPool {
     }
 
     /// Checkpoints and closes the tenants with no request for `idle`
-    /// (maintenance). A request that comes meanwhile keeps the tenant open;
-    /// one that still holds the old handle finishes on it. Returns how many
-    /// were closed.
+    /// (maintenance), and forgets idle slots whose open failed (a deleted
+    /// tenant). A request that comes meanwhile keeps the tenant open; one
+    /// that still holds the old handle finishes on it. Returns how many
+    /// stores were closed.
     pub fn close_idle(&self, idle: Duration) -> Result<usize, Error> {
         let limit = idle.as_millis() as u64;
         let is_idle = |s: &Slot| self.now_ms().saturating_sub(s.last_used.load(Ordering::Relaxed)) >= limit;
@@ -130,7 +133,8 @@ impl TenantPool {
             .read()
             .map_err(|_| Error::Poisoned)?
             .iter()
-            .filter(|(_, s)| s.handle.get().is_some() && is_idle(s))
+            // Not one being opened right now (its `opening` is held).
+            .filter(|(_, s)| is_idle(s) && (s.handle.get().is_some() || s.opening.try_lock().is_ok()))
             .map(|(id, s)| (id.clone(), s.clone()))
             .collect();
         let mut closed = 0;
@@ -146,7 +150,7 @@ impl TenantPool {
             let mut open = self.open.write().map_err(|_| Error::Poisoned)?;
             if is_idle(&slot) && open.get(&id).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
                 open.remove(&id);
-                closed += 1;
+                closed += usize::from(slot.handle.get().is_some());
             }
         }
         Ok(closed)

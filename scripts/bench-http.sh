@@ -13,34 +13,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10s}
 conns=${2:-32}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/throughline-target}"
-oha=$(bash scripts/oha.sh)
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/throughline"
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bench_prepare
 
 echo "== machine: $(nproc) cores, $(uname -r); oha $("$oha" --version | awk '{print $2}'); $(date -u +%FT%TZ)"
 echo "== (a) raw and (b) service, in-process, sequential, synchronous=FULL, 10,000 patients"
 "$bin" bench --patients 10000 --opens 2000 | tail -4
 
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-export THROUGHLINE_PASSPHRASE="bench passphrase, not a secret"
-"$bin" --data-dir "$tmp/d" init >/dev/null
-"$bin" --data-dir "$tmp/d" tenant create bench >/dev/null
-"$bin" --data-dir "$tmp/d" cert issue --tenant bench --channel voice --out "$tmp/c" >/dev/null
+bench_tenant bench "$tmp/c"
 tls=(--cacert "$tmp/c/ca.crt" --cert "$tmp/c/client.crt" --key "$tmp/c/client.key")
 summary='Success rate|Requests/sec|50.00%|99.00%|\[2|\[4|\[5|Error'
 
 for mode in group single; do
   flag=()
   [ "$mode" = single ] && flag=(--no-group-commit)
-  "$bin" --data-dir "$tmp/d" serve --listen 127.0.0.1:0 "${flag[@]}" >"$tmp/out" 2>"$tmp/log" &
-  pid=$!
-  for _ in $(seq 100); do grep -q listening "$tmp/out" && break; sleep 0.1; done
-  port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/out")
-  base="https://localhost:$port"
+  bench_serve "${flag[@]}"
   sid=$(curl -sf "${tls[@]}" -H 'content-type: application/json' -X POST "$base/v1/sessions" \
     -d '{"identifiers":{"phone":"+1 415 555 0100"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])')
   echo "== (c) HTTP, commit: $mode, $conns connections, $duration: POST /v1/sessions (resolve + context + audit)"
@@ -49,5 +37,5 @@ for mode in group single; do
   echo "== (c) HTTP, commit: $mode, $conns connections, $duration: POST /v1/sessions/{id}/turns"
   "$oha" --no-tui -z "$duration" -c "$conns" "${tls[@]}" -m POST -H 'content-type: application/json' \
     -d '{"speaker":"agent","text":"How can I help you today?"}' "$base/v1/sessions/$sid/turns" | grep -E "$summary"
-  kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+  bench_stop
 done

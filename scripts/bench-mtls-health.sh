@@ -11,24 +11,12 @@ cd "$(dirname "$0")/.."
 duration=${1:-10s}
 conns=${2:-32}
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/throughline-target}"
-oha=$(bash scripts/oha.sh)
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/throughline"
-
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-export THROUGHLINE_PASSPHRASE="bench passphrase, not a secret"
-"$bin" --data-dir "$tmp/d" init >/dev/null
-"$bin" --data-dir "$tmp/d" tenant create bench >/dev/null
-"$bin" --data-dir "$tmp/d" cert issue --tenant bench --channel voice --out "$tmp/c" >/dev/null
-"$bin" --data-dir "$tmp/d" serve --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 50); do grep -q listening "$tmp/out" && break; sleep 0.1; done
-port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/out")
-url="https://localhost:$port/v1/health"
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bench_prepare
+bench_tenant bench "$tmp/c"
+bench_serve
+url="$base/v1/health"
 tls=(--cacert "$tmp/c/ca.crt" --cert "$tmp/c/client.crt" --key "$tmp/c/client.key")
 
 echo "== machine: $(nproc) cores, $(uname -r); oha $("$oha" --version | awk '{print $2}')"

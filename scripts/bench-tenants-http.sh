@@ -20,27 +20,14 @@ tenants=${1:-8}
 duration=${2:-10s}
 conns=${3:-4}
 procs=${4:-$tenants}
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/throughline-target}"
-oha=$(bash scripts/oha.sh)
-cargo build --release --quiet
-bin="$CARGO_TARGET_DIR/release/throughline"
-
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-export THROUGHLINE_PASSPHRASE="bench passphrase, not a secret"
-"$bin" --data-dir "$tmp/d" init >/dev/null
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+bench_prepare
 for i in $(seq "$tenants"); do
-  "$bin" --data-dir "$tmp/d" tenant create "clinic-$i" >/dev/null
-  "$bin" --data-dir "$tmp/d" cert issue --tenant "clinic-$i" --channel voice --out "$tmp/c$i" >/dev/null
+  bench_tenant "clinic-$i" "$tmp/c$i"
 done
 # shellcheck disable=SC2086
-"$bin" --data-dir "$tmp/d" serve --listen 127.0.0.1:0 ${SERVE_ARGS:-} >"$tmp/out" 2>"$tmp/log" &
-pid=$!
-for _ in $(seq 100); do grep -q listening "$tmp/out" && break; sleep 0.1; done
-port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/out")
-base="https://localhost:$port"
+bench_serve ${SERVE_ARGS:-}
 tls() { echo --cacert "$tmp/c$1/ca.crt" --cert "$tmp/c$1/client.crt" --key "$tmp/c$1/client.key"; }
 open='{"identifiers":{"phone":"+1 415 555 0100"}}'
 for i in $(seq "$tenants"); do

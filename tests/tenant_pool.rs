@@ -5,29 +5,28 @@
 
 mod util;
 
+use std::sync::Arc;
+
 use policy::Channel;
 use throughline::continuity::{self, Actor, Offered, OpenRequest};
 use throughline::ids::TenantId;
-use throughline::tenants::TenantPool;
+use throughline::tenants::{TenantHandle, TenantPool};
 use util::Env;
 
 fn open(pool: &TenantPool, tenant: &TenantId, phone: &str) -> String {
-    let handle = pool.get(tenant).expect("tenant");
+    open_on(&pool.get(tenant).expect("tenant"), Channel::Voice, phone)
+}
+
+/// A session open on this handle, as a channel's request would run it.
+fn open_on(handle: &Arc<TenantHandle>, channel: Channel, phone: &str) -> String {
     let h = handle.clone();
-    let actor = Actor { serial: "test".into(), channel: Channel::Voice, peer: None };
+    let actor = Actor { serial: "test".into(), channel, peer: None };
     let req =
         OpenRequest { identifiers: Offered { phone: Some(phone.into()), ..Offered::default() }, external_ref: None };
+    let now = throughline::Clock::now_ms(&throughline::SystemClock);
     let ctx = handle
         .store
-        .run(move |s| {
-            continuity::open_session(
-                s,
-                &h.settings,
-                &actor,
-                &req,
-                throughline::Clock::now_ms(&throughline::SystemClock),
-            )
-        })
+        .run(move |s| continuity::open_session(s, &h.settings, &actor, &req, now))
         .expect("group")
         .expect("open");
     ctx.conversation_id.expect("a conversation")
@@ -59,24 +58,7 @@ fn idle_tenants_close_and_reopen_with_their_data() {
 
     // A request that still held the closed handle finishes on it, beside
     // the new connection; the chain stays whole.
-    let h = held.clone();
-    let actor = Actor { serial: "test".into(), channel: Channel::Chat, peer: None };
-    let req = OpenRequest {
-        identifiers: Offered { phone: Some("+1 415 555 0100".into()), ..Offered::default() },
-        external_ref: None,
-    };
-    held.store
-        .run(move |s| {
-            continuity::open_session(
-                s,
-                &h.settings,
-                &actor,
-                &req,
-                throughline::Clock::now_ms(&throughline::SystemClock),
-            )
-        })
-        .unwrap()
-        .unwrap();
+    assert_eq!(open_on(&held, Channel::Chat, "+1 415 555 0100"), first);
     drop(held);
     drop(pool);
     let store = inst.open_tenant("north").unwrap();

@@ -171,6 +171,11 @@ impl SystemStore {
         Ok(())
     }
 
+    /// The process-wide soft heap limit now in force, in bytes (0: none).
+    pub fn memory_budget(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("PRAGMA soft_heap_limit", [], |r| r.get(0))?)
+    }
+
     pub fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
         let mut stmt = self.conn.prepare(&format!("{TENANT_SELECT} WHERE deleted_at IS NULL ORDER BY name"))?;
         let rows = stmt.query_map([], tenant_row)?;
@@ -371,4 +376,23 @@ fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
         default_region: r.get(3)?,
         created_at: r.get(4)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The budget is SQLite's, for the whole process: set through one
+    /// connection, in force for every other (here: a second store).
+    #[test]
+    fn the_memory_budget_is_process_wide() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Key256::generate().unwrap();
+        let a = SystemStore::create(&dir.path().join("a.db"), &key, "a", "test", 1).unwrap();
+        let b = SystemStore::create(&dir.path().join("b.db"), &key, "b", "test", 1).unwrap();
+        a.set_memory_budget(123 * 1024 * 1024).unwrap();
+        assert_eq!(b.memory_budget().unwrap(), 123 * 1024 * 1024);
+        a.set_memory_budget(u64::MAX).unwrap();
+        assert_eq!(b.memory_budget().unwrap(), i64::MAX);
+    }
 }

@@ -88,14 +88,6 @@ impl TenantTx<'_> {
         Ok(turns)
     }
 
-    pub fn count_turns(&self, conversation: &ConversationId) -> Result<u64, StoreError> {
-        let n: i64 = self
-            .tx
-            .prepare_cached("SELECT count(*) FROM turns WHERE conversation_id = ?1")?
-            .query_row([conversation.as_str()], |r| r.get(0))?;
-        Ok(u64::try_from(n).unwrap_or(0))
-    }
-
     pub fn put_state(
         &self,
         customer: &CustomerId,

@@ -25,7 +25,7 @@ trap cleanup EXIT
 export THROUGHLINE_PASSPHRASE="fuzz passphrase, not a secret"
 t() { "$bin" --data-dir "$tmp/d" "$@" >/dev/null; }
 t init --kdf-memory-mib 19 --kdf-iterations 2
-t tenant create sunrise
+t tenant create sunrise --time-zone America/Los_Angeles
 for ch in voice chat email; do t cert issue --tenant sunrise --channel "$ch" --out "$tmp/$ch"; done
 "$bin" --data-dir "$tmp/d" serve --listen 127.0.0.1:0 >"$tmp/out" 2>"$tmp/log" &
 pid=$!
@@ -41,12 +41,15 @@ call() { curl -s --cacert "$tmp/$1/ca.crt" --cert "$tmp/$1/client.crt" --key "$t
 field() { python3 -c "import json,sys; print(json.load(sys.stdin).get('$1') or '')"; }
 declare -A who=([voice]='{"phone":"+1 415 555 0101"}' [chat]='{"phone":"+1 415 555 0102"}' [email]='{"email":"fuzz@example.com"}')
 
+# An appointment a month from now, in UTC (always in the clinic's offset rule).
+in_a_month=$(date -u -d '+30 days' +%Y-%m-%dT10:00:00Z)
+
 status=0
 for ch in voice chat email; do
   export FUZZ_SESSION_ID FUZZ_APPOINTMENT_ID
   FUZZ_SESSION_ID=$(call "$ch" -X POST "$base/v1/sessions" -d "{\"identifiers\": ${who[$ch]}}" | field session_id)
   FUZZ_APPOINTMENT_ID=$(call "$ch" -X POST "$base/v1/sessions/$FUZZ_SESSION_ID/appointments" \
-    -d '{"starts_at": "2031-01-07T10:00:00-08:00"}' | field id)
+    -d "{\"starts_at\": \"$in_a_month\"}" | field id)
   FUZZ_APPOINTMENT_ID=${FUZZ_APPOINTMENT_ID:-apt_00000000000000000000000000000000}
   echo "== schemathesis as the $ch channel: $examples examples per operation, seed $seed"
   "$st" --config-file scripts/schemathesis.toml run "$tmp/openapi.json" --url "$base" --no-color \

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use throughline::Clock as _;
 use throughline::store::Countable;
 use util::Env;
 use util::api::Api;
@@ -35,7 +36,7 @@ struct Clinic {
 
 async fn clinic(smtp_port: Option<u16>) -> Clinic {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "America/New_York"]);
     env.ok(&["tenant", "create", "harbor-clinic"]);
     env.ok(&["tenant", "email", "sunrise-clinic", "--from", "appointments@sunrise-clinic.example"]);
     if let Some(port) = smtp_port {
@@ -275,8 +276,10 @@ async fn outbound_email_is_delivered_by_a_real_smtp_server() {
     let sid = open["session_id"].as_str().unwrap().to_owned();
     let body = json!({"date_of_birth": "1985-03-14"});
     c.chat.ok(Method::POST, &format!("/v1/sessions/{sid}/identity/confirm"), Some(body)).await;
-    let starts = "2030-03-05T14:00:00-08:00";
-    let body = json!({"starts_at": starts, "reason": "knee pain"});
+    // The next Tuesday at 2 PM in the clinic's zone, from the server's clock.
+    let zone = throughline::calendar::ClinicZone::parse("America/New_York").unwrap();
+    let at = zone.next_weekday_at(c.server.clock.now_ms(), jiff::civil::Weekday::Tuesday, 14, 0).unwrap();
+    let body = json!({"starts_at": zone.rfc3339(at), "reason": "knee pain"});
     let apt = c.chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;
     let body = json!({"subject": "Booked", "text": "See you then.", "appointment_id": apt["id"]});
     let (status, sent) = c.chat.post(&format!("/v1/sessions/{sid}/email/outbound"), body).await;
@@ -285,7 +288,12 @@ async fn outbound_email_is_delivered_by_a_real_smtp_server() {
     assert!(sent.get("raw").is_none(), "a relayed message is not handed back");
     let mail = delivered(&smtp);
     let msg = mail.iter().find(|m| m.contains(sent["message_id"].as_str().unwrap())).expect("delivered");
-    assert!(msg.contains("Tuesday, March 5, 2030 at 2:00 PM (UTC-08:00), 30 minutes"), "{msg}");
+    let when = zone.render(at);
+    assert!(
+        when.starts_with("Tuesday, ") && (when.ends_with("2:00 PM EST") || when.ends_with("2:00 PM EDT")),
+        "{when}"
+    );
+    assert!(msg.contains(&format!("{when}, 30 minutes")), "{msg}");
     assert!(!msg.contains("knee"), "the reason for the visit went into an email: {msg}");
 
     // The relay goes away: 502, the error names no address, the failure is audited.

@@ -36,8 +36,42 @@ fn init_create_list_show() {
 
     let show = env.ok(&["tenant", "show", "sunrise-clinic"]);
     assert!(show.contains("schema_version 2"), "{show}");
+    assert!(show.contains("time_zone "), "{show}");
     assert!(show.contains("patients 0"), "{show}");
     assert!(show.contains("audit_records 1 (chain verified)"), "{show}");
+}
+
+/// A clinic's time zone: an IANA name checked against the database (a bad
+/// one is one clear line and writes nothing), shown, changed and audited.
+#[test]
+fn tenant_time_zones_are_validated_shown_and_changed() {
+    let env = Env::initialised();
+    let before = env.snapshot();
+    for bad in ["America/Los Angeles", "Mars/Olympus_Mons", "+05:00", "PST", ""] {
+        let line = env.fails(&mut env.cmd(&["tenant", "create", "sunrise-clinic", "--time-zone", bad]));
+        assert!(line.contains("unknown time zone") && line.contains("IANA name"), "{bad}: {line}");
+        assert_eq!(line.trim().lines().count(), 1, "{line}");
+    }
+    assert_eq!(env.snapshot(), before, "a refused zone wrote something");
+
+    let out = env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "america/los_angeles"]);
+    assert!(out.contains("time zone America/Los_Angeles"), "{out}");
+    assert!(env.ok(&["tenant", "show", "sunrise-clinic"]).contains("time_zone America/Los_Angeles"));
+    assert!(env.ok(&["tenant", "list"]).contains("time_zone=America/Los_Angeles"));
+
+    let line = env.fails(&mut env.cmd(&["tenant", "set-time-zone", "sunrise-clinic", "Europe/Nowhere"]));
+    assert!(line.contains("unknown time zone"), "{line}");
+    let records = || {
+        let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+        inst.system().verify_audit().unwrap()
+    };
+    let audited = records();
+    let out = env.ok(&["tenant", "set-time-zone", "sunrise-clinic", "Europe/Berlin"]);
+    assert_eq!(records(), audited + 1, "the change is on the system audit chain");
+    assert!(out.contains("set to Europe/Berlin") && (out.contains(" CET") || out.contains(" CEST")), "{out}");
+    assert!(env.ok(&["tenant", "show", "sunrise-clinic"]).contains("time_zone Europe/Berlin"));
+    let line = env.fails(&mut env.cmd(&["tenant", "set-time-zone", "no-such-clinic", "Europe/Berlin"]));
+    assert!(line.contains("no-such-clinic"), "{line}");
 }
 
 #[test]

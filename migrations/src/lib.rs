@@ -14,6 +14,7 @@ pub fn system() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../sql/system/0001_init.sql")),
         M::up(include_str!("../sql/system/0002_tenant_email.sql")),
+        M::up(include_str!("../sql/system/0003_tenant_time_zone.sql")),
     ])
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use policy::{Channel, StateTtl, TenantPolicy};
 use secrecy::SecretString;
+use throughline::calendar::ClinicZone;
 use throughline::channels::EmailSettings;
 use throughline::continuity::{self, Actor, Offered, OpenRequest, TenantSettings};
 use throughline::ids::{SessionId, TenantName};
@@ -32,7 +33,8 @@ fn tenant() -> Tenant {
     let clock = ManualClock::new(SystemClock.now_ms());
     let kdf = crypto::KdfParams::new(19 * 1024, 2, 1).expect("kdf");
     let mut inst = Installation::init(&tmp.path().join("data"), &pass, kdf, Arc::new(clock.clone())).expect("init");
-    inst.create_tenant(&TenantName::parse("bench").expect("name"), StateTtl::default()).expect("tenant");
+    inst.create_tenant(&TenantName::parse("bench").expect("name"), StateTtl::default(), &ClinicZone::utc())
+        .expect("tenant");
     let mut store = inst.open_tenant("bench").expect("open");
     throughline::bench::seed_patients(&mut store, PATIENTS, clock.now_ms(), &mut std::io::sink()).expect("seed");
     Tenant { _tmp: tmp, inst, clock }
@@ -55,6 +57,7 @@ fn session_open(c: &mut Criterion) {
     let settings = TenantSettings {
         policy: TenantPolicy::hipaa_default(),
         region: "US".into(),
+        zone: ClinicZone::utc(),
         state_ttl: StateTtl::default(),
         recent_turns: 20,
         email: EmailSettings::placeholder("bench"),

@@ -95,7 +95,12 @@ impl Installation {
 
     /// Creates a tenant: a fresh root key in the keyring, its own encrypted
     /// store, and its row in the system store. All three or none.
-    pub fn create_tenant(&mut self, name: &TenantName, ttl: StateTtl) -> Result<TenantInfo, Error> {
+    pub fn create_tenant(
+        &mut self,
+        name: &TenantName,
+        ttl: StateTtl,
+        zone: &crate::calendar::ClinicZone,
+    ) -> Result<TenantInfo, Error> {
         let _lock = self.dir.lock()?;
         if self.system.tenant_name_taken(name.as_str())? {
             return Err(Error::TenantExists { name: name.to_string() });
@@ -109,6 +114,7 @@ impl Installation {
             name: name.to_string(),
             state_ttl_days: ttl.days(),
             default_region: "US".into(),
+            time_zone: zone.name().to_owned(),
             created_at: now,
         };
         let created = TenantStore::create(&path, keys, &self.operator, now)
@@ -234,6 +240,18 @@ impl Installation {
         let row = self.tenant(name)?;
         self.system.delete_tenant(&row.id, &self.operator, self.clock.now_ms())?;
         Ok(row)
+    }
+
+    /// Moves a tenant to another time zone. Stored times are instants, so
+    /// appointments keep their moment and are shown in the new zone.
+    pub fn set_tenant_time_zone(
+        &mut self,
+        name: &str,
+        zone: &crate::calendar::ClinicZone,
+    ) -> Result<TenantInfo, Error> {
+        let row = self.tenant(name)?;
+        self.system.set_tenant_time_zone(&row.id, zone.name(), &self.operator, self.clock.now_ms())?;
+        self.tenant(name)
     }
 
     /// Validates a policy file whole and stores it for the tenant; an invalid

@@ -11,6 +11,7 @@ pub mod api;
 pub mod audit_ops;
 pub mod backup;
 pub mod bench;
+pub mod calendar;
 pub mod channels;
 pub mod clock;
 pub mod continuity;

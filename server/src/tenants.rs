@@ -252,8 +252,12 @@ impl TenantPool {
         };
         let state_ttl = StateTtl::from_days(u64::from(row.state_ttl_days))?;
         policy.retention.state_ttl = state_ttl;
+        let zone = crate::calendar::ClinicZone::parse(&row.time_zone).unwrap_or_else(|_| {
+            tracing::warn!(tenant = %id, "stored time zone unknown to this time-zone database; using UTC");
+            crate::calendar::ClinicZone::utc()
+        });
         let settings =
-            TenantSettings { policy, region: row.default_region, state_ttl, recent_turns: RECENT_TURNS, email };
+            TenantSettings { policy, region: row.default_region, zone, state_ttl, recent_turns: RECENT_TURNS, email };
         Ok(TenantHandle { store: self.writers.tenant(store, self.group_commit), settings })
     }
 }

@@ -90,14 +90,20 @@ pub fn paths() -> Value {
 }
 
 pub fn schemas() -> Value {
-    let time = json!({"type": "string", "format": "date-time", "description": "RFC 3339 with an offset"});
+    let time = json!({
+        "type": "string",
+        "format": "date-time",
+        "description": "RFC 3339 in the clinic's offset at that time (DST applied) or in UTC; any other offset is 400 offset_mismatch"
+    });
     json!({
         "Appointment": {
             "type": "object",
-            "required": ["id", "starts_at", "duration_min", "status"],
+            "required": ["id", "starts_at", "local_time", "time_zone", "duration_min", "status"],
             "properties": {
                 "id": {"type": "string", "pattern": "^apt_[0-9a-f]{32}$"},
-                "starts_at": {"type": "string", "format": "date-time", "description": "In the offset it was booked with"},
+                "starts_at": {"type": "string", "format": "date-time", "description": "In the clinic's zone"},
+                "local_time": {"type": "string", "description": "As a person reads it, e.g. 'Tuesday, March 16, 2027 at 2:00 PM PDT'"},
+                "time_zone": {"type": "string", "description": "The clinic's IANA zone, e.g. America/Los_Angeles"},
                 "duration_min": {"type": "integer", "minimum": 5, "maximum": 480},
                 "status": {"type": "string", "enum": ["booked", "cancelled"]},
                 "reason": {"type": "string", "description": "Only where the channel may see clinical data"}

@@ -49,7 +49,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
         let pass = SecretString::from("bench passphrase, not a secret".to_owned());
         let clock = ManualClock::new(SystemClock.now_ms());
         let mut inst = Installation::init(&root, &pass, KdfParams::new(19 * 1024, 2, 1)?, Arc::new(clock.clone()))?;
-        inst.create_tenant(&TenantName::parse("bench")?, StateTtl::default())?;
+        inst.create_tenant(&TenantName::parse("bench")?, StateTtl::default(), &crate::calendar::ClinicZone::utc())?;
         let mut store = inst.open_tenant("bench")?;
         let _ = writeln!(out, "  seeding {patients} patients");
         let t = Instant::now();
@@ -59,6 +59,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Row>, Error> 
         let settings = TenantSettings {
             policy: TenantPolicy::hipaa_default(),
             region: "US".into(),
+            zone: crate::calendar::ClinicZone::utc(),
             state_ttl: StateTtl::default(),
             recent_turns: 20,
             email: crate::channels::EmailSettings::placeholder("bench"),

@@ -63,7 +63,7 @@ pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<Tena
         let t = Instant::now();
         while (ids.len() as u64) < count {
             let name = TenantName::parse(&format!("clinic-{:04}", ids.len()))?;
-            let row = inst.create_tenant(&name, StateTtl::default())?;
+            let row = inst.create_tenant(&name, StateTtl::default(), &crate::calendar::ClinicZone::utc())?;
             let mut store = inst.open_tenant(name.as_str())?;
             seed::seed(&mut store, PATIENTS, clock.now_ms(), &mut std::io::sink())?;
             ids.push(row.id);

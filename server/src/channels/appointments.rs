@@ -8,6 +8,7 @@ use policy::{Access, PhiClass};
 use serde::{Deserialize, Serialize};
 
 use super::{format_time, limits, parse_time};
+use crate::calendar::{ClinicZone, OffsetCheck, check_offset, offset_text};
 use crate::continuity::{Actor, ContinuityError, TenantSettings, access, audit, open_row, refuse, writable};
 use crate::ids::SessionId;
 use crate::store::{AppointmentRow, NewAppointment, TenantStore, TenantTx};
@@ -15,7 +16,9 @@ use crate::store::{AppointmentRow, NewAppointment, TenantStore, TenantTx};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookRequest {
-    /// RFC 3339 with the clinic's offset, e.g. `2026-12-01T14:00:00-08:00`.
+    /// RFC 3339 with the clinic's offset at that time (DST applied), e.g.
+    /// `2027-03-16T14:00:00-07:00` for Los Angeles, or in UTC (`Z`). Any other
+    /// offset is refused (`offset_mismatch`): see `calendar::check_offset`.
     pub starts_at: String,
     pub duration_min: Option<u32>,
     pub reason: Option<String>,
@@ -36,7 +39,12 @@ pub struct ChangeRequest {
 #[derive(Clone, Serialize)]
 pub struct AppointmentView {
     pub id: String,
+    /// RFC 3339 in the clinic's zone.
     pub starts_at: String,
+    /// "Tuesday, March 16, 2027 at 2:00 PM PDT": what an agent reads out.
+    pub local_time: String,
+    /// The clinic's IANA zone.
+    pub time_zone: String,
     pub duration_min: u32,
     pub status: String,
     /// Only where the channel may see clinical data.
@@ -50,12 +58,19 @@ impl std::fmt::Debug for AppointmentView {
     }
 }
 
-pub(crate) fn view(tx: &TenantTx<'_>, row: &AppointmentRow, a: &Access) -> Result<AppointmentView, ContinuityError> {
+pub(crate) fn view(
+    tx: &TenantTx<'_>,
+    zone: &ClinicZone,
+    row: &AppointmentRow,
+    a: &Access,
+) -> Result<AppointmentView, ContinuityError> {
     let reason =
         if a.allows(PhiClass::Clinical) { tx.appointment_reason(row, a)?.map(|r| r.to_string()) } else { None };
     Ok(AppointmentView {
         id: row.id.clone(),
-        starts_at: format_time(row.starts_at, row.utc_offset_min),
+        starts_at: zone.rfc3339(row.starts_at),
+        local_time: zone.render(row.starts_at),
+        time_zone: zone.name().to_owned(),
         duration_min: row.duration_min,
         status: row.status.clone(),
         reason,
@@ -71,12 +86,29 @@ fn check_duration(d: Option<u32>) -> Result<u32, ContinuityError> {
     }
 }
 
-fn future(field: &'static str, raw: &str, now: i64) -> Result<(i64, i32), ContinuityError> {
-    let (at, offset) = parse_time(field, raw)?;
-    if at <= now {
-        return Err(ContinuityError::bad("appointment_in_past", format!("{field} must be in the future")));
+/// A future time, in the clinic's offset or UTC (`calendar::check_offset`):
+/// the instant and the clinic's offset then.
+fn future(zone: &ClinicZone, field: &'static str, raw: &str, now: i64) -> Result<(i64, i32), ContinuityError> {
+    let (at, given) = parse_time(field, raw)?;
+    let out_of_range = || ContinuityError::bad("invalid_time", format!("{field} is out of range"));
+    match check_offset(zone, at, given).map_err(|_| out_of_range())? {
+        OffsetCheck::Accepted { offset_min } => {
+            if at <= now {
+                return Err(ContinuityError::bad("appointment_in_past", format!("{field} must be in the future")));
+            }
+            Ok((at, offset_min))
+        }
+        OffsetCheck::Mismatch { clinic_offset_min } => Err(ContinuityError::bad(
+            "offset_mismatch",
+            format!(
+                "{field} has offset {} but the clinic ({}) is at {} then: write {} (or the time in UTC)",
+                offset_text(given),
+                zone.name(),
+                offset_text(clinic_offset_min),
+                format_time(at, clinic_offset_min)
+            ),
+        )),
     }
-    Ok((at, offset))
 }
 
 /// `POST /v1/sessions/{id}/appointments`.
@@ -88,7 +120,7 @@ pub fn book(
     req: &BookRequest,
     now: i64,
 ) -> Result<AppointmentView, ContinuityError> {
-    let (starts_at, utc_offset_min) = future("starts_at", &req.starts_at, now)?;
+    let (starts_at, utc_offset_min) = future(&settings.zone, "starts_at", &req.starts_at, now)?;
     let duration_min = check_duration(req.duration_min)?;
     let reason = req.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if reason.is_some_and(|r| r.len() > limits::REASON_BYTES) {
@@ -125,7 +157,7 @@ pub fn book(
     tx.touch_conversation(&conversation, now)?;
     audit(&tx, actor, "appointment.book", Some(&customer), session, Some(&id), now)?;
     let stored = tx.appointment(&id)?.ok_or_else(not_found)?;
-    let out = view(&tx, &stored, &decision.access)?;
+    let out = view(&tx, &settings.zone, &stored, &decision.access)?;
     tx.commit()?;
     Ok(out)
 }
@@ -145,7 +177,7 @@ pub fn change(
     now: i64,
 ) -> Result<AppointmentView, ContinuityError> {
     let session = SessionId::parse(&req.session_id).ok_or_else(ContinuityError::session_not_found)?;
-    let new_time = req.starts_at.as_deref().map(|s| future("starts_at", s, now)).transpose()?;
+    let new_time = req.starts_at.as_deref().map(|s| future(&settings.zone, "starts_at", s, now)).transpose()?;
     let new_duration = req.duration_min.map(|d| check_duration(Some(d))).transpose()?;
     let new_status = match req.status.as_deref() {
         None => None,
@@ -182,7 +214,7 @@ pub fn change(
     tx.touch_conversation(&conversation, now)?;
     audit(&tx, actor, action, Some(&customer), &session, Some(&apt.id), now)?;
     let (decision, _) = access(settings, &row, now);
-    let out = view(&tx, &apt, &decision.access)?;
+    let out = view(&tx, &settings.zone, &apt, &decision.access)?;
     tx.commit()?;
     Ok(out)
 }
@@ -190,9 +222,10 @@ pub fn change(
 /// The patient's upcoming appointments for a resume context.
 pub(crate) fn upcoming(
     tx: &TenantTx<'_>,
+    zone: &ClinicZone,
     customer: &crate::ids::CustomerId,
     a: &Access,
     now: i64,
 ) -> Result<Vec<AppointmentView>, ContinuityError> {
-    tx.upcoming_appointments(customer, now, a)?.iter().map(|r| view(tx, r, a)).collect()
+    tx.upcoming_appointments(customer, now, a)?.iter().map(|r| view(tx, zone, r, a)).collect()
 }

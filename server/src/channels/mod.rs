@@ -135,15 +135,22 @@ pub mod limits {
 }
 
 /// RFC 3339 with the offset the caller gave: (UTC ms, offset minutes).
+/// Offsets beyond ±18:00 (which no zone uses) are bad input.
 pub fn parse_time(field: &'static str, raw: &str) -> Result<(i64, i32), crate::continuity::ContinuityError> {
-    let t = time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339).map_err(|_| {
+    let bad = |why: &str| {
         crate::continuity::ContinuityError::bad(
             "invalid_time",
-            format!("{field} must be an RFC 3339 time with an offset, e.g. 2026-12-01T14:00:00-08:00"),
+            format!("{field} must be an RFC 3339 time with an offset{why}, e.g. 2027-03-16T14:00:00-07:00"),
         )
-    })?;
-    let ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-    Ok((ms, i32::from(t.offset().whole_minutes())))
+    };
+    let t =
+        time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339).map_err(|_| bad(""))?;
+    let offset = i32::from(t.offset().whole_minutes());
+    if offset.abs() > crate::calendar::MAX_OFFSET_MIN || t.offset().seconds_past_minute() != 0 {
+        return Err(bad(" of at most ±18:00"));
+    }
+    let ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).map_err(|_| bad(""))?;
+    Ok((ms, offset))
 }
 
 /// UTC ms shown in the offset it was given in, as RFC 3339.
@@ -168,5 +175,10 @@ mod tests {
         assert_eq!(format_time(ms, 0), "2026-12-01T22:00:00Z");
         assert!(parse_time("starts_at", "next Tuesday").is_err());
         assert!(parse_time("starts_at", "2026-12-01T14:00:00").is_err());
+        for far in ["2027-03-16T14:00:00+18:01", "2027-03-16T14:00:00-23:59", "2027-03-16T14:00:00+19:00"] {
+            let e = parse_time("starts_at", far).unwrap_err();
+            assert!(matches!(e, crate::continuity::ContinuityError::BadInput { code: "invalid_time", .. }), "{far}");
+        }
+        assert_eq!(parse_time("starts_at", "2027-03-16T14:00:00+18:00").unwrap().1, 18 * 60);
     }
 }

@@ -70,7 +70,7 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
     let passphrase = SecretString::from(PASSPHRASE.to_owned());
     let kdf = crypto::KdfParams::new(19 * 1024, 2, 1)?;
     let mut inst = Installation::init(&data, &passphrase, kdf, Arc::new(SystemClock))?;
-    inst.create_tenant(&TenantName::parse("soak")?, StateTtl::default())?;
+    inst.create_tenant(&TenantName::parse("soak")?, StateTtl::default(), &throughline::calendar::ClinicZone::utc())?;
     let cert = inst.issue_channel_cert("soak", Channel::Voice, 30)?;
     let ca_pem = inst.ca()?.cert_pem().to_owned();
     drop(inst);

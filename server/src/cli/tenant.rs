@@ -1,14 +1,15 @@
-//! `throughline tenant create|list|show|delete|policy|email`.
+//! `throughline tenant create|list|show|set-time-zone|delete|policy|email`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use clap::Subcommand;
 use policy::{Channel, StateTtl, TenantPolicy};
+use throughline::calendar::ClinicZone;
 use throughline::clock::rfc3339;
 use throughline::ids::TenantName;
 use throughline::store::Countable;
-use throughline::{Installation, SystemClock};
+use throughline::{Clock as _, Installation, SystemClock};
 
 use super::passphrase::Source;
 
@@ -21,6 +22,18 @@ pub enum TenantCommand {
         /// How long session state is kept (1 to 3650 days).
         #[arg(long, default_value_t = 30)]
         state_ttl_days: u64,
+        /// The clinic's IANA time zone, e.g. America/Los_Angeles (default:
+        /// this machine's zone, or UTC when it has none).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
+    /// Move a tenant to another IANA time zone. Appointments keep their
+    /// instant and are shown in the new zone. Takes effect when the server
+    /// next opens the tenant (restart `serve`).
+    SetTimeZone {
+        name: String,
+        /// e.g. America/Los_Angeles, Europe/Berlin.
+        time_zone: String,
     },
     /// List tenants.
     List,
@@ -125,7 +138,8 @@ pub enum PolicyCommand {
 
 /// A command with its arguments checked, before any key is touched.
 enum Plan {
-    Create(TenantName, StateTtl),
+    Create(TenantName, StateTtl, ClinicZone),
+    SetTimeZone(String, ClinicZone),
     List,
     Show(String),
     Delete(String),
@@ -137,9 +151,14 @@ enum Plan {
 pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Result<()> {
     // Check arguments before the (slow) unlock, so bad input fails fast.
     let plan = match cmd {
-        TenantCommand::Create { name, state_ttl_days } => {
-            Plan::Create(TenantName::parse(&name)?, StateTtl::from_days(state_ttl_days)?)
+        TenantCommand::Create { name, state_ttl_days, time_zone } => {
+            let zone = match time_zone {
+                Some(z) => ClinicZone::parse(&z)?,
+                None => ClinicZone::system(),
+            };
+            Plan::Create(TenantName::parse(&name)?, StateTtl::from_days(state_ttl_days)?, zone)
         }
+        TenantCommand::SetTimeZone { name, time_zone } => Plan::SetTimeZone(name, ClinicZone::parse(&time_zone)?),
         TenantCommand::List => Plan::List,
         TenantCommand::Show { name } => Plan::Show(name),
         TenantCommand::Delete { name } => Plan::Delete(name),
@@ -157,9 +176,17 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
     };
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     match plan {
-        Plan::Create(name, ttl) => {
-            let t = inst.create_tenant(&name, ttl)?;
-            println!("created tenant {} ({}), state TTL {} days", t.name, t.id, t.state_ttl_days);
+        Plan::Create(name, ttl, zone) => {
+            let t = inst.create_tenant(&name, ttl, &zone)?;
+            println!(
+                "created tenant {} ({}), state TTL {} days, time zone {}",
+                t.name, t.id, t.state_ttl_days, t.time_zone
+            );
+        }
+        Plan::SetTimeZone(name, zone) => {
+            let t = inst.set_tenant_time_zone(&name, &zone)?;
+            let now = SystemClock.now_ms();
+            println!("time zone of {} set to {}: now {}", t.name, t.time_zone, zone.render(now));
         }
         Plan::List => {
             let tenants = inst.tenants()?;
@@ -168,10 +195,11 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             }
             for t in tenants {
                 println!(
-                    "{}\t{}\tstate_ttl_days={}\tcreated={}",
+                    "{}\t{}\tstate_ttl_days={}\ttime_zone={}\tcreated={}",
                     t.name,
                     t.id,
                     t.state_ttl_days,
+                    t.time_zone,
                     rfc3339(t.created_at)
                 );
             }
@@ -182,6 +210,7 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             let audit = store.verify_audit()?;
             println!("tenant {} ({})", t.name, t.id);
             println!("state_ttl_days {}", t.state_ttl_days);
+            println!("time_zone {}", t.time_zone);
             println!("schema_version {}", store.schema_version()?);
             println!("patients {}", store.count(Countable::Customers)?);
             println!("identifiers {}", store.count(Countable::Identifiers)?);

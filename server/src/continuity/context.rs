@@ -142,12 +142,12 @@ pub(crate) fn build(
             }
         }
         if a.allows(PhiClass::Scheduling) {
-            ctx.appointments = crate::channels::appointments::upcoming(tx, customer, a, now)?;
+            ctx.appointments = crate::channels::appointments::upcoming(tx, &settings.zone, customer, a, now)?;
         }
         if a.allows(PhiClass::Conversation) {
             let state = tx.state(customer, conversation, now, a)?;
             let previous = tx.previous_session(conversation, &s.id)?;
-            ctx.brief = brief(previous.as_ref(), &state, now);
+            ctx.brief = brief(previous.as_ref(), &state, ctx.appointments.first(), now);
             ctx.state = state.into_iter().map(|(k, v)| (k, v.to_string())).collect();
             ctx.recent_turns = tx
                 .recent_turns(customer, conversation, settings.recent_turns, a)?
@@ -164,16 +164,24 @@ pub(crate) fn build(
             _ if s.created_customer => "new patient".into(),
             _ => "conversation details withheld on this channel".into(),
         };
+        // A channel that sees scheduling but not the conversation (email)
+        // still learns when the patient is expected.
+        if let Some(a) = ctx.appointments.first() {
+            ctx.brief = format!("{}; next appointment {}", ctx.brief, a.local_time);
+        }
     }
     let released = a.allowed().to_string();
     super::open::audit(tx, actor, "context.read", s.customer_id.as_ref(), &s.id, Some(&released), now)?;
     Ok(ctx)
 }
 
-/// "voice call 10 min ago, dropped; pending: booking date Tuesday"
+/// "voice call 10 min ago, dropped; pending: booking date Tuesday; next
+/// appointment Tuesday, March 16, 2027 at 2:00 PM PDT" (the appointment only
+/// where the channel sees scheduling data, in the clinic's zone).
 pub(crate) fn brief(
     previous: Option<&SessionRow>,
     state: &BTreeMap<String, zeroize::Zeroizing<String>>,
+    next: Option<&crate::channels::AppointmentView>,
     now: i64,
 ) -> String {
     let mut parts = Vec::new();
@@ -198,6 +206,9 @@ pub(crate) fn brief(
         .collect();
     if !pending.is_empty() {
         parts.push(format!("pending: {}", pending.join(", ")));
+    }
+    if let Some(a) = next {
+        parts.push(format!("next appointment {}", a.local_time));
     }
     if parts.is_empty() { "new conversation".into() } else { parts.join("; ") }
 }

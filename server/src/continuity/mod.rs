@@ -32,6 +32,8 @@ pub struct TenantSettings {
     pub policy: TenantPolicy,
     /// Default region for phone numbers without a country code (CLDR id, e.g. `US`).
     pub region: String,
+    /// The clinic's time zone: appointment times are checked and shown in it.
+    pub zone: crate::calendar::ClinicZone,
     pub state_ttl: StateTtl,
     /// How many recent turns a resume context carries.
     pub recent_turns: u32,

@@ -23,6 +23,8 @@ pub struct TenantRow {
     pub name: String,
     pub state_ttl_days: u32,
     pub default_region: String,
+    /// IANA name, validated when it was set (`calendar::ClinicZone`).
+    pub time_zone: String,
     pub created_at: i64,
 }
 
@@ -93,6 +95,23 @@ impl SystemStore {
             .prepare_cached(&format!("{TENANT_SELECT} WHERE id = ?1 AND deleted_at IS NULL"))?
             .query_row([id.as_str()], tenant_row)
             .optional()?)
+    }
+
+    /// Moves a tenant to another time zone (an IANA name already validated), audited.
+    pub fn set_tenant_time_zone(
+        &mut self,
+        id: &TenantId,
+        zone: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE tenants SET time_zone = ?2 WHERE id = ?1", params![id.as_str(), zone])?;
+        let entry =
+            AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.time_zone.set") };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn set_state_ttl_days(&mut self, id: &TenantId, days: u32) -> Result<(), StoreError> {
@@ -186,8 +205,9 @@ impl SystemStore {
     pub fn insert_tenant(&mut self, row: &TenantRow, operator: &str) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO tenants (id, name, state_ttl_days, default_region, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![row.id.as_str(), row.name, row.state_ttl_days, row.default_region, row.created_at],
+            "INSERT INTO tenants (id, name, state_ttl_days, default_region, time_zone, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![row.id.as_str(), row.name, row.state_ttl_days, row.default_region, row.time_zone, row.created_at],
         )?;
         let entry = AuditEntry { tenant_id: Some(row.id.as_str()), ..AuditEntry::operator(operator, "tenant.create") };
         audit_log::append(&tx, AuditTable::System, &entry, row.created_at)?;
@@ -363,7 +383,7 @@ impl SystemStore {
     }
 }
 
-const TENANT_SELECT: &str = "SELECT id, name, state_ttl_days, default_region, created_at FROM tenants";
+const TENANT_SELECT: &str = "SELECT id, name, state_ttl_days, default_region, created_at, time_zone FROM tenants";
 
 fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
     let id: String = r.get(0)?;
@@ -375,6 +395,7 @@ fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
         state_ttl_days: r.get(2)?,
         default_region: r.get(3)?,
         created_at: r.get(4)?,
+        time_zone: r.get(5)?,
     })
 }
 

@@ -10,6 +10,7 @@ use policy::PhiClass;
 use serde::Deserialize;
 
 use super::thread::{message_id, our_message_id};
+use crate::calendar::ClinicZone;
 use crate::channels::{Smtp, limits};
 use crate::continuity::identifiers::Identifier;
 use crate::continuity::{Actor, ContinuityError, TenantSettings, audit, audit_outcome, open_row, refuse, writable};
@@ -50,20 +51,10 @@ fn bad(code: &'static str, message: &str) -> ContinuityError {
     ContinuityError::bad(code, message)
 }
 
-/// "Tuesday, December 1, 2026 at 2:00 PM (UTC-08:00), 30 minutes"
-fn human_time(a: &AppointmentRow) -> String {
-    let offset = time::UtcOffset::from_whole_seconds(a.utc_offset_min * 60).unwrap_or(time::UtcOffset::UTC);
-    let format = time::macros::format_description!(
-        "[weekday], [month repr:long] [day padding:none], [year] at [hour repr:12 padding:none]:[minute] [period]"
-    );
-    let when = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(a.starts_at) * 1_000_000)
-        .ok()
-        .map(|t| t.to_offset(offset))
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default();
-    let (h, m) = (a.utc_offset_min / 60, (a.utc_offset_min % 60).abs());
-    let zone = if a.utc_offset_min == 0 { "UTC".to_owned() } else { format!("UTC{h:+03}:{m:02}") };
-    format!("{when} ({zone}), {} minutes", a.duration_min)
+/// "Tuesday, March 16, 2027 at 2:00 PM PDT, 30 minutes": the clinic's
+/// zone, DST applied, as the resume brief writes it.
+fn human_time(zone: &ClinicZone, a: &AppointmentRow) -> String {
+    format!("{}, {} minutes", zone.render(a.starts_at), a.duration_min)
 }
 
 pub fn compose(
@@ -121,7 +112,7 @@ pub fn compose(
             message: "no such appointment for this patient".into(),
         })?;
         let what = if apt.status == "cancelled" { "Cancelled appointment" } else { "Your appointment" };
-        body.push_str(&format!("\n\n{what}: {}.\n", human_time(&apt)));
+        body.push_str(&format!("\n\n{what}: {}.\n", human_time(&settings.zone, &apt)));
     }
     if let Some(parent) = &replying_to
         && tx.thread_of(parent)?.is_none_or(|(v, _)| v != conversation)
@@ -182,8 +173,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn appointment_times_read_as_the_clinic_booked_them() {
-        let a = AppointmentRow {
+    fn appointment_times_read_in_the_clinics_zone() {
+        let mut a = AppointmentRow {
             id: "apt_x".into(),
             conversation_id: crate::ids::ConversationId::generate(),
             customer_id: crate::ids::CustomerId::generate(),
@@ -193,6 +184,9 @@ mod tests {
             status: "booked".into(),
             has_reason: true,
         };
-        assert_eq!(human_time(&a), "Monday, December 1, 2025 at 2:00 PM (UTC-08:00), 30 minutes");
+        let la = ClinicZone::parse("America/Los_Angeles").unwrap();
+        assert_eq!(human_time(&la, &a), "Monday, December 1, 2025 at 2:00 PM PST, 30 minutes");
+        a.starts_at = 1_909_774_800_000; // 2030-07-08T21:00:00Z
+        assert_eq!(human_time(&la, &a), "Monday, July 8, 2030 at 2:00 PM PDT, 30 minutes");
     }
 }

@@ -1,28 +1,40 @@
-//! The rest of the seed story: the chat agent finishes intake, books Tuesday
-//! 2 PM and sends the confirmation email; the next morning the patient
-//! replies asking for 3 PM with their insurance card attached, and the email
-//! agent reschedules the same appointment in the same conversation.
+//! The rest of the seed story: the chat agent finishes intake, books the
+//! next Tuesday at 2 PM and sends the confirmation email; at 8 AM the next
+//! day the patient replies asking for 3 PM with their insurance card
+//! attached, and the email agent reschedules the same appointment in the
+//! same conversation. Every date comes from the clock, in the clinic's zone.
 
 use anyhow::{Context as _, ensure};
+use jiff::civil::Weekday;
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::ManualClock;
+use throughline::calendar::ClinicZone;
+use throughline::{Clock as _, ManualClock};
 
 use super::story::{Channel, show_context};
 
-/// Tuesday 1 December 2026, 2 PM at the clinic (UTC-8).
-const TUESDAY_2PM: &str = "2026-12-01T14:00:00-08:00";
-const TUESDAY_3PM: &str = "2026-12-01T15:00:00-08:00";
 const PATIENT_EMAIL: &str = "maria.lopez@example.com";
+
+/// Where the first half of the story left off.
+pub struct Story<'a> {
+    pub chat_session: &'a str,
+    pub conversation: &'a Value,
+    pub clock: &'a ManualClock,
+    pub zone: &'a ClinicZone,
+}
 
 pub async fn chat_books_then_email_reschedules(
     chat: &Channel,
     email: &Channel,
-    chat_session: &str,
-    conversation: &Value,
-    clock: &ManualClock,
+    story: &Story<'_>,
 ) -> anyhow::Result<()> {
-    super::step("9 PM, chat", "intake finishes; Tuesday 2 PM is booked; a confirmation email goes out");
+    let Story { chat_session, conversation, clock, zone } = *story;
+    let chat_at = clock.now_ms();
+    let tuesday_2pm = zone.next_weekday_at(chat_at, Weekday::Tuesday, 14, 0)?;
+    let tuesday_3pm = zone.next_weekday_at(chat_at, Weekday::Tuesday, 15, 0)?;
+    let (tuesday_2pm_rfc, tuesday_3pm_rfc) = (zone.rfc3339(tuesday_2pm), zone.rfc3339(tuesday_3pm));
+    super::step("9 PM, chat", "intake finishes; next Tuesday 2 PM is booked; a confirmation email goes out");
+    println!("    at the clinic: {}", zone.render(chat_at));
     let s = |p: &str| format!("/v1/sessions/{chat_session}{p}");
     for (speaker, text) in [
         ("patient", "It's for a check-up, my knee has been hurting."),
@@ -35,10 +47,16 @@ pub async fn chat_books_then_email_reschedules(
         .ok(
             Method::POST,
             &s("/appointments"),
-            Some(json!({"starts_at": TUESDAY_2PM, "duration_min": 30, "reason": "knee pain check-up"})),
+            Some(json!({"starts_at": tuesday_2pm_rfc, "duration_min": 30, "reason": "knee pain check-up"})),
         )
         .await?;
-    println!("           <- appointment {} at {}", apt["id"].as_str().unwrap_or(""), apt["starts_at"]);
+    println!(
+        "           <- appointment {} at {} ({})",
+        apt["id"].as_str().unwrap_or(""),
+        apt["starts_at"],
+        apt["local_time"].as_str().unwrap_or("")
+    );
+    ensure!(apt["starts_at"] == tuesday_2pm_rfc.as_str(), "booked at {}", apt["starts_at"]);
     let apt_id = apt["id"].as_str().context("appointment id")?.to_owned();
     chat.ok(Method::DELETE, &s("/state/pending_booking_date"), None).await?;
     let sent = chat
@@ -64,11 +82,18 @@ pub async fn chat_books_then_email_reschedules(
         println!("              | {line}");
     }
     ensure!(!raw.contains("knee"), "the reason for the visit went into an email");
+    let confirmation = parsed.body_text(0).unwrap_or_default();
+    ensure!(
+        confirmation.contains(&zone.render(tuesday_2pm)),
+        "the confirmation does not give the time in the clinic's zone: {confirmation}"
+    );
     chat.ok(Method::POST, &s("/end"), Some(json!({"reason": "completed"}))).await?;
 
-    clock.advance_ms(11 * 3_600_000);
+    let eight_am = zone.next_day_at(clock.now_ms(), 8, 0)?;
+    clock.advance_ms(eight_am - clock.now_ms());
     super::step("8 AM next day, email", "the patient replies: 3 PM instead? insurance card attached");
-    let reply = patient_reply(&our_id);
+    println!("    at the clinic: {}", zone.render(eight_am));
+    let reply = patient_reply(&our_id, &zone.format(eight_am, RFC2822), &zone.format(chat_at, QUOTED));
     println!("    email -> POST /v1/email/inbound ({} bytes, In-Reply-To <{our_id}>)", reply.len());
     let (status, inbound) = email.raw("/v1/email/inbound", reply.clone()).await?;
     ensure!(status == 201, "inbound answered {status}: {inbound}");
@@ -91,11 +116,11 @@ pub async fn chat_books_then_email_reschedules(
         .ok(
             Method::PATCH,
             &format!("/v1/appointments/{apt_id}"),
-            Some(json!({"session_id": email_session, "starts_at": TUESDAY_3PM})),
+            Some(json!({"session_id": email_session, "starts_at": tuesday_3pm_rfc})),
         )
         .await?;
     println!("           <- appointment {} now at {}", moved["id"].as_str().unwrap_or(""), moved["starts_at"]);
-    ensure!(moved["starts_at"] == TUESDAY_3PM, "not rescheduled");
+    ensure!(moved["starts_at"] == tuesday_3pm_rfc.as_str(), "not rescheduled");
     let answer = email
         .ok(
             Method::POST,
@@ -117,15 +142,20 @@ pub async fn chat_books_then_email_reschedules(
     Ok(())
 }
 
+/// The Date header's form (RFC 5322 section 3.3).
+const RFC2822: &str = "%a, %-d %b %Y %H:%M:%S %z";
+/// How a mail client introduces quoted history.
+const QUOTED: &str = "%a, %b %-d, %Y at %-I:%M %p";
+
 /// The patient's reply as their mail client writes it: quoted history
 /// below, a PNG attached.
-fn patient_reply(our_id: &str) -> Vec<u8> {
+fn patient_reply(our_id: &str, date: &str, quoted_at: &str) -> Vec<u8> {
     let png = base64_engine(&[0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R']);
     format!(
         "From: Maria Lopez <{PATIENT_EMAIL}>\r\n\
          To: Sunrise Clinic <appointments@sunrise-clinic.example>\r\n\
          Subject: Re: Your Sunrise Clinic appointment\r\n\
-         Date: Wed, 25 Nov 2026 08:00:00 -0800\r\n\
+         Date: {date}\r\n\
          Message-ID: <CAF7r2h1=maria.0001@mail.example.com>\r\n\
          In-Reply-To: <{our_id}>\r\n\
          References: <{our_id}>\r\n\
@@ -137,7 +167,7 @@ fn patient_reply(our_id: &str) -> Vec<u8> {
          \r\n\
          Could we make it 3 PM instead? My insurance card is attached.\r\n\
          \r\n\
-         On Tue, Nov 24, 2026 at 9:05 PM Sunrise Clinic <appointments@sunrise-clinic.example> wrote:\r\n\
+         On {quoted_at} Sunrise Clinic <appointments@sunrise-clinic.example> wrote:\r\n\
          > Hi Maria,\r\n\
          > thank you for booking with us.\r\n\
          \r\n\

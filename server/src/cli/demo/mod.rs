@@ -6,10 +6,13 @@
 //! website chat resumes the same conversation once the patient confirms
 //! their date of birth. Then the refusals (no certificate, a revoked one),
 //! the files on disk (nothing readable), and the audit chains. The clock is
-//! a manual one so "five hours later" takes no time. The chat books Tuesday
-//! 2 PM and the confirmation email goes out with a recorded Message-ID; the
-//! patient's reply (3 PM instead? insurance card attached) threads back into
-//! the same conversation and the email agent reschedules.
+//! a manual one so "five hours later" takes no time; it starts at the latest
+//! 4 PM at the clinic (America/Los_Angeles) and every date of the story is
+//! derived from it, so the demo plays the same on any day of any year. The
+//! chat books the next Tuesday at 2 PM and the confirmation email goes out
+//! with a recorded Message-ID; the patient's reply at 8 AM the next day (3 PM
+//! instead? insurance card attached) threads back into the same
+//! conversation and the email agent reschedules.
 
 mod email_story;
 mod story;
@@ -22,6 +25,7 @@ use crypto::KdfParams;
 use policy::Channel;
 use policy::StateTtl;
 use secrecy::SecretString;
+use throughline::calendar::ClinicZone;
 use throughline::ids::TenantName;
 use throughline::serve::{self, ServeOptions};
 use throughline::store::IdentifierKind;
@@ -31,6 +35,7 @@ use throughline::{Clock as _, Installation, ManualClock, SystemClock};
 const NAME: &str = "Maria Lopez";
 const DOB: &str = "1985-03-14";
 const PHONE: &str = "+14155550100";
+const CLINIC_ZONE: &str = "America/Los_Angeles";
 
 pub fn run() -> anyhow::Result<()> {
     let started = Instant::now();
@@ -40,13 +45,15 @@ pub fn run() -> anyhow::Result<()> {
 
     step("init", "a fresh installation: argon2id master key, keyring, encrypted system store");
     let t0 = Instant::now();
-    let clock = ManualClock::new(SystemClock.now_ms());
+    let zone = ClinicZone::parse(CLINIC_ZONE)?;
+    let clock = ManualClock::new(zone.last_at(SystemClock.now_ms(), 16, 0)?);
     let mut inst = Installation::init(&root, &passphrase, KdfParams::recommended()?, Arc::new(clock.clone()))?;
     println!("    installation {} ({} ms to derive the master key)", inst.installation_id(), t0.elapsed().as_millis());
 
     step("tenant create sunrise-clinic", "its own random key, wrapped in the keyring; its own SQLCipher file");
-    let tenant = inst.create_tenant(&TenantName::parse("sunrise-clinic")?, StateTtl::default())?;
-    println!("    tenant {} , state TTL {} days", tenant.id, tenant.state_ttl_days);
+    let tenant = inst.create_tenant(&TenantName::parse("sunrise-clinic")?, StateTtl::default(), &zone)?;
+    println!("    tenant {} , state TTL {} days, time zone {}", tenant.id, tenant.state_ttl_days, tenant.time_zone);
+    println!("    the clinic's clock starts at {}", zone.render(clock.now_ms()));
 
     step(
         "tenant email sunrise-clinic",
@@ -55,7 +62,7 @@ pub fn run() -> anyhow::Result<()> {
     let e = inst.set_tenant_email("sunrise-clinic", "Sunrise Clinic", "appointments@sunrise-clinic.example", None)?;
     println!("    from {} <{}>", e.from_name, e.from_address);
 
-    let inst = serve_and_call(inst, &clock)?;
+    let inst = serve_and_call(inst, &clock, &zone)?;
 
     step("look at the files", "what a thief with the disk would see");
     // Close every store first: reading a live SQLite file from the process
@@ -101,7 +108,7 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// Starts the real server on a free loopback port and plays the channels.
-fn serve_and_call(mut inst: Installation, clock: &ManualClock) -> anyhow::Result<Installation> {
+fn serve_and_call(mut inst: Installation, clock: &ManualClock, zone: &ClinicZone) -> anyhow::Result<Installation> {
     step("cert issue", "one client certificate per channel, from the clinic's own CA");
     let mut certs = Vec::new();
     for channel in [Channel::Voice, Channel::Chat, Channel::Email] {
@@ -158,8 +165,8 @@ fn serve_and_call(mut inst: Installation, clock: &ManualClock) -> anyhow::Result
         }
 
         let (chat_session, conversation) = story::voice_then_chat(&channels[0], &channels[1], clock).await?;
-        email_story::chat_books_then_email_reschedules(&channels[1], &channels[2], &chat_session, &conversation, clock)
-            .await?;
+        let story = email_story::Story { chat_session: &chat_session, conversation: &conversation, clock, zone };
+        email_story::chat_books_then_email_reschedules(&channels[1], &channels[2], &story).await?;
 
         step("refusals", "no certificate, then a revoked one");
         let anonymous = tls::anonymous_client_config(&ca_pem)?;

@@ -24,6 +24,7 @@ pub fn tenant() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../sql/tenant/0001_init.sql")),
         M::up(include_str!("../sql/tenant/0002_channels.sql")),
+        M::up(include_str!("../sql/tenant/0003_identity_assurance.sql")),
     ])
 }
 

@@ -100,7 +100,8 @@ pub struct Lockout {
 }
 
 impl Lockout {
-    /// After `failures` failed attempts in this session, when confirmation
+    /// After `failures` failed attempts in the window (counted per patient
+    /// and per identifier by the server, whatever the session), when confirmation
     /// unlocks again (`None`: not locked).
     pub fn locked_until(&self, failures: u32, last_failure_ms: i64) -> Option<i64> {
         (failures >= self.max_attempts).then(|| last_failure_ms.saturating_add(self.window_ms))

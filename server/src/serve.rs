@@ -82,6 +82,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
             .with_writers(opts.writers)?
             .with_store_memory_mib(opts.store_memory_mib)?,
         clock: inst.clock(),
+        confirm_throttle: crate::api::throttle::ConfirmThrottle::default(),
     });
     let maintenance = Maintenance::start(state.clone().into_inner());
     let body_limit = opts.body_limit;

@@ -10,6 +10,7 @@ mod middleware;
 mod openapi;
 mod openapi_channels;
 mod sessions;
+pub mod throttle;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub body_limit: usize,
     pub tenants: TenantPool,
     pub clock: Arc<dyn Clock>,
+    pub confirm_throttle: throttle::ConfirmThrottle,
 }
 
 /// Registers every route.

@@ -31,6 +31,16 @@ pub(super) fn responses(ok: &str, schema: &str) -> Value {
     r
 }
 
+/// Adds the 429 (with `Retry-After`) of a throttled route.
+fn throttled(mut r: Value) -> Value {
+    r["429"] = json!({
+        "description": "Throttled: too many failed confirmations from this certificate",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    r
+}
+
 pub async fn openapi(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(document())
 }
@@ -123,10 +133,10 @@ fn sessions_document() -> Value {
             "/v1/sessions/{id}/identity/confirm": {
                 "post": {
                     "operationId": "confirmIdentity",
-                    "summary": "Confirm identity with what the tenant's policy asks (date of birth by default); failures count toward a lockout and never say which field was wrong",
+                    "summary": "Confirm identity with what the tenant's policy asks (date of birth by default); failures count per patient and per identifier over a sliding window, whatever the session, and never say which field was wrong; a certificate that fails too often gets 429 with Retry-After",
                     "parameters": [session_param()],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Confirm"}}}},
-                    "responses": responses("200", "ResumeContext")
+                    "responses": throttled(responses("200", "ResumeContext"))
                 }
             },
             "/v1/sessions/{id}/customer": {

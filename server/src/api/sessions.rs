@@ -104,9 +104,23 @@ pub async fn confirm(
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
     let req = body.into_inner();
-    let ctx =
-        with_store(&state, &caller, move |s, t, a, now| continuity::confirm_identity(s, t, a, &id, &req, now)).await?;
-    Ok(json(StatusCode::OK, &ctx))
+    let now = state.clock.now_ms();
+    if let Some(secs) = state.confirm_throttle.retry_after(&caller.serial, now) {
+        tracing::warn!(serial = %caller.serial, "identity confirmations throttled for this certificate");
+        return Err(ApiError::too_many(
+            "confirmation_throttled",
+            "too many failed identity confirmations from this integration; retry later",
+            secs,
+        ));
+    }
+    let out =
+        with_store(&state, &caller, move |s, t, a, now| continuity::confirm_identity(s, t, a, &id, &req, now)).await;
+    if let Err(e) = &out
+        && matches!(e.code(), "identity_not_confirmed" | "identity_locked")
+    {
+        state.confirm_throttle.failed(&caller.serial, now);
+    }
+    Ok(json(StatusCode::OK, &out?))
 }
 
 pub async fn customer(

@@ -179,6 +179,22 @@ pub fn confirm_identity(
         Resolution::Ambiguous => tx.candidates(session)?,
         _ => row.customer_id.iter().cloned().collect(),
     };
+    // Failures count per patient and per identifier over a sliding window,
+    // whatever the session (H1): a fresh session does not reset them, and a
+    // locked patient is refused before any answer is compared.
+    let lockout = settings.policy.confirmation.lockout;
+    let subjects = tx.confirm_subjects(session, &candidates)?;
+    let window = tx.confirm_failures_since(&subjects, now.saturating_sub(lockout.window_ms))?;
+    if window.count >= lockout.max_attempts {
+        let until = window.oldest.unwrap_or(now).saturating_add(lockout.window_ms);
+        tx.record_confirm_failure(session, row.confirm_failures, Some(until))?;
+        audit_refused(&tx, actor, &row, "identity.confirm", "locked_subject", now)?;
+        tx.commit()?;
+        return Err(ContinuityError::forbidden(
+            "identity_locked",
+            format!("too many failed attempts; try again in {} minutes", minutes_until(until, now)),
+        ));
+    }
     let mut matching = Vec::new();
     for c in &candidates {
         if tx.answers_match(c, &answers)? {
@@ -205,19 +221,29 @@ pub fn confirm_identity(
             Ok(ctx)
         }
         _ => {
-            let (failures, locked_until) =
-                policy::after_failed_confirmation(&settings.policy, row.confirm_failures, now);
-            tx.record_confirm_failure(session, failures, locked_until)?;
+            tx.record_subject_failure(&subjects, now)?;
+            // The session's own counter is the secondary limit; the subjects'
+            // window (this failure included) is the one that protects.
+            let (own, own_lock) = policy::after_failed_confirmation(&settings.policy, row.confirm_failures, now);
+            let failures = own.max(window.count.saturating_add(1));
+            let subject_lock = (window.count.saturating_add(1) >= lockout.max_attempts)
+                .then(|| window.oldest.unwrap_or(now).saturating_add(lockout.window_ms));
+            let locked_until = own_lock.max(subject_lock);
+            tx.record_confirm_failure(session, own, locked_until)?;
             let reason = if locked_until.is_some() { "mismatch_locked" } else { "mismatch" };
             audit_refused(&tx, actor, &row, "identity.confirm", reason, now)?;
             tx.commit()?;
-            let left = settings.policy.confirmation.lockout.max_attempts.saturating_sub(failures);
+            let left = lockout.max_attempts.saturating_sub(failures);
             Err(ContinuityError::Unauthorized {
                 code: if left == 0 { "identity_locked" } else { "identity_not_confirmed" },
                 message: format!("the details given do not match our records; {left} attempts left"),
             })
         }
     }
+}
+
+fn minutes_until(until: i64, now: i64) -> i64 {
+    (until.saturating_sub(now).max(0) + 59_999) / 60_000
 }
 
 fn bad_code(field: ConfirmField) -> &'static str {

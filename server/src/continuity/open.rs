@@ -153,6 +153,11 @@ pub(crate) fn open_in(
         }
     }
     tx.insert_session(&row, input.external_ref, &actor.serial)?;
+    // What a failed confirmation in this session counts against, besides
+    // the patient: every identifier it was opened with (H1).
+    for o in &offers {
+        tx.add_session_subject(&session_id, o.id.kind(), o.id.value())?;
+    }
 
     match &resolved {
         Resolved::New => {}

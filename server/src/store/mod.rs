@@ -16,6 +16,7 @@ mod system_email;
 mod tenant;
 mod tenant_channels;
 mod tenant_content;
+mod tenant_identity;
 mod tenant_tx;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use system_email::{EmailSettingsRow, SmtpRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};
 pub use tenant_channels::{AppointmentRow, ClaimedCallback, NewAppointment, NewCallback};
 pub use tenant_content::TurnView;
+pub use tenant_identity::{FailureWindow, Subject};
 pub use tenant_tx::{SessionRow, TenantTx};
 
 /// Why a store operation failed. Messages carry paths, codes and SQLite's own

@@ -1,0 +1,84 @@
+//! Identity assurance in SQL: the subjects a session's confirmation counts
+//! against (its candidate patients and the blind indexes of the identifiers
+//! it was opened with) and the failed confirmations of each, kept as rows
+//! so the lockout window slides and no new session resets it.
+
+use rusqlite::params;
+
+use super::StoreError;
+use super::tenant::IdentifierKind;
+use super::tenant_tx::TenantTx;
+use crate::ids::{CustomerId, SessionId};
+
+/// Failures are kept this long at most (the longest lockout a policy sets).
+const KEEP_FAILURES_MS: i64 = 24 * 3_600_000;
+
+/// Who a failed confirmation counts against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subject(Vec<u8>);
+
+impl Subject {
+    pub fn customer(c: &CustomerId) -> Self {
+        Subject(format!("customer:{c}").into_bytes())
+    }
+}
+
+/// The failures in the window over the most-failed subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FailureWindow {
+    pub count: u32,
+    /// The oldest failure still in the window (when the count next drops).
+    pub oldest: Option<i64>,
+}
+
+impl TenantTx<'_> {
+    /// Records the identifiers a session was opened with as its subjects.
+    pub fn add_session_subject(
+        &self,
+        session: &SessionId,
+        kind: IdentifierKind,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        let bi = self.keys.blind_index(kind.as_str(), value);
+        self.tx
+            .prepare_cached("INSERT OR IGNORE INTO session_subjects (session_id, subject) VALUES (?1, ?2)")?
+            .execute(params![session.as_str(), bi.0.as_slice()])?;
+        Ok(())
+    }
+
+    /// A session's identifier subjects, plus each of `customers`.
+    pub fn confirm_subjects(&self, session: &SessionId, customers: &[CustomerId]) -> Result<Vec<Subject>, StoreError> {
+        let mut stmt = self.tx.prepare_cached("SELECT subject FROM session_subjects WHERE session_id = ?1")?;
+        let rows = stmt.query_map([session.as_str()], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out: Vec<Subject> = rows.collect::<Result<Vec<_>, _>>()?.into_iter().map(Subject).collect();
+        out.extend(customers.iter().map(Subject::customer));
+        Ok(out)
+    }
+
+    /// Failures since `since` for the most-failed of `subjects`.
+    pub fn confirm_failures_since(&self, subjects: &[Subject], since: i64) -> Result<FailureWindow, StoreError> {
+        let mut stmt =
+            self.tx.prepare_cached("SELECT COUNT(*), MIN(at) FROM confirm_failures WHERE subject = ?1 AND at > ?2")?;
+        let mut worst = FailureWindow { count: 0, oldest: None };
+        for s in subjects {
+            let (count, oldest): (u32, Option<i64>) =
+                stmt.query_row(params![s.0.as_slice(), since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if count > worst.count {
+                worst = FailureWindow { count, oldest };
+            }
+        }
+        Ok(worst)
+    }
+
+    /// One failed confirmation against every subject; old rows go.
+    pub fn record_subject_failure(&self, subjects: &[Subject], now: i64) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached("INSERT INTO confirm_failures (subject, at) VALUES (?1, ?2)")?;
+        for s in subjects {
+            stmt.execute(params![s.0.as_slice(), now])?;
+        }
+        self.tx
+            .prepare_cached("DELETE FROM confirm_failures WHERE at < ?1")?
+            .execute([now.saturating_sub(KEEP_FAILURES_MS)])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+//! Identity assurance against an adversary (the security review of
+//! 2026-12): each finding replayed against the real server as the attacker
+//! would play it, with only a web chat or an email account. Every test here
+//! failed on a77a20d.
+// Test helpers panic on unexpected results by design; the lint is for request paths.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use util::Env;
+use util::api::Api;
+use util::inproc::InProcess;
+
+const DOB: &str = "1985-03-14";
+const PHONE: &str = "+1 415 555 0100";
+
+struct Clinic {
+    env: Env,
+    server: InProcess,
+    voice: Api,
+    chat: Api,
+    /// A second chat integration of the same clinic.
+    other_chat: Api,
+}
+
+fn clinic() -> Clinic {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "America/Los_Angeles"]);
+    let voice = env.issue("sunrise-clinic", "voice");
+    let chat = env.issue("sunrise-clinic", "chat");
+    let other = env.issue("sunrise-clinic", "chat");
+    let server = InProcess::start(&env);
+    let (voice, chat, other_chat) = (Api::new(&server, &voice), Api::new(&server, &chat), Api::new(&server, &other));
+    Clinic { env, server, voice, chat, other_chat }
+}
+
+fn sid(v: &Value) -> String {
+    v["session_id"].as_str().unwrap().to_owned()
+}
+
+/// Maria calls (caller ID), gives her name and date of birth, hangs up.
+async fn maria_calls(c: &Clinic) {
+    let open = c.voice.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE}}))).await;
+    let body = json!({"name": "Maria Lopez", "date_of_birth": DOB});
+    c.voice.ok(Method::PATCH, &format!("/v1/sessions/{}/customer", sid(&open)), Some(body)).await;
+    c.voice.ok(Method::POST, &format!("/v1/sessions/{}/end", sid(&open)), Some(json!({"reason": "completed"}))).await;
+}
+
+async fn chat_claims(api: &Api, phone: &str) -> String {
+    sid(&api.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": phone}}))).await)
+}
+
+async fn guess(api: &Api, session: &str, dob: &str) -> (u16, Value) {
+    api.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"date_of_birth": dob})).await
+}
+
+/// A wrong date of birth for the n-th guess (all distinct, none Maria's).
+fn wrong_dob(n: u32) -> String {
+    format!("19{:02}-{:02}-{:02}", 40 + n / 12, 1 + n % 12, 1 + n % 28)
+}
+
+/// H1: the lockout counts per patient, not per session. A stranger typing
+/// Maria's number into five fresh chat sessions gets five wrong answers in
+/// the window, not twenty-five; then even the right date is refused until
+/// the window has passed, and then it works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h1_failed_confirmations_count_per_patient_across_sessions() {
+    let c = clinic();
+    maria_calls(&c).await;
+    let mut taken = 0;
+    let mut locked = 0;
+    for s in 0..5 {
+        let session = chat_claims(&c.chat, "(415) 555-0100").await;
+        for g in 0..5 {
+            let (status, v) = guess(&c.chat, &session, &wrong_dob(s * 5 + g)).await;
+            match (status, v["error"].as_str().unwrap()) {
+                (401, "identity_not_confirmed" | "identity_locked") => taken += 1,
+                (403, "identity_locked") => locked += 1,
+                other => panic!("unexpected {other:?}: {v}"),
+            }
+        }
+    }
+    assert_eq!((taken, locked), (5, 20), "wrong answers compared per patient per window");
+    // The right answer, in yet another session, is refused while locked.
+    let session = chat_claims(&c.chat, "(415) 555-0100").await;
+    let (status, v) = guess(&c.chat, &session, DOB).await;
+    assert_eq!((status, v["error"].as_str().unwrap()), (403, "identity_locked"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("try again in 15 minutes"), "{v}");
+
+    // The window slides: fifteen minutes after the first failure, Maria gets in.
+    c.server.advance_minutes(16);
+    let session = chat_claims(&c.chat, "(415) 555-0100").await;
+    let (status, v) = guess(&c.chat, &session, DOB).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["identity"]["confirmed"], true);
+    c.server.stop().await;
+
+    let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
+    let reasons: Vec<String> = store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "identity.confirm" && r.outcome.as_str() == "refused")
+        .filter_map(|r| r.reason)
+        .collect();
+    assert_eq!(reasons.iter().filter(|r| r.starts_with("mismatch")).count(), 5, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "locked_subject"), "the lockout is audited: {reasons:?}");
+}
+
+/// H1: a certificate that fails too often, whichever patients it aims at,
+/// is throttled with 429 and Retry-After; another integration is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h1_a_certificate_that_fails_too_often_is_throttled() {
+    let c = clinic();
+    maria_calls(&c).await;
+    let limit = throughline::api::throttle::CERT_FAILURES_PER_WINDOW;
+    let session = chat_claims(&c.chat, "(415) 555-0100").await;
+    for n in 0..limit {
+        let (status, v) = guess(&c.chat, &session, &wrong_dob(n as u32)).await;
+        assert!(matches!(status, 401 | 403), "attempt {n}: {status} {v}");
+    }
+    let res = c
+        .chat
+        .http
+        .post(format!("{}/v1/sessions/{session}/identity/confirm", c.chat.base))
+        .json(&json!({"date_of_birth": DOB}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 429);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=600).contains(&wait), "Retry-After {wait}");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "confirmation_throttled");
+
+    // Another chat integration of the clinic is not throttled by this one.
+    let fresh = chat_claims(&c.other_chat, "+1 212 555 0199").await;
+    let (status, v) = guess(&c.other_chat, &fresh, DOB).await;
+    assert_ne!(status, 429, "{v}");
+    c.server.stop().await;
+}

@@ -23,6 +23,9 @@ struct Clinic {
     chat: Api,
     /// A second chat integration of the same clinic.
     other_chat: Api,
+    email: Api,
+    /// A second voice integration (another bridge).
+    other_voice: Api,
 }
 
 fn clinic() -> Clinic {
@@ -31,9 +34,13 @@ fn clinic() -> Clinic {
     let voice = env.issue("sunrise-clinic", "voice");
     let chat = env.issue("sunrise-clinic", "chat");
     let other = env.issue("sunrise-clinic", "chat");
+    let email = env.issue("sunrise-clinic", "email");
+    let other_voice = env.issue("sunrise-clinic", "voice");
     let server = InProcess::start(&env);
-    let (voice, chat, other_chat) = (Api::new(&server, &voice), Api::new(&server, &chat), Api::new(&server, &other));
-    Clinic { env, server, voice, chat, other_chat }
+    let api = |c| Api::new(&server, c);
+    let (voice, chat, other_chat, email, other_voice) =
+        (api(&voice), api(&chat), api(&other), api(&email), api(&other_voice));
+    Clinic { env, server, voice, chat, other_chat, email, other_voice }
 }
 
 fn sid(v: &Value) -> String {
@@ -139,5 +146,55 @@ async fn h1_a_certificate_that_fails_too_often_is_throttled() {
     let fresh = chat_claims(&c.other_chat, "+1 212 555 0199").await;
     let (status, v) = guess(&c.other_chat, &fresh, DOB).await;
     assert_ne!(status, 429, "{v}");
+    c.server.stop().await;
+}
+
+fn mail(from: &str, message_id: &str, text: &str) -> Vec<u8> {
+    format!(
+        "From: {from}\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Appointment\r\n\
+         Message-ID: <{message_id}>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{text}\r\n"
+    )
+    .into_bytes()
+}
+
+/// H3: a message that reuses a patient's Message-ID, from another sender,
+/// is a new message of its own: it never gets the patient's session back,
+/// nor their context, and its own text is not dropped as a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h3_a_reused_message_id_never_returns_another_patients_session() {
+    let c = clinic();
+    let maria = mail("Maria Lopez <maria@example.com>", "CAF7r2h1=maria.0001@mail.example.com", "See you Tuesday.");
+    let (status, first) = c.email.raw("/v1/email/inbound", maria.clone()).await;
+    assert_eq!(status, 201, "{first}");
+    let forged = mail("Eve <eve@example.net>", "CAF7r2h1=maria.0001@mail.example.com", "What is on file for me?");
+    let (status, v) = c.email.raw("/v1/email/inbound", forged).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["duplicate"], false, "{v}");
+    assert_ne!(v["session_id"], first["session_id"]);
+    assert_ne!(v["context"]["customer_id"], first["context"]["customer_id"]);
+    assert!(!v.to_string().contains("maria"), "{v}");
+    // The same bytes again are the same message: idempotent.
+    let (status, again) = c.email.raw("/v1/email/inbound", maria.clone()).await;
+    assert_eq!((status, &again["duplicate"], &again["session_id"]), (200, &json!(true), &first["session_id"]));
+    c.server.stop().await;
+}
+
+/// H3, L14: an external_ref is the session of the integration that opened
+/// it, and only while it is open: another voice bridge reusing a call id
+/// gets 409, not the caller's session; an ended call is not reopened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h3_an_external_ref_never_crosses_integrations_or_reopens() {
+    let c = clinic();
+    let body = json!({"identifiers": {"phone": PHONE}, "external_ref": "CA0001"});
+    let first = c.voice.ok(Method::POST, "/v1/sessions", Some(body.clone())).await;
+    let retry = c.voice.ok(Method::POST, "/v1/sessions", Some(body.clone())).await;
+    assert_eq!(retry["session_id"], first["session_id"], "a retrying bridge gets the same session");
+    let stranger = json!({"identifiers": {"phone": "+1 212 555 0199"}, "external_ref": "CA0001"});
+    let (status, v) = c.other_voice.post("/v1/sessions", stranger).await;
+    assert_eq!((status, v["error"].as_str().unwrap()), (409, "external_ref_conflict"), "{v}");
+    assert!(v.get("session_id").is_none(), "{v}");
+    c.voice.ok(Method::POST, &format!("/v1/sessions/{}/end", sid(&first)), Some(json!({"reason": "completed"}))).await;
+    let (status, v) = c.voice.post("/v1/sessions", body).await;
+    assert_eq!((status, v["error"].as_str().unwrap()), (409, "session_ended"), "{v}");
     c.server.stop().await;
 }

@@ -93,8 +93,9 @@ pub(crate) fn open_in(
     if let Some(r) = input.external_ref
         && let Some(existing) = tx.session_by_external_ref(actor.channel, r)?
     {
-        // A retrying voice bridge gets the same session, not a second one.
-        return Ok(existing);
+        // A retrying voice bridge gets the same session, not a second one;
+        // nobody else does (H3).
+        return same_integration(existing, actor);
     }
 
     let mut offers = Vec::with_capacity(input.offered.len());
@@ -198,6 +199,28 @@ pub(crate) fn open_in(
     }
     audit(tx, actor, "session.open", row.customer_id.as_ref(), &session_id, Some(row.status.as_str()), now)?;
     Ok(row)
+}
+
+/// An external reference hit is the same session only for the certificate
+/// that opened it, and only while it is open: another integration (or
+/// anyone replaying a call id) gets a conflict, never that session (H3, M3).
+pub(crate) fn same_integration(
+    (existing, serial): (SessionRow, String),
+    actor: &Actor,
+) -> Result<SessionRow, ContinuityError> {
+    if serial != actor.serial {
+        return Err(ContinuityError::Conflict {
+            code: "external_ref_conflict",
+            message: "this external_ref belongs to a session of another integration".into(),
+        });
+    }
+    if existing.ended_at.is_some() {
+        return Err(ContinuityError::Conflict {
+            code: "session_ended",
+            message: "the session opened with this external_ref has ended".into(),
+        });
+    }
+    Ok(existing)
 }
 
 fn parse_offered(o: &Offered, settings: &TenantSettings, actor: &Actor) -> Result<Vec<Identifier>, ContinuityError> {

@@ -120,17 +120,20 @@ impl<'a> TenantTx<'a> {
         Ok(self.tx.prepare_cached(&sql)?.query_row([id.as_str()], session_row).optional()?)
     }
 
+    /// The session opened with this external reference on this channel, and
+    /// the serial of the certificate that opened it.
     pub fn session_by_external_ref(
         &self,
         channel: Channel,
         external_ref: &str,
-    ) -> Result<Option<SessionRow>, StoreError> {
+    ) -> Result<Option<(SessionRow, String)>, StoreError> {
         let bi = self.keys.blind_index("external_ref", external_ref);
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE channel = ?1 AND external_ref_bi = ?2");
+        let sql =
+            format!("SELECT {SESSION_COLUMNS}, cert_serial FROM sessions WHERE channel = ?1 AND external_ref_bi = ?2");
         Ok(self
             .tx
             .prepare_cached(&sql)?
-            .query_row(params![channel.as_str(), bi.0.as_slice()], session_row)
+            .query_row(params![channel.as_str(), bi.0.as_slice()], |r| Ok((session_row(r)?, r.get(14)?)))
             .optional()?)
     }
 

@@ -108,11 +108,9 @@ pub fn receive(
     let sender =
         Identifier::email(from).map_err(|_| bad("invalid_sender", "the From address is not a valid email address"))?;
     let own_id = msg.message_id().and_then(message_id);
-    let external_ref = match &own_id {
-        Some(id) if id.len() <= 240 => format!("mid:{id}"),
-        Some(id) => format!("mid-sha256:{}", hex::encode(Sha256::digest(id.as_bytes()))),
-        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
-    };
+    // Idempotency is by the message's bytes, never by its Message-ID alone:
+    // anyone can write another patient's Message-ID into a message (H3).
+    let external_ref = format!("sha256:{}", hex::encode(Sha256::digest(raw)));
     let candidates = thread_candidates(&msg);
     let mut text = msg.body_text(0).map(|t| reply_text(&t)).unwrap_or_default();
     if text.is_empty() {
@@ -138,7 +136,14 @@ pub fn receive(
     }
 
     let tx = store.transaction()?;
-    if let Some(existing) = tx.session_by_external_ref(actor.channel, &external_ref)? {
+    if let Some(hit) = tx.session_by_external_ref(actor.channel, &external_ref)? {
+        let (existing, serial) = hit;
+        if serial != actor.serial {
+            return Err(ContinuityError::Conflict {
+                code: "external_ref_conflict",
+                message: "this message was delivered by another integration".into(),
+            });
+        }
         let context = build_context(&tx, settings, actor, &existing, now)?;
         tx.commit()?;
         return Ok(Inbound {

@@ -30,10 +30,10 @@ for mode in group single; do
   [ "$mode" = single ] && flag=(--no-group-commit)
   bench_serve "${flag[@]}"
   sid=$(curl -sf "${tls[@]}" -H 'content-type: application/json' -X POST "$base/v1/sessions" \
-    -d '{"identifiers":{"phone":"+1 415 555 0100"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])')
+    -d '{"identifiers":{"phone":"+1 415 555 0100"},"evidence":{"caller_id_attestation":"A"}}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])')
   echo "== (c) HTTP, commit: $mode, $conns connections, $duration: POST /v1/sessions (resolve + context + audit)"
   "$oha" --no-tui -z "$duration" -c "$conns" "${tls[@]}" -m POST -H 'content-type: application/json' \
-    -d '{"identifiers":{"phone":"+1 415 555 0100"}}' "$base/v1/sessions" | grep -E "$summary"
+    -d '{"identifiers":{"phone":"+1 415 555 0100"},"evidence":{"caller_id_attestation":"A"}}' "$base/v1/sessions" | grep -E "$summary"
   echo "== (c) HTTP, commit: $mode, $conns connections, $duration: POST /v1/sessions/{id}/turns"
   "$oha" --no-tui -z "$duration" -c "$conns" "${tls[@]}" -m POST -H 'content-type: application/json' \
     -d '{"speaker":"agent","text":"How can I help you today?"}' "$base/v1/sessions/$sid/turns" | grep -E "$summary"

@@ -29,7 +29,7 @@ done
 # shellcheck disable=SC2086
 bench_serve ${SERVE_ARGS:-}
 tls() { echo --cacert "$tmp/c$1/ca.crt" --cert "$tmp/c$1/client.crt" --key "$tmp/c$1/client.key"; }
-open='{"identifiers":{"phone":"+1 415 555 0100"}}'
+open='{"identifiers":{"phone":"+1 415 555 0100"},"evidence":{"caller_id_attestation":"A"}}'
 for i in $(seq "$tenants"); do
   # shellcheck disable=SC2046
   curl -sf $(tls "$i") -H 'content-type: application/json' -X POST "$base/v1/sessions" -d "$open" |

@@ -23,8 +23,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 #[tokio::test]
 async fn export_checkpoint_verify_and_every_corruption() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise"]);
-    env.ok(&["tenant", "create", "harbor"]);
+    env.tenant(&["sunrise"]);
+    env.tenant(&["harbor"]);
     let voice_cert = env.issue("sunrise", "voice");
     let chat_cert = env.issue("sunrise", "chat");
     let server = InProcess::start(&env);

@@ -33,7 +33,7 @@ fn restore(target: &Path, file: &Path, ledger: Option<&Path>) -> Command {
 #[tokio::test]
 async fn a_restored_backup_never_resurrects_an_erased_patient() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise"]);
+    env.tenant(&["sunrise"]);
     let voice_cert = env.issue("sunrise", "voice");
     let server = InProcess::start(&env);
     let http = client(&voice_cert);
@@ -99,7 +99,7 @@ async fn a_restored_backup_never_resurrects_an_erased_patient() {
 #[test]
 fn damaged_backups_and_bad_targets_are_refused_with_nothing_written() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise"]);
+    env.tenant(&["sunrise"]);
     let dir = env.tmp.path().to_owned();
     let backup = dir.join("b.tlbackup");
     env.ok(&["backup", "--out", backup.to_str().unwrap()]);

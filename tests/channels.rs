@@ -49,7 +49,7 @@ struct Sunrise {
 
 fn sunrise() -> Sunrise {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "America/Los_Angeles"]);
+    env.tenant(&["sunrise-clinic", "--time-zone", "America/Los_Angeles"]);
     env.ok(&["tenant", "email", "sunrise-clinic", "--from", "appointments@sunrise-clinic.example"]);
     let certs: Vec<_> = ["voice", "chat", "email"].iter().map(|c| env.issue("sunrise-clinic", c)).collect();
     let server = InProcess::start(&env);
@@ -136,8 +136,10 @@ async fn one_conversation_across_voice_chat_and_email() {
     // Next morning the patient replies, 3 PM instead, card attached: same
     // conversation; the email agent sees the time, not the reason, and no turns.
     s.server.advance_minutes(11 * 60);
-    let (status, inbound) =
-        s.email.raw("/v1/email/inbound", reply(sent["message_id"].as_str().unwrap(), "Could we make it 3 PM?")).await;
+    let (status, inbound) = s
+        .email
+        .delivered("/v1/email/inbound", reply(sent["message_id"].as_str().unwrap(), "Could we make it 3 PM?"))
+        .await;
     assert_eq!(status, 201, "{inbound}");
     let ctx = &inbound["context"];
     assert_eq!(ctx["conversation_id"], conversation);

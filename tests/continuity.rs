@@ -22,7 +22,7 @@ const COOKIE: &str = "c_chat_cookie_0123456789";
 fn env_with(tenants: &[(&str, &str)]) -> Env {
     let env = Env::initialised();
     for (name, ttl) in tenants {
-        env.ok(&["tenant", "create", name, "--state-ttl-days", ttl]);
+        env.tenant(&[name, "--state-ttl-days", ttl]);
     }
     env
 }

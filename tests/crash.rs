@@ -25,7 +25,7 @@ fn kills() -> u32 {
 #[tokio::test]
 async fn every_acknowledged_turn_survives_sigkill() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise"]);
+    env.tenant(&["sunrise"]);
     let voice = env.issue("sunrise", "voice");
     let http = client(&voice);
     let mut acked_total = 0u64;

@@ -36,8 +36,8 @@ struct Clinic {
 
 async fn clinic(smtp_port: Option<u16>) -> Clinic {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "America/New_York"]);
-    env.ok(&["tenant", "create", "harbor-clinic"]);
+    env.tenant(&["sunrise-clinic", "--time-zone", "America/New_York"]);
+    env.tenant(&["harbor-clinic"]);
     env.ok(&["tenant", "email", "sunrise-clinic", "--from", "appointments@sunrise-clinic.example"]);
     if let Some(port) = smtp_port {
         env.ok(&["tenant", "email", "sunrise-clinic", "--smtp", &format!("127.0.0.1:{port}"), "--smtp-tls", "none"]);
@@ -106,7 +106,7 @@ async fn real_client_replies_thread_into_the_right_conversation() {
         ("forged_other_tenant.eml", false, "new", false),
     ];
     for (file, same, via, mismatch) in cases {
-        let (status, v) = c.email.raw("/v1/email/inbound", corpus(file, &c)).await;
+        let (status, v) = c.email.delivered("/v1/email/inbound", corpus(file, &c)).await;
         assert_eq!(status, 201, "{file}: {v}");
         assert_eq!(v["context"]["conversation_id"] == c.conversation, same, "{file}: {v}");
         assert_eq!(v["threaded_by"], via, "{file}");
@@ -123,7 +123,7 @@ async fn real_client_replies_thread_into_the_right_conversation() {
     // Re-delivery is idempotent, with and without a Message-ID.
     let turns = count(&c.env, "sunrise-clinic", Countable::Turns);
     for file in ["gmail_reply.eml", "no_message_id.eml"] {
-        let (status, v) = c.email.raw("/v1/email/inbound", corpus(file, &c)).await;
+        let (status, v) = c.email.delivered("/v1/email/inbound", corpus(file, &c)).await;
         assert_eq!((status, &v["duplicate"]), (200, &json!(true)), "{file}: {v}");
     }
     assert_eq!(count(&c.env, "sunrise-clinic", Countable::Turns), turns, "a duplicate stored a turn");
@@ -178,12 +178,12 @@ async fn bad_messages_are_refused_and_store_nothing() {
         ),
     ];
     for (what, raw, status, code) in cases {
-        let (s, v) = c.email.raw("/v1/email/inbound", raw).await;
+        let (s, v) = c.email.delivered("/v1/email/inbound", raw).await;
         assert_eq!((s, v["error"].as_str().unwrap_or("")), (status, code), "{what}: {v}");
         assert!(!v["message"].as_str().unwrap_or("").contains(MARIA), "{what}: the error echoes the address");
     }
     // Only the email channel delivers inbound mail.
-    let (s, v) = c.chat.raw("/v1/email/inbound", corpus("gmail_reply.eml", &c)).await;
+    let (s, v) = c.chat.delivered("/v1/email/inbound", corpus("gmail_reply.eml", &c)).await;
     assert_eq!((s, v["error"].as_str().unwrap()), (403, "wrong_channel"));
     let after =
         [Countable::Sessions, Countable::Turns, Countable::Customers].map(|w| count(&c.env, "sunrise-clinic", w));
@@ -194,14 +194,14 @@ async fn bad_messages_are_refused_and_store_nothing() {
     let broken = format!(
         "From: {MARIA}\r\nMessage-ID: <broken-1@example.com>\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nbroken but readable\r\n--zz\r\nContent-Type: image/png; name=card.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo"
     );
-    let (s, v) = c.email.raw("/v1/email/inbound", broken.into_bytes()).await;
+    let (s, v) = c.email.delivered("/v1/email/inbound", broken.into_bytes()).await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["context"]["conversation_id"], c.conversation);
     assert_eq!(v["attachments"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(count(&c.env, "sunrise-clinic", Countable::Turns), after[1] + 1);
 
     // Outbound: an in_reply_to that is not a message of this conversation is refused.
-    let open = c.email.raw("/v1/email/inbound", corpus("thunderbird_changed_subject.eml", &c)).await.1;
+    let open = c.email.delivered("/v1/email/inbound", corpus("thunderbird_changed_subject.eml", &c)).await.1;
     let sid = open["session_id"].as_str().unwrap();
     for (body, code) in [
         (json!({"subject": "x", "text": "y", "in_reply_to": c.other}), "unknown_message_id"),

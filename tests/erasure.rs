@@ -18,7 +18,7 @@ use util::server::client;
 #[tokio::test]
 async fn erasure_shreds_everything_and_receipts_it() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise"]);
+    env.tenant(&["sunrise"]);
     let voice_cert = env.issue("sunrise", "voice");
     let chat_cert = env.issue("sunrise", "chat");
     let server = InProcess::start(&env);
@@ -159,7 +159,7 @@ async fn erasure_shreds_everything_and_receipts_it() {
 #[tokio::test]
 async fn right_of_access_export_round_trips_every_fact() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise"]);
+    env.tenant(&["sunrise"]);
     let voice_cert = env.issue("sunrise", "voice");
     let chat_cert = env.issue("sunrise", "chat");
     let email_cert = env.issue("sunrise", "email");

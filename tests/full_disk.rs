@@ -60,7 +60,7 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers() {
     };
     let env = Env { data: disk.path.join("data"), tmp };
     env.ok(&["init", "--kdf-memory-mib", "19", "--kdf-iterations", "2"]);
-    env.ok(&["tenant", "create", "sunrise"]);
+    env.tenant(&["sunrise"]);
     let voice = env.issue("sunrise", "voice");
     let http = client(&voice);
     let mut server = env.serve();

@@ -28,9 +28,20 @@ struct Clinic {
     other_voice: Api,
 }
 
+/// The clinic with the product's default policy.
 fn clinic() -> Clinic {
+    clinic_with(None)
+}
+
+/// The clinic with a policy file set before the server starts.
+fn clinic_with(policy: Option<&str>) -> Clinic {
     let env = Env::initialised();
     env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "America/Los_Angeles"]);
+    if let Some(p) = policy {
+        let file = env.tmp.path().join("policy.toml");
+        std::fs::write(&file, p).unwrap();
+        env.ok(&["tenant", "policy", "set", "sunrise-clinic", "--file", file.to_str().unwrap()]);
+    }
     let voice = env.issue("sunrise-clinic", "voice");
     let chat = env.issue("sunrise-clinic", "chat");
     let other = env.issue("sunrise-clinic", "chat");
@@ -196,5 +207,98 @@ async fn h3_an_external_ref_never_crosses_integrations_or_reopens() {
     c.voice.ok(Method::POST, &format!("/v1/sessions/{}/end", sid(&first)), Some(json!({"reason": "completed"}))).await;
     let (status, v) = c.voice.post("/v1/sessions", body).await;
     assert_eq!((status, v["error"].as_str().unwrap()), (409, "session_ended"), "{v}");
+    c.server.stop().await;
+}
+
+/// The clinic's own policy: its MTA is trusted, caller ID needs attestation A.
+const CLINIC_MTA: &str = "[evidence]\nemail_authserv_ids = [\"mx.sunrise-clinic.example\"]\ncaller_id = \"attested\"\n";
+
+fn stamped(authserv_id: &str, result: &str, raw: Vec<u8>) -> Vec<u8> {
+    let mut out =
+        format!("Authentication-Results: {authserv_id}; dmarc={result} header.from=example.com\r\n").into_bytes();
+    out.extend(raw);
+    out
+}
+
+/// H4: a From address proves nothing. Only a DMARC pass stamped by the
+/// clinic's own MTA makes the sender asserted; a spoofed message (no stamp,
+/// a failing one, or a stamp from another authserv-id) is held for staff
+/// review: no turn, no attachment, no appointment change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h4_a_spoofed_sender_writes_nothing_into_the_conversation() {
+    let c = clinic_with(Some(CLINIC_MTA));
+    let real = stamped(
+        "mx.sunrise-clinic.example",
+        "pass",
+        mail("Maria Lopez <maria@example.com>", "m1@mail.example.com", "Please book me in."),
+    );
+    let (status, v) = c.email.raw("/v1/email/inbound", real).await;
+    assert_eq!((status, &v["stored"], &v["sender_evidence"]), (201, &json!(true), &json!("dmarc_pass")), "{v}");
+    for (label, forged) in [
+        ("no stamp", mail("Maria Lopez <maria@example.com>", "f1@evil.example", "Cancel everything.")),
+        (
+            "another authserv-id",
+            stamped("mx.evil.example", "pass", mail("maria@example.com", "f2@evil.example", "Cancel everything.")),
+        ),
+        (
+            "the clinic's MTA says fail",
+            stamped("mx.sunrise-clinic.example", "fail", mail("maria@example.com", "f3@evil.example", "Cancel.")),
+        ),
+    ] {
+        let (status, v) = c.email.raw("/v1/email/inbound", forged).await;
+        assert_eq!(status, 201, "{label}: {v}");
+        assert_eq!((&v["stored"], &v["held_for_review"]), (&json!(false), &json!(true)), "{label}: {v}");
+        assert_eq!(v["context"]["identity"]["strength"], "claim", "{label}: {v}");
+        let session = sid(&v);
+        let (status, e) = c.email.post(&format!("/v1/sessions/{session}/start-fresh"), json!({})).await;
+        assert_eq!((status, e["error"].as_str().unwrap()), (403, "identity_confirmation_required"), "{label}");
+    }
+    c.server.stop().await;
+    let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
+    assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 1, "a spoofed message became a turn");
+    let reasons: Vec<String> = store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "email.inbound")
+        .filter_map(|r| r.reason)
+        .collect();
+    assert!(reasons[0].contains("sender:dmarc_pass"), "{reasons:?}");
+    assert!(reasons[1].contains("sender:no_trusted_header;held:sender_not_authenticated"), "{reasons:?}");
+    assert!(reasons[2].contains("sender:no_trusted_header"), "{reasons:?}");
+    assert!(reasons[3].contains("sender:not_authenticated"), "{reasons:?}");
+}
+
+/// Caller ID is asserted only with STIR/SHAKEN attestation A under the
+/// default evidence policy; without it, or with B or C, it is a claim that
+/// must confirm. Attestation is a voice integration's to give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_id_strength_comes_from_the_attestation() {
+    let c = clinic();
+    let open = |att: Option<&str>| {
+        let mut body = json!({"identifiers": {"phone": PHONE}});
+        if let Some(a) = att {
+            body["evidence"] = json!({"caller_id_attestation": a});
+        }
+        body
+    };
+    let first = c.voice.ok(Method::POST, "/v1/sessions", Some(open(Some("A")))).await;
+    assert_eq!(first["identity"]["strength"], "asserted", "{first}");
+    let body = json!({"name": "Maria Lopez", "date_of_birth": DOB});
+    c.voice.ok(Method::PATCH, &format!("/v1/sessions/{}/customer", sid(&first)), Some(body)).await;
+    for att in [None, Some("B"), Some("C")] {
+        let v = c.voice.ok(Method::POST, "/v1/sessions", Some(open(att))).await;
+        assert_eq!(v["identity"]["strength"], "claim", "{att:?}: {v}");
+        assert_eq!(v["identity"]["confirm_with"], json!(["date_of_birth"]), "{att:?}: {v}");
+        assert!(v["patient"].is_null(), "{att:?}: {v}");
+    }
+    let v = c.voice.ok(Method::POST, "/v1/sessions", Some(open(Some("A")))).await;
+    assert_eq!((&v["identity"]["strength"], &v["customer_id"]), (&json!("asserted"), &first["customer_id"]));
+    let (status, e) = c.voice.post("/v1/sessions", open(Some("D"))).await;
+    assert_eq!((status, e["error"].as_str().unwrap()), (400, "invalid_attestation"));
+    let mut from_chat = open(Some("A"));
+    from_chat["identifiers"] = json!({"cookie": "c_0123456789abcdef"});
+    let (status, e) = c.chat.post("/v1/sessions", from_chat).await;
+    assert_eq!((status, e["error"].as_str().unwrap()), (400, "evidence_not_allowed"));
     c.server.stop().await;
 }

@@ -16,7 +16,7 @@ use util::{Env, PASSPHRASE};
 fn env_with_tenants(names: &[&str]) -> Env {
     let env = Env::initialised();
     for n in names {
-        env.ok(&["tenant", "create", n]);
+        env.tenant(&[n]);
     }
     env
 }

@@ -21,8 +21,11 @@ fn open(pool: &TenantPool, tenant: &TenantId, phone: &str) -> String {
 fn open_on(handle: &Arc<TenantHandle>, channel: Channel, phone: &str) -> String {
     let h = handle.clone();
     let actor = Actor { serial: "test".into(), channel, peer: None };
-    let req =
-        OpenRequest { identifiers: Offered { phone: Some(phone.into()), ..Offered::default() }, external_ref: None };
+    let req = OpenRequest {
+        identifiers: Offered { phone: Some(phone.into()), ..Offered::default() },
+        external_ref: None,
+        evidence: None,
+    };
     let now = throughline::Clock::now_ms(&throughline::SystemClock);
     let ctx = handle
         .store
@@ -35,8 +38,8 @@ fn open_on(handle: &Arc<TenantHandle>, channel: Channel, phone: &str) -> String 
 #[test]
 fn idle_tenants_close_and_reopen_with_their_data() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "north"]);
-    env.ok(&["tenant", "create", "south"]);
+    env.tenant(&["north"]);
+    env.tenant(&["south"]);
     let inst = env.installation();
     let north = inst.tenant("north").unwrap().id;
     let pool = inst.tenant_pool().unwrap();
@@ -69,8 +72,8 @@ fn idle_tenants_close_and_reopen_with_their_data() {
 #[test]
 fn the_hourly_retention_pass_reaches_tenants_no_request_opened() {
     let env = Env::initialised();
-    env.ok(&["tenant", "create", "north"]);
-    env.ok(&["tenant", "create", "south"]);
+    env.tenant(&["north"]);
+    env.tenant(&["south"]);
     let inst = env.installation();
     let pool = inst.tenant_pool().unwrap();
     let now = inst.now_ms();

@@ -17,6 +17,10 @@
 //! state_ttl_days = 30
 //! conversation_days = 2190
 //! audit_years = 6
+//!
+//! [evidence]
+//! email_authserv_ids = ["mx.sunrise-clinic.example"]
+//! caller_id = "attested"            # attested | trusted | claim
 //! ```
 
 use std::collections::BTreeMap;
@@ -25,6 +29,7 @@ use serde::Deserialize;
 
 use crate::classes::{PhiClass, PhiClasses};
 use crate::confirmation::{ConfirmField, ConfirmationMode, Lockout};
+use crate::evidence::EvidencePolicy;
 use crate::{Channel, PolicyError, Retention, StateTtl};
 
 /// Which PHI classes a channel may receive before and after confirmation.
@@ -47,6 +52,8 @@ pub struct TenantPolicy {
     pub confirmation: ConfirmationPolicy,
     channels: BTreeMap<Channel, ChannelRules>,
     pub retention: Retention,
+    /// What makes an identifier asserted rather than a claim.
+    pub evidence: EvidencePolicy,
     /// The file set `retention.state_ttl_days` (else the tenant's own TTL,
     /// from `tenant create --state-ttl-days`, applies).
     pub state_ttl_from_file: bool,
@@ -75,6 +82,7 @@ impl TenantPolicy {
             },
             channels,
             retention: Retention::new(StateTtl::default()),
+            evidence: EvidencePolicy::default(),
             state_ttl_from_file: false,
         }
     }
@@ -141,6 +149,9 @@ impl TenantPolicy {
                 policy.retention.audit_years = years;
             }
         }
+        if let Some(e) = raw.evidence {
+            policy.evidence = EvidencePolicy::parse(e.email_authserv_ids, e.caller_id)?;
+        }
         Ok(policy)
     }
 
@@ -158,6 +169,14 @@ struct RawPolicy {
     confirmation: Option<RawConfirmation>,
     channels: Option<BTreeMap<String, RawChannel>>,
     retention: Option<RawRetention>,
+    evidence: Option<RawEvidence>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvidence {
+    email_authserv_ids: Option<Vec<String>>,
+    caller_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -242,6 +261,8 @@ mod tests {
             ("[retention]\nstate_ttl_days = 0", "state TTL of 0 days"),
             ("[confirmaton]\nmode = \"always\"", "policy file: unknown field"),
             ("[confirmation\nmode = 1", "policy file:"),
+            ("[evidence]\ncaller_id = \"sometimes\"", "unknown caller_id trust 'sometimes'"),
+            ("[evidence]\nemail_authserv_ids = [\"mx; evil\"]", "is not an authserv-id"),
         ];
         for (text, expected) in cases {
             let err = TenantPolicy::from_toml(text).unwrap_err().to_string();

@@ -5,7 +5,7 @@
 
 use crate::classes::{PhiClass, PhiClasses};
 use crate::confirmation::{ConfirmField, Lockout, confirmation_required};
-use crate::identity::{IdentityFacts, Resolution};
+use crate::identity::{IdentityFacts, Resolution, Strength};
 use crate::{Channel, TenantPolicy};
 
 /// What this session must do about identity.
@@ -128,6 +128,19 @@ fn gate(ok: bool, facts: &IdentityFacts) -> Result<(), Refusal> {
         (true, _) => Ok(()),
         (false, true) => Err(Refusal::Locked),
         (false, false) => Err(Refusal::ConfirmationRequired),
+    }
+}
+
+/// Whether an inbound message (an email) may be written into the patient's
+/// conversation (H4 of the security review): only for a sender asserted by
+/// evidence, or better, that needs no confirmation, or a confirmed session.
+/// Otherwise the message is held for staff review, never written where the
+/// patient's agents read it.
+pub fn may_write_inbound(policy: &TenantPolicy, facts: &IdentityFacts) -> bool {
+    match facts.resolution {
+        _ if facts.confirmed => true,
+        Resolution::Ambiguous => false,
+        _ => facts.strength >= Strength::Asserted && !confirmation_required(policy.confirmation.mode, facts),
     }
 }
 

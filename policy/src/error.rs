@@ -31,6 +31,10 @@ pub enum PolicyError {
     Contradiction { channel: String, classes: String },
     #[error("policy file: {0}")]
     Syntax(String),
+    #[error("unknown caller_id trust '{0}': expected attested, trusted or claim")]
+    UnknownCallerIdTrust(String),
+    #[error("email_authserv_ids: '{0}' is not an authserv-id (a host name such as mx.clinic.example)")]
+    BadAuthservId(String),
     #[error("date of birth must be a real date written YYYY-MM-DD")]
     BadDateOfBirth,
     #[error("name must be 1 to 200 characters")]

@@ -12,6 +12,7 @@ mod config;
 mod confirmation;
 mod decision;
 mod error;
+pub mod evidence;
 mod identity;
 pub mod retention;
 
@@ -21,8 +22,9 @@ pub use config::{ChannelRules, ConfirmationPolicy, TenantPolicy};
 pub use confirmation::{Answer, ConfirmField, ConfirmationMode, Lockout, confirmation_required};
 pub use decision::{
     Access, Confirmation, Decision, Refusal, after_failed_confirmation, confirmation_locked, decide,
-    may_exercise_rights, may_start_fresh, operator_access,
+    may_exercise_rights, may_start_fresh, may_write_inbound, operator_access,
 };
 pub use error::PolicyError;
+pub use evidence::{Attestation, CallerIdTrust, EmailVerdict, EvidencePolicy};
 pub use identity::{IdentityFacts, Resolution, Strength};
 pub use retention::{Retention, StateTtl};

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use expect_test::expect_file;
 use policy::{
     Channel, Confirmation, ConfirmationMode, IdentityFacts, PhiClass, Resolution, Strength, TenantPolicy, decide,
-    may_exercise_rights, may_start_fresh,
+    may_exercise_rights, may_start_fresh, may_write_inbound,
 };
 
 const RESOLUTIONS: [Resolution; 3] = [Resolution::Resolved, Resolution::Ambiguous, Resolution::New];
@@ -100,6 +100,16 @@ fn invariants_hold_in_every_row() {
         }
         // Patients' rights need confirmation in every mode.
         assert_eq!(may_exercise_rights(&f).is_ok(), f.confirmed && f.resolution != Resolution::Ambiguous, "{case}");
+        // An inbound message is written only from an asserted (or proven)
+        // identity with nothing to confirm, or a confirmed one: a claim, a
+        // family identifier or a pending confirmation never writes (H4).
+        let writes = may_write_inbound(&policy, &f);
+        if !f.confirmed && (f.strength == Strength::Claim || f.resolution == Resolution::Ambiguous) {
+            assert!(!writes, "{case}");
+        }
+        if writes && !f.confirmed {
+            assert_eq!(d.confirmation, Confirmation::NotRequired, "{case}");
+        }
         // Start fresh is allowed exactly when PHI would be (no confirmation pending).
         assert_eq!(may_start_fresh(&policy, &f).is_ok(), d.confirmation == Confirmation::NotRequired, "{case}");
     }

@@ -48,7 +48,12 @@ fn draw(rng: &mut u64) -> String {
 }
 
 fn request(phone: String) -> OpenRequest {
-    OpenRequest { identifiers: Offered { phone: Some(phone), ..Offered::default() }, external_ref: None }
+    OpenRequest {
+        identifiers: Offered { phone: Some(phone), ..Offered::default() },
+        external_ref: None,
+        // A carrier-verified call: caller ID is asserted, as before evidence counted.
+        evidence: Some(continuity::EvidenceRequest { caller_id_attestation: Some("A".into()) }),
+    }
 }
 
 fn session_open(c: &mut Criterion) {

@@ -38,7 +38,13 @@ impl Api {
 }
 
 impl Api {
-    /// Posts raw bytes (an RFC 5322 message).
+    /// Posts a message as the test clinic's MTA delivers it (stamped with
+    /// its `Authentication-Results`, [`super::mta_stamp`]).
+    pub async fn delivered(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        self.raw(path, super::mta_stamp(&body)).await
+    }
+
+    /// Posts raw bytes (an RFC 5322 message) as they are.
     pub async fn raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let res = self
             .http

@@ -12,6 +12,27 @@ use std::process::{Command, Output};
 
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
+/// The evidence a test clinic trusts unless a test says otherwise: its own
+/// PBX (caller ID asserted) and its own MTA, `mx.test.example`, whose
+/// `Authentication-Results` stamp [`mta_stamp`] writes. The identity tests
+/// create their clinics with the product's defaults instead.
+pub const TEST_EVIDENCE: &str = "[evidence]\ncaller_id = \"trusted\"\nemail_authserv_ids = [\"mx.test.example\"]\n";
+
+/// A message as the test clinic's MTA delivers it: stamped with the DMARC
+/// result for its From domain (a pass, as for a real sender's signed mail).
+pub fn mta_stamp(raw: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw);
+    let from = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("from:"))
+        .and_then(|l| l.rsplit_once('@'))
+        .map(|(_, d)| d.trim_end_matches(['>', ' ', '\r']).to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut out = format!("Authentication-Results: mx.test.example; dmarc=pass header.from={from}\r\n").into_bytes();
+    out.extend_from_slice(raw);
+    out
+}
+
 /// A temporary data directory and the binary to drive it.
 pub struct Env {
     pub tmp: tempfile::TempDir,
@@ -38,6 +59,18 @@ impl Env {
         let passphrase = secrecy::SecretString::from(PASSPHRASE.to_owned());
         throughline::Installation::open(&self.data, &passphrase, std::sync::Arc::new(throughline::SystemClock))
             .expect("open installation")
+    }
+
+    /// `tenant create ARGS…`, then the test evidence policy
+    /// ([`TEST_EVIDENCE`]); returns what `tenant create` printed.
+    pub fn tenant(&self, args: &[&str]) -> String {
+        let mut create = vec!["tenant", "create"];
+        create.extend_from_slice(args);
+        let out = self.ok(&create);
+        let file = self.tmp.path().join(format!("evidence-{}.toml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&file, TEST_EVIDENCE).expect("policy file");
+        self.ok(&["tenant", "policy", "set", args[0], "--file", file.to_str().expect("utf-8 path")]);
+        out
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {

@@ -14,3 +14,17 @@ CREATE TABLE confirm_failures (
 ) STRICT;
 CREATE INDEX confirm_failures_subject ON confirm_failures(subject, at);
 CREATE INDEX confirm_failures_at ON confirm_failures(at);
+
+-- Inbound email that may not be written into a conversation (H4): its
+-- sender has no evidence the tenant trusts, the address is a family's, or
+-- the patient must confirm first. Kept whole for staff review, sealed under
+-- the tenant's pending key, never in any context; it goes with its session.
+CREATE TABLE held_messages (
+    id           INTEGER PRIMARY KEY,
+    session_id   TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    reason       TEXT NOT NULL CHECK (reason IN ('sender_not_authenticated', 'identifier_shared', 'confirmation_required')),
+    raw_sealed   BLOB NOT NULL,
+    received_at  INTEGER NOT NULL,
+    reviewed_at  INTEGER
+) STRICT;
+CREATE INDEX held_messages_session ON held_messages(session_id);

@@ -252,7 +252,15 @@ fn sessions_document() -> Value {
                                 "resume_token": {"type": "string", "description": "From POST /v1/sessions/{id}/resume-token"}
                             }
                         },
-                        "external_ref": {"type": "string", "minLength": 1, "maxLength": 256, "description": "Call id, chat id or Message-ID; opening twice with the same one returns the same session"}
+                        "external_ref": {"type": "string", "minLength": 1, "maxLength": 256, "description": "Call id, chat id or Message-ID; opening twice with the same one by the same certificate returns the same session while it is open (409 external_ref_conflict for another certificate, 409 session_ended once it ended)"},
+                        "evidence": {
+                            "type": "object",
+                            "additionalProperties": false,
+                            "description": "Voice and SMS only (400 evidence_not_allowed elsewhere)",
+                            "properties": {
+                                "caller_id_attestation": {"type": "string", "enum": ["A", "B", "C"], "description": "STIR/SHAKEN attestation from the carrier (Twilio StirVerstat); with the tenant's default evidence policy only A makes caller ID asserted"}
+                            }
+                        }
                     }
                 },
                 "ResumeContext": {

@@ -171,13 +171,15 @@ pub fn schemas() -> Value {
         },
         "EmailInbound": {
             "type": "object",
-            "required": ["session_id", "duplicate", "threaded_by", "thread_sender_mismatch", "stored", "turn_id", "attachments", "context"],
+            "required": ["session_id", "duplicate", "threaded_by", "thread_sender_mismatch", "stored", "held_for_review", "sender_evidence", "turn_id", "attachments", "context"],
             "properties": {
                 "session_id": {"type": "string"},
-                "duplicate": {"type": "boolean", "description": "Delivered before (same Message-ID, or same bytes without one)"},
+                "duplicate": {"type": "boolean", "description": "Delivered before by this integration (the same bytes)"},
+                "held_for_review": {"type": "boolean", "description": "Not written into the conversation (sender not authenticated, address shared, or confirmation pending): kept sealed for staff review"},
+                "sender_evidence": {"type": "string", "enum": ["dmarc_pass", "dkim_aligned_pass", "not_authenticated", "no_trusted_header"], "description": "What the Authentication-Results of a trusted authserv-id said about the From domain"},
                 "threaded_by": {"type": "string", "enum": ["in_reply_to", "references", "sender", "new", "duplicate"]},
                 "thread_sender_mismatch": {"type": "boolean", "description": "The message answered another patient's thread: not merged"},
-                "stored": {"type": "boolean", "description": "False while the sender's identity is ambiguous"},
+                "stored": {"type": "boolean", "description": "Written into the conversation: only for a sender asserted by evidence with nothing to confirm"},
                 "turn_id": {"type": ["integer", "null"]},
                 "attachments": {
                     "type": "array",

@@ -42,7 +42,11 @@ fn open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result
     let t = Instant::now();
     let handle = pool.get(tenant)?;
     let h = handle.clone();
-    let req = OpenRequest { identifiers: Offered { phone: Some(phone), ..Offered::default() }, external_ref: None };
+    let req = OpenRequest {
+        identifiers: Offered { phone: Some(phone), ..Offered::default() },
+        external_ref: None,
+        evidence: Some(crate::continuity::EvidenceRequest { caller_id_attestation: Some("A".into()) }),
+    };
     handle
         .store
         .run(move |s| continuity::open_session(s, &h.settings, &actor, &req, now).map(|_| ()))

@@ -120,7 +120,9 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
                 while !stop.load(Ordering::Relaxed) {
                     n += 7919;
                     let phone = throughline::bench::phone(n % 50_000);
-                    let open = http.post(format!("{base}/v1/sessions")).json(&json!({"identifiers": {"phone": phone}}));
+                    let open = http
+                        .post(format!("{base}/v1/sessions"))
+                        .json(&json!({"identifiers": {"phone": phone}, "evidence": {"caller_id_attestation": "A"}}));
                     let Some(reply) = timed(open, &lat, &ok, &errors).await else { continue };
                     let Some(sid) = reply["session_id"].as_str().map(str::to_owned) else { continue };
                     let turn = json!({"speaker": "agent", "text": "How can I help you today?"});

@@ -107,19 +107,32 @@ impl Identifier {
         &self.value
     }
 
-    /// How far this identifier can be trusted on this channel: caller ID on
-    /// voice/SMS and the sender on email are asserted by a carrier; a phone
-    /// or email typed into chat is a claim; a login identity is proof; a
-    /// cookie is the browser's, asserted by the chat backend.
-    pub fn strength(&self, channel: Channel) -> Strength {
+    /// How far this identifier can be trusted on this channel, given the
+    /// evidence (judged by the tenant's `[evidence]` policy): caller ID on
+    /// voice/SMS and the sender on email are as strong as their evidence; a
+    /// phone or email typed into chat is a claim; a login identity is proof;
+    /// a cookie is the browser's, asserted by the chat backend.
+    pub fn strength(&self, channel: Channel, evidence: Evidence) -> Strength {
         match (self.kind, channel) {
             (IdentifierKind::Auth, _) => Strength::Possession,
-            (IdentifierKind::Phone, Channel::Voice | Channel::Sms) => Strength::Asserted,
-            (IdentifierKind::Email, Channel::Email) => Strength::Asserted,
+            (IdentifierKind::Phone, Channel::Voice | Channel::Sms) => evidence.caller_id,
+            (IdentifierKind::Email, Channel::Email) => evidence.email_sender,
             (IdentifierKind::Cookie, _) => Strength::Asserted,
             _ => Strength::Claim,
         }
     }
+}
+
+/// What a session's evidence makes of caller ID and of an email sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub caller_id: Strength,
+    pub email_sender: Strength,
+}
+
+impl Evidence {
+    /// No evidence: both are claims.
+    pub const NONE: Evidence = Evidence { caller_id: Strength::Claim, email_sender: Strength::Claim };
 }
 
 #[cfg(test)]
@@ -157,8 +170,10 @@ mod tests {
         assert_eq!(Identifier::cookie("has space 0123456789"), Err(IdentifierError::Cookie));
         let p = Identifier::phone("+14155550100", "US").unwrap();
         assert_eq!(format!("{p:?}"), "Identifier(phone, [REDACTED])");
-        assert_eq!(p.strength(Channel::Voice), Strength::Asserted);
-        assert_eq!(p.strength(Channel::Chat), Strength::Claim);
+        let attested = Evidence { caller_id: Strength::Asserted, ..Evidence::NONE };
+        assert_eq!(p.strength(Channel::Voice, attested), Strength::Asserted);
+        assert_eq!(p.strength(Channel::Voice, Evidence::NONE), Strength::Claim);
+        assert_eq!(p.strength(Channel::Chat, attested), Strength::Claim);
     }
 }
 

@@ -20,9 +20,9 @@ pub use actions::{
 };
 pub(crate) use actions::{open_row, refuse, writable};
 pub use context::{ResumeContext, context};
-pub(crate) use context::{access, build as build_context};
+pub(crate) use context::{access, build as build_context, facts};
+pub use open::{EvidenceRequest, OpenRequest, open_session};
 pub(crate) use open::{OpenInput, ThreadHint, audit, audit_outcome, open_in};
-pub use open::{OpenRequest, open_session};
 
 use crate::store::StoreError;
 

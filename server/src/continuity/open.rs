@@ -10,10 +10,10 @@
 //! wait, sealed, until identity is confirmed. Disagreeing identifiers are
 //! recorded as conflicts, never merged.
 
-use policy::{Resolution, Strength};
+use policy::{Attestation, Resolution, Strength};
 use serde::Deserialize;
 
-use super::identifiers::Identifier;
+use super::identifiers::{Evidence, Identifier};
 use super::resume_token::{self, TokenError};
 use super::{Actor, ContinuityError, Offered, ResumeContext, TenantSettings, context, limits, peer_string};
 use crate::ids::{CustomerId, SessionId};
@@ -26,6 +26,16 @@ pub struct OpenRequest {
     /// The integration's own id for this call, chat or thread: opening twice
     /// with the same one returns the same session.
     pub external_ref: Option<String>,
+    /// What the voice integration knows about caller ID (voice only).
+    pub evidence: Option<EvidenceRequest>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceRequest {
+    /// The STIR/SHAKEN attestation the carrier gave the call: A, B or C
+    /// (Twilio's `StirVerstat`).
+    pub caller_id_attestation: Option<String>,
 }
 
 struct Offer {
@@ -44,6 +54,8 @@ enum Resolved {
 /// token and the integration's own reference.
 pub(crate) struct OpenInput<'a> {
     pub offered: Vec<Identifier>,
+    /// Judged by the tenant's evidence policy.
+    pub evidence: Evidence,
     pub resume_token: Option<&'a str>,
     pub external_ref: Option<&'a str>,
 }
@@ -68,9 +80,25 @@ pub fn open_session(
     {
         return Err(ContinuityError::bad("invalid_external_ref", "external_ref must be 1 to 256 bytes"));
     }
+    let attestation = match req.evidence.as_ref().and_then(|e| e.caller_id_attestation.as_deref()) {
+        None => None,
+        Some(_) if !matches!(actor.channel, policy::Channel::Voice | policy::Channel::Sms) => {
+            return Err(ContinuityError::bad(
+                "evidence_not_allowed",
+                "caller_id_attestation comes from a voice or SMS integration",
+            ));
+        }
+        Some(a) => Some(
+            a.parse::<Attestation>()
+                .map_err(|()| ContinuityError::bad("invalid_attestation", "caller_id_attestation must be A, B or C"))?,
+        ),
+    };
+    let evidence =
+        Evidence { caller_id: settings.policy.evidence.caller_id_strength(attestation), email_sender: Strength::Claim };
     let tx = store.transaction()?;
     let input = OpenInput {
         offered,
+        evidence,
         resume_token: req.identifiers.resume_token.as_deref(),
         external_ref: req.external_ref.as_deref(),
     };
@@ -101,7 +129,7 @@ pub(crate) fn open_in(
     let mut offers = Vec::with_capacity(input.offered.len());
     for id in input.offered {
         let matches = tx.customers_by_identifier(id.kind(), id.value())?;
-        let strength = id.strength(actor.channel);
+        let strength = id.strength(actor.channel, input.evidence);
         offers.push(Offer { id, strength, matches });
     }
     let resolved = match (input.resume_token, thread) {

@@ -81,4 +81,20 @@ impl TenantTx<'_> {
             .execute([now.saturating_sub(KEEP_FAILURES_MS)])?;
         Ok(())
     }
+
+    /// Keeps an inbound message for staff review instead of the conversation.
+    pub fn hold_message(&self, session: &SessionId, reason: &str, raw: &[u8], now: i64) -> Result<i64, StoreError> {
+        let sealed = self.keys.seal_pending(format!("held/{session}").as_bytes(), raw)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO held_messages (session_id, reason, raw_sealed, received_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![session.as_str(), reason, sealed, now])?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Held messages not yet reviewed.
+    pub fn held_message_count(&self) -> Result<i64, StoreError> {
+        Ok(self.tx.query_row("SELECT COUNT(*) FROM held_messages WHERE reviewed_at IS NULL", [], |r| r.get(0))?)
+    }
 }

@@ -7,8 +7,14 @@
 //! the sender's address belongs to that thread's patient; otherwise the
 //! sender alone resolves, as any session open would (a reply from a spouse's
 //! address to the patient's confirmation is a new or ambiguous identity, not
-//! the patient). Re-delivery of the same message (same Message-ID, or the
-//! same bytes when it has none) returns the first result and stores nothing.
+//! the patient). Re-delivery of the same message (the same bytes, by the
+//! same integration) returns the first result and stores nothing.
+//!
+//! The sender is asserted only on the evidence of an `Authentication-Results`
+//! header from an MTA the tenant trusts ([`super::auth_results`]); and the
+//! message is written into the conversation only where
+//! `policy::may_write_inbound` allows it. Otherwise it is held for staff
+//! review (`held_for_review`), sealed, and no agent reads it.
 
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Serialize;
@@ -17,11 +23,12 @@ use sha2::{Digest, Sha256};
 use super::reply::reply_text;
 use super::thread::{message_id, thread_candidates};
 use crate::channels::limits;
-use crate::continuity::identifiers::Identifier;
+use crate::continuity::identifiers::{Evidence, Identifier};
 use crate::continuity::{
     Actor, ContinuityError, OpenInput, ResumeContext, TenantSettings, ThreadHint, audit, build_context, open_in,
 };
 use crate::store::{IdentifierKind, TenantStore};
+use policy::Strength;
 
 /// What the email gateway gets back.
 #[derive(Serialize)]
@@ -34,9 +41,14 @@ pub struct Inbound {
     pub threaded_by: &'static str,
     /// The message answered a thread of another patient: not merged.
     pub thread_sender_mismatch: bool,
-    /// Whether the text and attachments were recorded (not while the
-    /// sender's identity is ambiguous).
+    /// Whether the text and attachments were recorded in the conversation.
     pub stored: bool,
+    /// Not stored in the conversation but kept for staff review: the
+    /// sender is not authenticated, shares the address, or must confirm.
+    pub held_for_review: bool,
+    /// What decided the sender's strength: `dmarc_pass`,
+    /// `dkim_aligned_pass`, `not_authenticated` or `no_trusted_header`.
+    pub sender_evidence: &'static str,
     pub turn_id: Option<i64>,
     pub attachments: Vec<AttachmentAck>,
     pub context: ResumeContext,
@@ -107,6 +119,11 @@ pub fn receive(
         .ok_or_else(|| bad("invalid_message", "the message has no From address"))?;
     let sender =
         Identifier::email(from).map_err(|_| bad("invalid_sender", "the From address is not a valid email address"))?;
+    let verdict = super::auth_results::verdict(
+        msg.headers_raw(),
+        sender.value().rsplit_once('@').map(|(_, d)| d).unwrap_or_default(),
+        &settings.policy.evidence,
+    );
     let own_id = msg.message_id().and_then(message_id);
     // Idempotency is by the message's bytes, never by its Message-ID alone:
     // anyone can write another patient's Message-ID into a message (H3).
@@ -152,6 +169,8 @@ pub fn receive(
             threaded_by: "duplicate",
             thread_sender_mismatch: false,
             stored: false,
+            held_for_review: false,
+            sender_evidence: verdict.as_str(),
             turn_id: None,
             attachments: Vec::new(),
             context,
@@ -171,11 +190,28 @@ pub fn receive(
             mismatch = true;
         }
     }
-    let input = OpenInput { offered: vec![sender], resume_token: None, external_ref: Some(&external_ref) };
+    let evidence = Evidence { caller_id: Strength::Claim, email_sender: verdict.strength() };
+    let input = OpenInput { offered: vec![sender], evidence, resume_token: None, external_ref: Some(&external_ref) };
     let row = open_in(&tx, actor, input, hint.as_ref(), now)?;
     let mut acks = Vec::new();
     let mut turn_id = None;
+    let facts = crate::continuity::facts(&row, now);
+    let writable = policy::may_write_inbound(&settings.policy, &facts);
+    let held = if writable {
+        None
+    } else {
+        let why = if facts.resolution == policy::Resolution::Ambiguous {
+            "identifier_shared"
+        } else if facts.strength == Strength::Claim {
+            "sender_not_authenticated"
+        } else {
+            "confirmation_required"
+        };
+        tx.hold_message(&row.id, why, raw, now)?;
+        Some(why)
+    };
     let stored = match (&row.customer_id, &row.conversation_id) {
+        _ if held.is_some() => false,
         (Some(customer), Some(conversation)) => {
             if !text.is_empty() {
                 let id = tx.append_turn(customer, conversation, &row.id, "email", "patient", &text, now)?;
@@ -201,9 +237,13 @@ pub fn receive(
         }
         _ => false,
     };
-    let mut reason = format!("{threaded_by};attachments:{}", acks.len());
+    let mut reason = format!("{threaded_by};attachments:{};sender:{}", acks.len(), verdict.as_str());
     if mismatch {
         reason.push_str(";thread_sender_mismatch");
+    }
+    if let Some(why) = held {
+        reason.push_str(";held:");
+        reason.push_str(why);
     }
     audit(&tx, actor, "email.inbound", row.customer_id.as_ref(), &row.id, Some(&reason), now)?;
     let context = build_context(&tx, settings, actor, &row, now)?;
@@ -214,6 +254,8 @@ pub fn receive(
         threaded_by,
         thread_sender_mismatch: mismatch,
         stored,
+        held_for_review: held.is_some(),
+        sender_evidence: verdict.as_str(),
         turn_id,
         attachments: acks,
         context,

@@ -2,12 +2,14 @@
 //! conversation, outbound messages composed with a Message-ID we record so
 //! the reply threads back, and delivery through the tenant's SMTP relay.
 
+mod auth_results;
 mod inbound;
 mod outbound;
 mod reply;
 mod smtp;
 mod thread;
 
+pub use auth_results::verdict;
 pub use inbound::{AttachmentAck, Inbound, receive};
 pub use outbound::{Composed, OutboundRequest, compose, record_delivery};
 pub use reply::reply_text;

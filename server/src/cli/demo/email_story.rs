@@ -98,9 +98,10 @@ pub async fn chat_books_then_email_reschedules(
     let (status, inbound) = email.raw("/v1/email/inbound", reply.clone()).await?;
     ensure!(status == 201, "inbound answered {status}: {inbound}");
     println!(
-        "           <- threaded by {}, stored {}, attachments {}",
-        inbound["threaded_by"], inbound["stored"], inbound["attachments"]
+        "           <- sender {} (the clinic's MTA), threaded by {}, stored {}, attachments {}",
+        inbound["sender_evidence"], inbound["threaded_by"], inbound["stored"], inbound["attachments"]
     );
+    ensure!(inbound["stored"] == true, "an authenticated reply was not stored: {inbound}");
     let ctx = &inbound["context"];
     show_context(ctx);
     ensure!(ctx["conversation_id"] == *conversation, "the reply did not thread into the conversation");
@@ -147,12 +148,17 @@ const RFC2822: &str = "%a, %-d %b %Y %H:%M:%S %z";
 /// How a mail client introduces quoted history.
 const QUOTED: &str = "%a, %b %-d, %Y at %-I:%M %p";
 
-/// The patient's reply as their mail client writes it: quoted history
-/// below, a PNG attached.
+/// The patient's reply as the clinic's MTA delivers it (its
+/// Authentication-Results on top: DMARC passed for example.com) and as
+/// their mail client wrote it: quoted history below, a PNG attached.
 fn patient_reply(our_id: &str, date: &str, quoted_at: &str) -> Vec<u8> {
     let png = base64_engine(&[0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0, 0, 0, 13, b'I', b'H', b'D', b'R']);
     format!(
-        "From: Maria Lopez <{PATIENT_EMAIL}>\r\n\
+        "Authentication-Results: mx.sunrise-clinic.example;\r\n \
+         dkim=pass header.d=example.com header.s=s1;\r\n \
+         spf=pass smtp.mailfrom=example.com;\r\n \
+         dmarc=pass (p=reject) header.from=example.com\r\n\
+         From: Maria Lopez <{PATIENT_EMAIL}>\r\n\
          To: Sunrise Clinic <appointments@sunrise-clinic.example>\r\n\
          Subject: Re: Your Sunrise Clinic appointment\r\n\
          Date: {date}\r\n\

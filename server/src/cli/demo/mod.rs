@@ -36,6 +36,9 @@ const NAME: &str = "Maria Lopez";
 const DOB: &str = "1985-03-14";
 const PHONE: &str = "+14155550100";
 const CLINIC_ZONE: &str = "America/Los_Angeles";
+/// The demo clinic's evidence rules (the rest of its policy is the default).
+const DEMO_POLICY: &str =
+    "[evidence]\nemail_authserv_ids = [\"mx.sunrise-clinic.example\"]\ncaller_id = \"attested\"\n";
 
 pub fn run() -> anyhow::Result<()> {
     let started = Instant::now();
@@ -61,6 +64,13 @@ pub fn run() -> anyhow::Result<()> {
     );
     let e = inst.set_tenant_email("sunrise-clinic", "Sunrise Clinic", "appointments@sunrise-clinic.example", None)?;
     println!("    from {} <{}>", e.from_name, e.from_address);
+
+    step(
+        "tenant policy set sunrise-clinic",
+        "evidence: the clinic's MTA is trusted; caller ID needs the carrier's attestation A",
+    );
+    let p = inst.set_tenant_policy("sunrise-clinic", DEMO_POLICY)?;
+    println!("    email_authserv_ids {:?}, caller_id {}", p.evidence.email_authserv_ids, p.evidence.caller_id.as_str());
 
     let inst = serve_and_call(inst, &clock, &zone)?;
 

@@ -102,7 +102,12 @@ pub async fn voice_then_chat(voice: &Channel, chat: &Channel, clock: &ManualCloc
         .ok(
             reqwest::Method::POST,
             "/v1/sessions",
-            Some(json!({"identifiers": {"phone": "+1 415 555 0100"}, "external_ref": "call-0001"})),
+            Some(json!({
+                "identifiers": {"phone": "+1 415 555 0100"},
+                "external_ref": "call-0001",
+                // The carrier vouched for the number (STIR/SHAKEN A): caller ID is asserted.
+                "evidence": {"caller_id_attestation": "A"},
+            })),
         )
         .await?;
     show_context(&open);

@@ -64,6 +64,8 @@ async fn clinic(smtp_port: Option<u16>) -> Clinic {
     let harbor = Api::new(&server, &harbor_chat);
     let h = harbor.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"email": "h@harbor.example"}}))).await;
     let hid = h["session_id"].as_str().unwrap();
+    // A typed address is a claim: intake makes the record it belongs to.
+    harbor.ok(Method::PATCH, &format!("/v1/sessions/{hid}/customer"), Some(json!({"name": "Hal Harbor"}))).await;
     let body = json!({"subject": "Harbor", "text": "Harbor says hi"});
     let other = harbor.ok(Method::POST, &format!("/v1/sessions/{hid}/email/outbound"), Some(body)).await;
     let other = other["message_id"].as_str().unwrap().to_owned();
@@ -190,9 +192,11 @@ async fn bad_messages_are_refused_and_store_nothing() {
     assert_eq!(before, after, "a refused message left rows behind");
 
     // Broken MIME (no closing boundary, a truncated base64 part) is read as
-    // far as it goes, stored whole, once.
+    // far as it goes, stored whole, once. (A reply to our message: the
+    // address the voice agent typed in is verified by the reply.)
     let broken = format!(
-        "From: {MARIA}\r\nMessage-ID: <broken-1@example.com>\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nbroken but readable\r\n--zz\r\nContent-Type: image/png; name=card.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo"
+        "From: {MARIA}\r\nMessage-ID: <broken-1@example.com>\r\nIn-Reply-To: <{}>\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nbroken but readable\r\n--zz\r\nContent-Type: image/png; name=card.png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo",
+        c.ours
     );
     let (s, v) = c.email.delivered("/v1/email/inbound", broken.into_bytes()).await;
     assert_eq!(s, 201, "{v}");

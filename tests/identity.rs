@@ -60,7 +60,9 @@ fn sid(v: &Value) -> String {
 
 /// Maria calls (caller ID), gives her name and date of birth, hangs up.
 async fn maria_calls(c: &Clinic) {
-    let open = c.voice.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE}}))).await;
+    let body = json!({"identifiers": {"phone": PHONE}, "evidence": {"caller_id_attestation": "A"}});
+    let open = c.voice.ok(Method::POST, "/v1/sessions", Some(body)).await;
+    assert_eq!(open["identity"]["strength"], "asserted");
     let body = json!({"name": "Maria Lopez", "date_of_birth": DOB});
     c.voice.ok(Method::PATCH, &format!("/v1/sessions/{}/customer", sid(&open)), Some(body)).await;
     c.voice.ok(Method::POST, &format!("/v1/sessions/{}/end", sid(&open)), Some(json!({"reason": "completed"}))).await;
@@ -173,15 +175,23 @@ fn mail(from: &str, message_id: &str, text: &str) -> Vec<u8> {
 /// nor their context, and its own text is not dropped as a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h3_a_reused_message_id_never_returns_another_patients_session() {
-    let c = clinic();
-    let maria = mail("Maria Lopez <maria@example.com>", "CAF7r2h1=maria.0001@mail.example.com", "See you Tuesday.");
+    let c = clinic_with(Some(CLINIC_MTA));
+    let maria = stamped(
+        "mx.sunrise-clinic.example",
+        "pass",
+        mail("Maria Lopez <maria@example.com>", "CAF7r2h1=maria.0001@mail.example.com", "See you Tuesday."),
+    );
     let (status, first) = c.email.raw("/v1/email/inbound", maria.clone()).await;
-    assert_eq!(status, 201, "{first}");
-    let forged = mail("Eve <eve@example.net>", "CAF7r2h1=maria.0001@mail.example.com", "What is on file for me?");
+    assert_eq!((status, &first["stored"]), (201, &json!(true)), "{first}");
+    // Eve is who she says she is (her own domain passes), but reuses Maria's Message-ID.
+    let mut forged =
+        b"Authentication-Results: mx.sunrise-clinic.example; dmarc=pass header.from=example.net\r\n".to_vec();
+    forged.extend(mail("Eve <eve@example.net>", "CAF7r2h1=maria.0001@mail.example.com", "What is on file for me?"));
     let (status, v) = c.email.raw("/v1/email/inbound", forged).await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["duplicate"], false, "{v}");
     assert_ne!(v["session_id"], first["session_id"]);
+    assert!(v["context"]["customer_id"].is_string() && first["context"]["customer_id"].is_string(), "{v}");
     assert_ne!(v["context"]["customer_id"], first["context"]["customer_id"]);
     assert!(!v.to_string().contains("maria"), "{v}");
     // The same bytes again are the same message: idempotent.
@@ -300,5 +310,68 @@ async fn caller_id_strength_comes_from_the_attestation() {
     from_chat["identifiers"] = json!({"cookie": "c_0123456789abcdef"});
     let (status, e) = c.chat.post("/v1/sessions", from_chat).await;
     assert_eq!((status, e["error"].as_str().unwrap()), (400, "evidence_not_allowed"));
+    c.server.stop().await;
+}
+
+/// H2: a phone number typed into chat never owns a record. The planter's
+/// intake makes a record of their own; the real owner's attested call gets
+/// another (the clash is recorded for staff); the planter who comes back and
+/// confirms with the date they planted sees only what they typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_a_claim_never_creates_ownership_of_a_number() {
+    let c = clinic();
+    let planter = chat_claims(&c.chat, PHONE).await;
+    let body = json!({"name": "Planted Name", "date_of_birth": "1970-01-01"});
+    let planted = c.chat.ok(Method::PATCH, &format!("/v1/sessions/{planter}/customer"), Some(body)).await;
+    let x = planted["customer_id"].clone();
+    assert!(x.is_string(), "{planted}");
+
+    // The real owner calls; the carrier attests the number.
+    let body = json!({"identifiers": {"phone": PHONE}, "evidence": {"caller_id_attestation": "A"}});
+    let call = c.voice.ok(Method::POST, "/v1/sessions", Some(body)).await;
+    assert_ne!(call["customer_id"], x, "the call landed in the planted record");
+    assert_eq!(call["identity"]["status"], "new", "{call}");
+    assert!(!call.to_string().contains("Planted"), "{call}");
+    let call_id = sid(&call);
+    let body = json!({"speaker": "patient", "text": "My knee has hurt since the fall."});
+    c.voice.ok(Method::POST, &format!("/v1/sessions/{call_id}/turns"), Some(body)).await;
+
+    // The planter comes back and confirms with the date they planted.
+    let again = chat_claims(&c.chat, PHONE).await;
+    let (status, ctx) = guess(&c.chat, &again, "1970-01-01").await;
+    assert_eq!(status, 200, "{ctx}");
+    assert_eq!(ctx["customer_id"], x, "the planter reached another record");
+    assert!(!ctx.to_string().contains("knee"), "the owner's call leaked to the planter: {ctx}");
+    c.server.stop().await;
+    let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
+    assert_eq!(store.count(throughline::store::Countable::Conflicts).unwrap(), 1, "the clash is for staff");
+}
+
+/// M8: a claim cannot tell a patient's number from a stranger's. Typed into
+/// chat, Maria's number and a number nobody knows get the same answer,
+/// field for field, until confirmation; the date of birth (the confirmation
+/// secret) never reaches a session that has not confirmed, even on voice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m8_a_claim_learns_nothing_before_confirmation() {
+    let c = clinic();
+    maria_calls(&c).await;
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("session_id");
+        v
+    };
+    let known = c.chat.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE}}))).await;
+    let unknown =
+        c.chat.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": "+1 212 555 0199"}}))).await;
+    assert_eq!(strip(known.clone()), strip(unknown.clone()));
+    assert!(!known.to_string().contains("Maria"), "{known}");
+    // Wrong answers read alike too.
+    let (a, b) = (guess(&c.chat, &sid(&known), "1999-09-09").await, guess(&c.chat, &sid(&unknown), "1999-09-09").await);
+    assert_eq!((a.0, &a.1), (b.0, &b.1));
+    // Voice with attested caller ID sees who is calling, but not the DOB it
+    // would confirm with.
+    let body = json!({"identifiers": {"phone": PHONE}, "evidence": {"caller_id_attestation": "A"}});
+    let call = c.voice.ok(Method::POST, "/v1/sessions", Some(body)).await;
+    assert_eq!(call["greeting_name"], "Maria", "{call}");
+    assert!(!call.to_string().contains(DOB), "the confirmation secret reached an unconfirmed session: {call}");
     c.server.stop().await;
 }

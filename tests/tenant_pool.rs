@@ -24,7 +24,9 @@ fn open_on(handle: &Arc<TenantHandle>, channel: Channel, phone: &str) -> String 
     let req = OpenRequest {
         identifiers: Offered { phone: Some(phone.into()), ..Offered::default() },
         external_ref: None,
-        evidence: None,
+        // A carrier-verified call: caller ID is asserted.
+        evidence: (channel == Channel::Voice)
+            .then(|| continuity::EvidenceRequest { caller_id_attestation: Some("A".into()) }),
     };
     let now = throughline::Clock::now_ms(&throughline::SystemClock);
     let ctx = handle
@@ -61,7 +63,7 @@ fn idle_tenants_close_and_reopen_with_their_data() {
 
     // A request that still held the closed handle finishes on it, beside
     // the new connection; the chain stays whole.
-    assert_eq!(open_on(&held, Channel::Chat, "+1 415 555 0100"), first);
+    assert_eq!(open_on(&held, Channel::Voice, "+1 415 555 0100"), first);
     drop(held);
     drop(pool);
     let store = inst.open_tenant("north").unwrap();

@@ -30,7 +30,7 @@ pub fn seed(store: &mut TenantStore, count: u64, now: i64, progress: &mut dyn Wr
             let number = phone(i);
             let id = Identifier::phone(&number, "US").map_err(|_| Error::BenchSeed { index: i })?;
             let customer = tx.create_customer(now)?;
-            tx.link_identifier(IdentifierKind::Phone, id.value(), &customer, "bench", now)?;
+            tx.link_identifier(IdentifierKind::Phone, id.value(), &customer, "bench", true, now)?;
             let conversation = tx.create_conversation(&customer, now)?;
             let session = SessionRow {
                 conversation_id: Some(conversation.clone()),

@@ -4,10 +4,11 @@
 //! conversation need the same policy clearance as reading it, so a caller
 //! who only claimed an identity cannot plant text in a patient's history.
 
-use policy::{Answer, ConfirmField, PhiClass, Resolution};
+use policy::{Answer, ConfirmField, PhiClass, Resolution, Strength};
 use serde::{Deserialize, Serialize};
 
 use super::context::{self, ResumeContext, access, facts};
+use super::identifiers::{Evidence, Identifier};
 use super::open::{audit, audit_outcome};
 use super::resume_token::{self, TokenClaims};
 use super::{Actor, ContinuityError, TenantSettings, limits};
@@ -211,8 +212,13 @@ pub fn confirm_identity(
                 },
             };
             tx.confirm_session(session, customer, &conversation, now)?;
+            // Confirmation proves who is speaking, not that they hold every
+            // identifier they typed: a phone or email typed into chat stays
+            // unverified; the browser's cookie is the session's own.
             for (kind, value) in tx.take_pending_identifiers(session)? {
-                tx.link_identifier(kind, &value, customer, &format!("confirmed:{session}"), now)?;
+                let strength = Identifier::kind_strength(kind, row.channel, Evidence::NONE);
+                let verified = strength >= Strength::Asserted;
+                tx.link_identifier(kind, &value, customer, &format!("confirmed:{session}"), verified, now)?;
             }
             audit(&tx, actor, "identity.confirm", Some(customer), session, None, now)?;
             let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
@@ -279,7 +285,22 @@ pub fn update_customer(
         return Err(ContinuityError::bad("empty_patch", "give name and/or date_of_birth"));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let mut row = open_row(&tx, actor, session)?;
+    if context::veiled(&row) {
+        // Intake in a session that only claimed an identity makes a record
+        // of its own (H2, M8): the typist owns what they typed, never the
+        // record their claim pointed at, and the answer is the same whether
+        // it pointed at one or not.
+        let customer = tx.create_customer(now)?;
+        let conversation = tx.create_conversation(&customer, now)?;
+        for (kind, value) in tx.take_pending_identifiers(session)? {
+            let verified = Identifier::kind_strength(kind, row.channel, Evidence::NONE) >= Strength::Asserted;
+            tx.link_identifier(kind, &value, &customer, &format!("session:{session}"), verified, now)?;
+        }
+        tx.attach_new_customer(session, &customer, &conversation)?;
+        audit(&tx, actor, "customer.create", Some(&customer), session, Some("claim_intake"), now)?;
+        row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
+    }
     let allowed = row.created_customer || row.confirmed_at.is_some();
     let Some(customer) = row.customer_id.clone().filter(|_| allowed) else {
         let e = ContinuityError::forbidden(

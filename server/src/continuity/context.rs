@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use policy::{Access, Confirmation, IdentityFacts, PhiClass, Resolution, decide};
+use policy::{Access, ConfirmField, Confirmation, IdentityFacts, PhiClass, PhiClasses, Resolution, decide};
 use serde::Serialize;
 
 use super::{Actor, ContinuityError, TenantSettings};
@@ -92,6 +92,47 @@ pub fn context(
     Ok(ctx)
 }
 
+/// A session that only claimed an identity and has not confirmed: whether
+/// its claim found a patient, several, or nobody, it is answered alike
+/// (M8), with no ids, no greeting and nothing else until confirmation or
+/// intake (which makes a record of its own).
+pub(crate) fn veiled(s: &SessionRow) -> bool {
+    s.strength == policy::Strength::Claim && s.confirmed_at.is_none() && !s.created_customer
+}
+
+/// What a veiled session is told: the same for a known and an unknown claim.
+fn veiled_context(settings: &TenantSettings, s: &SessionRow, locked: bool) -> ResumeContext {
+    ResumeContext {
+        session_id: s.id.to_string(),
+        customer_id: None,
+        conversation_id: None,
+        channel: s.channel.as_str(),
+        identity: IdentityView {
+            status: Resolution::New.as_str(),
+            strength: s.strength.as_str(),
+            confirmed: false,
+            confirm_with: if locked {
+                Vec::new()
+            } else {
+                settings.policy.confirmation.with.iter().map(|w| w.as_str()).collect()
+            },
+            locked,
+            candidates: 0,
+        },
+        greeting_name: None,
+        patient: None,
+        state: BTreeMap::new(),
+        recent_turns: Vec::new(),
+        appointments: Vec::new(),
+        brief: if locked {
+            "identity confirmation locked after too many attempts".into()
+        } else {
+            "confirm identity to continue an earlier conversation, or take intake as a new patient".into()
+        },
+        withheld: PhiClasses::all().iter().map(|c| c.as_str()).collect(),
+    }
+}
+
 /// Builds the context inside `tx` and audits the read (classes released).
 pub(crate) fn build(
     tx: &TenantTx<'_>,
@@ -101,6 +142,11 @@ pub(crate) fn build(
     now: i64,
 ) -> Result<ResumeContext, ContinuityError> {
     let (decision, facts) = access(settings, s, now);
+    if veiled(s) {
+        let ctx = veiled_context(settings, s, facts.locked);
+        super::open::audit(tx, actor, "context.read", None, &s.id, Some("veiled"), now)?;
+        return Ok(ctx);
+    }
     let a: &Access = &decision.access;
     let candidates = if s.status == Resolution::Ambiguous { tx.candidates(&s.id)?.len() } else { 0 };
     let (confirm_with, locked) = match &decision.confirmation {
@@ -131,13 +177,19 @@ pub(crate) fn build(
     };
     if let (Some(customer), Some(conversation)) = (&s.customer_id, &s.conversation_id) {
         if a.allows(PhiClass::Greeting) || a.allows(PhiClass::Identity) {
+            // The confirmation secret is never disclosed to a session that
+            // has not confirmed (M8): an asserted caller ID or sender sees
+            // identity data, but not the field a chat would confirm with.
+            let proven = facts.confirmed || s.created_customer;
+            let secret = |f: ConfirmField| !proven && settings.policy.confirmation.with.contains(&f);
             let fields = tx.customer_fields(customer, a)?;
-            let name = (!fields.name.is_empty()).then(|| fields.name.to_string());
+            let name = (!fields.name.is_empty() && !secret(ConfirmField::Name)).then(|| fields.name.to_string());
             if a.allows(PhiClass::Greeting) {
                 ctx.greeting_name = name.as_deref().and_then(|n| n.split_whitespace().next()).map(str::to_owned);
             }
             if a.allows(PhiClass::Identity) {
-                let dob = (!fields.dob.is_empty()).then(|| fields.dob.to_string());
+                let dob =
+                    (!fields.dob.is_empty() && !secret(ConfirmField::DateOfBirth)).then(|| fields.dob.to_string());
                 ctx.patient = Some(PatientView { name, date_of_birth: dob });
             }
         }

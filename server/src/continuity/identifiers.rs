@@ -113,7 +113,12 @@ impl Identifier {
     /// phone or email typed into chat is a claim; a login identity is proof;
     /// a cookie is the browser's, asserted by the chat backend.
     pub fn strength(&self, channel: Channel, evidence: Evidence) -> Strength {
-        match (self.kind, channel) {
+        Self::kind_strength(self.kind, channel, evidence)
+    }
+
+    /// [`Identifier::strength`] for an identifier known by its kind.
+    pub fn kind_strength(kind: IdentifierKind, channel: Channel, evidence: Evidence) -> Strength {
+        match (kind, channel) {
             (IdentifierKind::Auth, _) => Strength::Possession,
             (IdentifierKind::Phone, Channel::Voice | Channel::Sms) => evidence.caller_id,
             (IdentifierKind::Email, Channel::Email) => evidence.email_sender,

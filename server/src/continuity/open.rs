@@ -42,6 +42,9 @@ struct Offer {
     id: Identifier,
     strength: Strength,
     matches: Vec<CustomerId>,
+    /// Patients linked to it only by a claim, which an asserted or proven
+    /// identifier does not resolve through (H2): recorded as a clash.
+    unverified: Vec<CustomerId>,
 }
 
 enum Resolved {
@@ -128,13 +131,28 @@ pub(crate) fn open_in(
 
     let mut offers = Vec::with_capacity(input.offered.len());
     for id in input.offered {
-        let matches = tx.customers_by_identifier(id.kind(), id.value())?;
         let strength = id.strength(actor.channel, input.evidence);
-        offers.push(Offer { id, strength, matches });
+        let (mut matches, mut unverified) = (Vec::new(), Vec::new());
+        for (customer, verified) in tx.identifier_links(id.kind(), id.value())? {
+            if verified || strength == Strength::Claim {
+                matches.push(customer);
+            } else {
+                unverified.push(customer);
+            }
+        }
+        offers.push(Offer { id, strength, matches, unverified });
     }
     let resolved = match (input.resume_token, thread) {
         (Some(token), _) => resolve_token(tx, token, now)?,
         (None, Some(h)) => {
+            // An authenticated reply into a thread of ours holds the mailbox
+            // our message went to: a link a claim made is now verified.
+            for o in offers.iter_mut().filter(|o| o.strength >= Strength::Asserted) {
+                if let Some(i) = o.unverified.iter().position(|c| *c == h.customer) {
+                    tx.link_identifier(o.id.kind(), o.id.value(), &h.customer, "thread_reply", true, now)?;
+                    o.matches.push(o.unverified.remove(i));
+                }
+            }
             let by = offers.iter().find(|o| o.matches.contains(&h.customer));
             Resolved::One {
                 customer: h.customer.clone(),
@@ -149,14 +167,19 @@ pub(crate) fn open_in(
     let session_id = SessionId::generate();
     let mut row = SessionRow::starting(session_id.clone(), actor.channel, now);
     let provenance = format!("session:{session_id}");
+    let strongest = offers.iter().map(|o| o.strength).max().unwrap_or(Strength::Claim);
     match &resolved {
+        // A claim never creates ownership (H2): no record until intake, and
+        // the claimed identifiers wait, sealed, in the session.
+        Resolved::New if strongest == Strength::Claim => {}
         Resolved::New => {
             let customer = tx.create_customer(now)?;
             let conversation = tx.create_conversation(&customer, now)?;
             for o in &offers {
-                tx.link_identifier(o.id.kind(), o.id.value(), &customer, &provenance, now)?;
+                let verified = o.strength >= Strength::Asserted;
+                tx.link_identifier(o.id.kind(), o.id.value(), &customer, &provenance, verified, now)?;
             }
-            row.strength = offers.iter().map(|o| o.strength).max().unwrap_or(Strength::Claim);
+            row.strength = strongest;
             row.created_customer = true;
             row.customer_id = Some(customer);
             row.conversation_id = Some(conversation);
@@ -189,11 +212,20 @@ pub(crate) fn open_in(
     }
 
     match &resolved {
+        Resolved::New if row.customer_id.is_none() => {
+            for o in &offers {
+                tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
+            }
+        }
         Resolved::New => {}
         Resolved::One { customer, strength, .. } => {
             let winner_kind = offers.iter().find(|o| !o.matches.is_empty()).map(|o| o.id.kind());
             for o in &offers {
                 if o.matches.contains(customer) {
+                    if *strength == Strength::Claim {
+                        // Kept for the record intake may make of its own.
+                        tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
+                    }
                     continue;
                 }
                 if let (Some(w), [other]) = (winner_kind, o.matches.as_slice()) {
@@ -209,18 +241,29 @@ pub(crate) fn open_in(
                     )?;
                 }
                 if *strength == Strength::Possession {
-                    tx.link_identifier(o.id.kind(), o.id.value(), customer, &provenance, now)?;
+                    let verified = o.strength >= Strength::Asserted;
+                    tx.link_identifier(o.id.kind(), o.id.value(), customer, &provenance, verified, now)?;
                 } else {
                     tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
                 }
             }
         }
-        Resolved::Ambiguous { candidates, .. } => {
+        Resolved::Ambiguous { candidates, strength } => {
             tx.add_candidates(&session_id, candidates)?;
-            for o in offers.iter().filter(|o| o.matches != *candidates) {
+            for o in offers.iter().filter(|o| o.matches != *candidates || *strength == Strength::Claim) {
                 tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
             }
         }
+    }
+    // An asserted or proven identifier that a claim had linked elsewhere:
+    // the clash is for staff to settle, never a merge (H2).
+    for o in offers.iter().filter(|o| !o.unverified.is_empty()) {
+        if let Some(winner) = &row.customer_id {
+            for other in &o.unverified {
+                tx.record_conflict(&session_id, (o.id.kind(), winner), (o.id.kind(), other), now)?;
+            }
+        }
+        audit(tx, actor, "identity.clash", row.customer_id.as_ref(), &session_id, Some(o.id.kind().as_str()), now)?;
     }
     if let Some(c) = &row.conversation_id {
         tx.touch_conversation(c, now)?;
@@ -370,6 +413,7 @@ mod tests {
             id: id.unwrap_or_else(|_| unreachable!()),
             strength,
             matches: matches.iter().map(|c| (*c).clone()).collect(),
+            unverified: Vec::new(),
         }
     }
 

@@ -189,7 +189,7 @@ impl TenantStore {
         now: i64,
     ) -> Result<(), StoreError> {
         let tx = self.transaction()?;
-        tx.link_identifier(kind, normalised, customer, provenance, now)?;
+        tx.link_identifier(kind, normalised, customer, provenance, true, now)?;
         tx.commit()
     }
 

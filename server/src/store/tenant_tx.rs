@@ -236,15 +236,24 @@ impl<'a> TenantTx<'a> {
 
     // --- customers and identifiers ---------------------------------------
 
+    /// Every live patient this identifier is linked to, verified or not.
     pub fn customers_by_identifier(&self, kind: IdentifierKind, value: &str) -> Result<Vec<CustomerId>, StoreError> {
+        Ok(self.identifier_links(kind, value)?.into_iter().map(|(c, _)| c).collect())
+    }
+
+    /// Every live patient this identifier is linked to, and whether the
+    /// link is verified (made on evidence or possession, not on a claim).
+    pub fn identifier_links(&self, kind: IdentifierKind, value: &str) -> Result<Vec<(CustomerId, bool)>, StoreError> {
         let bi = self.keys.blind_index(kind.as_str(), value);
         let mut stmt = self.tx.prepare_cached(
-            "SELECT i.customer_id FROM identifiers i JOIN customers c ON c.id = i.customer_id
+            "SELECT i.customer_id, i.verified FROM identifiers i JOIN customers c ON c.id = i.customer_id
              WHERE i.kind = ?1 AND i.value_bi = ?2 AND i.unlinked_at IS NULL AND c.erased_at IS NULL
              ORDER BY i.id",
         )?;
-        let ids = stmt.query_map(params![kind.as_str(), bi.0.as_slice()], |r| r.get::<_, String>(0))?;
-        Ok(ids.filter_map(|r| r.ok().and_then(|s| CustomerId::parse(&s))).collect())
+        let ids = stmt.query_map(params![kind.as_str(), bi.0.as_slice()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })?;
+        Ok(ids.filter_map(|r| r.ok().and_then(|(s, v)| CustomerId::parse(&s).map(|c| (c, v)))).collect())
     }
 
     /// A new patient with their own data key and no display fields yet.
@@ -335,12 +344,17 @@ impl<'a> TenantTx<'a> {
         Ok(CustomerDisplay { name: open("name", name_ct)?, dob: open("dob", dob_ct)? })
     }
 
+    /// Links an identifier to a patient; `verified` when evidence or
+    /// possession backs it (a claim's link is unverified, and an asserted
+    /// identifier never resolves through it). A link is upgraded, never
+    /// downgraded.
     pub fn link_identifier(
         &self,
         kind: IdentifierKind,
         value: &str,
         customer: &CustomerId,
         provenance: &str,
+        verified: bool,
         now: i64,
     ) -> Result<(), StoreError> {
         let bi = self.keys.blind_index(kind.as_str(), value);
@@ -348,11 +362,29 @@ impl<'a> TenantTx<'a> {
         let ct = key.seal(&super::tenant::identifier_aad(customer, kind), value.as_bytes())?;
         self.tx
             .prepare_cached(
-                "INSERT INTO identifiers (kind, value_bi, value_ct, customer_id, provenance, created_at, last_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                 ON CONFLICT (kind, value_bi, customer_id) WHERE unlinked_at IS NULL DO UPDATE SET last_seen = ?6",
+                "INSERT INTO identifiers (kind, value_bi, value_ct, customer_id, verified, provenance, created_at, last_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?7, ?5, ?6, ?6)
+                 ON CONFLICT (kind, value_bi, customer_id) WHERE unlinked_at IS NULL
+                 DO UPDATE SET last_seen = ?6, verified = MAX(verified, ?7)",
             )?
-            .execute(params![kind.as_str(), bi.0.as_slice(), ct, customer.as_str(), provenance, now])?;
+            .execute(params![kind.as_str(), bi.0.as_slice(), ct, customer.as_str(), provenance, now, verified])?;
+        Ok(())
+    }
+
+    /// A claim-only session's intake made a patient of its own: the
+    /// session now belongs to that new record, not to any candidate.
+    pub fn attach_new_customer(
+        &self,
+        session: &SessionId,
+        customer: &CustomerId,
+        conversation: &ConversationId,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE sessions SET customer_id = ?2, conversation_id = ?3, identity_status = 'new', created_customer = 1,
+                 shared_identifier = 0 WHERE id = ?1",
+            params![session.as_str(), customer.as_str(), conversation.as_str()],
+        )?;
+        self.tx.execute("DELETE FROM session_candidates WHERE session_id = ?1", [session.as_str()])?;
         Ok(())
     }
 

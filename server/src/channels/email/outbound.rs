@@ -94,7 +94,16 @@ pub fn compose(
     };
     let to = match &given_to {
         Some(id) => {
-            tx.link_identifier(IdentifierKind::Email, id.value(), &customer, &format!("outbound:{session}"), now)?;
+            // An address given in a session is the session's word, not proof: it
+            // is linked unverified and never resolves an asserted sender (M4).
+            tx.link_identifier(
+                IdentifierKind::Email,
+                id.value(),
+                &customer,
+                &format!("outbound:{session}"),
+                false,
+                now,
+            )?;
             zeroize::Zeroizing::new(id.value().to_owned())
         }
         None => tx.latest_identifier(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {

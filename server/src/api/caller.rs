@@ -62,6 +62,11 @@ impl Caller {
         let Some(binding) = state.registry.get(&identity.serial) else {
             return Err(refuse(ApiError::unauthorized("certificate_unknown", "this certificate was not issued here")));
         };
+        // The serial is no secret (health, audit exports, receipts): the
+        // certificate must be the very one issued under it (M1).
+        if binding.fingerprint.as_slice() != identity.fingerprint.as_slice() {
+            return Err(refuse(ApiError::unauthorized("certificate_unknown", "this certificate was not issued here")));
+        }
         if binding.revoked_at.is_some() {
             return Err(refuse(ApiError::unauthorized("certificate_revoked", "this certificate has been revoked")));
         }

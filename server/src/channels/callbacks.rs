@@ -147,16 +147,19 @@ pub fn claim(
             None => tx.create_conversation(&cb.customer_id, now)?,
         }
     };
-    // We dial the number on file: the answer is as strong as a carrier's
-    // caller id, and a number shared by several patients still needs
-    // confirmation under the tenant's policy.
-    let sharing = tx.customers_by_identifier(IdentifierKind::Phone, &cb.phone)?;
+    // Dialling a number verified on file for this patient is as strong as
+    // a carrier's caller ID (a number shared by several patients still
+    // needs confirmation under the tenant's policy). A number given with
+    // the request is only the requester's word: whoever answers it must
+    // confirm on the call before hearing anything (M5).
+    let links = tx.identifier_links(IdentifierKind::Phone, &cb.phone)?;
+    let on_file = links.iter().any(|(c, verified)| *c == cb.customer_id && *verified);
     let row = SessionRow {
         conversation_id: Some(conversation.clone()),
         customer_id: Some(cb.customer_id.clone()),
         status: Resolution::Resolved,
-        strength: Strength::Asserted,
-        shared_identifier: sharing.len() > 1,
+        strength: if on_file { Strength::Asserted } else { Strength::Claim },
+        shared_identifier: links.len() > 1,
         ..SessionRow::starting(session.clone(), actor.channel, now)
     };
     tx.insert_session(&row, None, &actor.serial)?;

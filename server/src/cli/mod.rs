@@ -11,6 +11,7 @@ mod passphrase;
 mod serve;
 mod soak;
 mod tenant;
+mod token;
 
 use std::path::PathBuf;
 
@@ -56,6 +57,9 @@ pub enum Command {
     /// A patient's identifier links: list, and undo a wrong one.
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Resume tokens (the links a chat hands a patient): revoke a patient's.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Retention purge now: expired session state and conversations past each
     /// tenant's retention (`serve` also does this periodically).
     Purge {
@@ -111,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
         Command::Bench(args) => bench::run(&args),
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
+        Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
         Command::Backup { out } => {

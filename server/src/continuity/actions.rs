@@ -215,7 +215,18 @@ pub fn confirm_identity(
             // Confirmation proves who is speaking, not that they hold every
             // identifier they typed: a phone or email typed into chat stays
             // unverified; the browser's cookie is the session's own.
+            // Never merge (M4): an identifier of another live patient stays
+            // theirs, and the clash is recorded for staff.
             for (kind, value) in tx.take_pending_identifiers(session)? {
+                let others: Vec<CustomerId> =
+                    tx.customers_by_identifier(kind, &value)?.into_iter().filter(|c| c != customer).collect();
+                if !others.is_empty() {
+                    for other in &others {
+                        tx.record_conflict(session, (kind, customer), (kind, other), now)?;
+                    }
+                    audit(&tx, actor, "identity.conflict", Some(customer), session, Some(kind.as_str()), now)?;
+                    continue;
+                }
                 let strength = Identifier::kind_strength(kind, row.channel, Evidence::NONE);
                 let verified = strength >= Strength::Asserted;
                 tx.link_identifier(kind, &value, customer, &format!("confirmed:{session}"), verified, now)?;
@@ -236,6 +247,12 @@ pub fn confirm_identity(
                 .then(|| window.oldest.unwrap_or(now).saturating_add(lockout.window_ms));
             let locked_until = own_lock.max(subject_lock);
             tx.record_confirm_failure(session, own, locked_until)?;
+            if locked_until.is_some() {
+                // Someone is guessing: the patients' resume links are revoked (M2).
+                for c in &candidates {
+                    tx.revoke_customer_tokens(c, now)?;
+                }
+            }
             let reason = if locked_until.is_some() { "mismatch_locked" } else { "mismatch" };
             audit_refused(&tx, actor, &row, "identity.confirm", reason, now)?;
             tx.commit()?;
@@ -286,7 +303,7 @@ pub fn update_customer(
     }
     let tx = store.transaction()?;
     let mut row = open_row(&tx, actor, session)?;
-    if context::veiled(&row) {
+    if context::veiled(&row, now) {
         // Intake in a session that only claimed an identity makes a record
         // of its own (H2, M8): the typist owns what they typed, never the
         // record their claim pointed at, and the answer is the same whether
@@ -301,7 +318,7 @@ pub fn update_customer(
         audit(&tx, actor, "customer.create", Some(&customer), session, Some("claim_intake"), now)?;
         row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     }
-    let allowed = row.created_customer || row.confirmed_at.is_some();
+    let allowed = row.created_customer || facts(&row, now).confirmed;
     let Some(customer) = row.customer_id.clone().filter(|_| allowed) else {
         let e = ContinuityError::forbidden(
             "identity_confirmation_required",
@@ -486,6 +503,8 @@ pub fn start_fresh(
         return Err(ContinuityError::forbidden("identity_confirmation_required", "no patient to start fresh for"));
     };
     let cleared = tx.close_conversation(&old, "start_fresh", now)?;
+    // Links handed out for the old conversation stop working (M2).
+    tx.revoke_customer_tokens(&customer, now)?;
     let fresh = tx.create_conversation(&customer, now)?;
     tx.move_session(session, &fresh)?;
     audit(&tx, actor, "conversation.start_fresh", Some(&customer), session, Some(&format!("cleared:{cleared}")), now)?;

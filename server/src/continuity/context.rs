@@ -59,6 +59,10 @@ pub struct TurnJson {
     pub at: i64,
 }
 
+/// How long a confirmation holds within its (open) session: a working
+/// day's chat left open on a shared computer does not stay confirmed.
+pub const CONFIRMATION_LIFETIME_MS: i64 = 8 * 3_600_000;
+
 /// The policy facts of a session.
 pub(crate) fn facts(s: &SessionRow, now: i64) -> IdentityFacts {
     IdentityFacts {
@@ -66,7 +70,9 @@ pub(crate) fn facts(s: &SessionRow, now: i64) -> IdentityFacts {
         resolution: if s.created_customer { Resolution::New } else { s.status },
         strength: s.strength,
         shared_identifier: s.shared_identifier,
-        confirmed: s.confirmed_at.is_some(),
+        // Confirmation lasts as long as the open session, and never longer
+        // than CONFIRMATION_LIFETIME_MS (M3): then the patient confirms again.
+        confirmed: s.confirmed_at.is_some_and(|at| now.saturating_sub(at) < CONFIRMATION_LIFETIME_MS),
         locked: policy::confirmation_locked(s.locked_until, now),
     }
 }
@@ -85,8 +91,8 @@ pub fn context(
     now: i64,
 ) -> Result<ResumeContext, ContinuityError> {
     let tx = store.transaction()?;
-    let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
-    super::actions::require_channel(&row, actor)?;
+    // An ended session releases nothing (M3): 409 session_ended.
+    let row = super::actions::open_row(&tx, actor, session)?;
     let ctx = build(&tx, settings, actor, &row, now)?;
     tx.commit()?;
     Ok(ctx)
@@ -96,8 +102,13 @@ pub fn context(
 /// its claim found a patient, several, or nobody, it is answered alike
 /// (M8), with no ids, no greeting and nothing else until confirmation or
 /// intake (which makes a record of its own).
-pub(crate) fn veiled(s: &SessionRow) -> bool {
-    s.strength == policy::Strength::Claim && s.confirmed_at.is_none() && !s.created_customer
+pub(crate) fn veiled(s: &SessionRow, now: i64) -> bool {
+    s.strength == policy::Strength::Claim && !facts(s, now).confirmed && !s.created_customer
+}
+
+/// A context that releases nothing (an ended session's re-delivered email).
+pub(crate) fn nothing_released(settings: &TenantSettings, s: &SessionRow) -> ResumeContext {
+    veiled_context(settings, s, false)
 }
 
 /// What a veiled session is told: the same for a known and an unknown claim.
@@ -142,7 +153,7 @@ pub(crate) fn build(
     now: i64,
 ) -> Result<ResumeContext, ContinuityError> {
     let (decision, facts) = access(settings, s, now);
-    if veiled(s) {
+    if veiled(s, now) {
         let ctx = veiled_context(settings, s, facts.locked);
         super::open::audit(tx, actor, "context.read", None, &s.id, Some("veiled"), now)?;
         return Ok(ctx);

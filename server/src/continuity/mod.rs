@@ -20,7 +20,7 @@ pub use actions::{
 };
 pub(crate) use actions::{open_row, refuse, writable};
 pub use context::{ResumeContext, context};
-pub(crate) use context::{access, build as build_context, facts};
+pub(crate) use context::{access, build as build_context, facts, nothing_released};
 pub use open::{EvidenceRequest, OpenRequest, open_session};
 pub(crate) use open::{OpenInput, ThreadHint, audit, audit_outcome, open_in};
 

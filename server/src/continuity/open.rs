@@ -240,7 +240,10 @@ pub(crate) fn open_in(
                         now,
                     )?;
                 }
-                if *strength == Strength::Possession {
+                // A login proves who is there and binds what came with it; a
+                // resume token only opens the door, and what came with it
+                // waits for confirmation like any claim (M2).
+                if *strength == Strength::Possession && input.resume_token.is_none() && o.matches.is_empty() {
                     let verified = o.strength >= Strength::Asserted;
                     tx.link_identifier(o.id.kind(), o.id.value(), customer, &provenance, verified, now)?;
                 } else {
@@ -346,10 +349,15 @@ fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Resolved, C
             message: "the resume token has expired".into(),
         },
     })?;
-    let (customer, conversation) = tx.resume_token_target(&claims.i, now)?.ok_or(ContinuityError::Unauthorized {
+    let revoked = || ContinuityError::Unauthorized {
         code: "invalid_resume_token",
-        message: "the resume token was revoked or its patient is gone".into(),
-    })?;
+        message: "the resume token was used, revoked, or its patient is gone".into(),
+    };
+    let (customer, conversation) = tx.resume_token_target(&claims.i, now)?.ok_or_else(revoked)?;
+    // Single use (M2): a leaked link is worth one session, not seven days.
+    if !tx.spend_resume_token(&claims.i, now)? {
+        return Err(revoked());
+    }
     Ok(Resolved::One { customer, strength: Strength::Possession, shared: false, conversation })
 }
 

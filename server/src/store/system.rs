@@ -237,6 +237,8 @@ pub struct CertRow {
     pub issued_at: i64,
     pub revoked_at: Option<i64>,
     pub tenant_deleted: bool,
+    /// SHA-256 of the certificate's DER, as issued.
+    pub fingerprint: Vec<u8>,
 }
 
 /// What `revoke_certificate` found.
@@ -347,7 +349,7 @@ impl SystemStore {
     pub fn certificates(&self) -> Result<Vec<CertRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.serial, c.tenant_id, t.name, c.channel, c.not_before, c.not_after, c.issued_at, c.revoked_at,
-                    t.deleted_at IS NOT NULL
+                    t.deleted_at IS NOT NULL, c.fingerprint
              FROM certificates c LEFT JOIN tenants t ON t.id = c.tenant_id
              ORDER BY c.issued_at DESC, c.serial",
         )?;
@@ -363,6 +365,7 @@ impl SystemStore {
                 issued_at: r.get(6)?,
                 revoked_at: r.get(7)?,
                 tenant_deleted: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+                fingerprint: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -402,6 +402,8 @@ impl TenantStore {
             params![link, customer.as_str(), now, operator],
         )?;
         if n > 0 {
+            // A link undone by staff takes the patient's resume links with it (M2).
+            tx.revoke_customer_tokens(customer, now)?;
             let reason = format!("link:{link}");
             let entry = AuditEntry {
                 tenant_id: Some(tx.keys().tenant_id()),
@@ -413,6 +415,25 @@ impl TenantStore {
         }
         tx.commit()?;
         Ok(n > 0)
+    }
+}
+
+impl TenantStore {
+    /// `throughline token revoke`: every live resume token of a patient,
+    /// audited; returns how many.
+    pub fn revoke_tokens(&mut self, customer: &CustomerId, operator: &str, now: i64) -> Result<u64, StoreError> {
+        let tx = self.transaction()?;
+        let n = tx.revoke_customer_tokens(customer, now)?;
+        let reason = format!("tokens:{n}");
+        let entry = AuditEntry {
+            tenant_id: Some(tx.keys().tenant_id()),
+            customer_id: Some(customer.as_str()),
+            reason: Some(&reason),
+            ..AuditEntry::operator(operator, "resume_token.revoke")
+        };
+        tx.audit(&entry, now)?;
+        tx.commit()?;
+        Ok(n)
     }
 }
 

@@ -97,4 +97,26 @@ impl TenantTx<'_> {
     pub fn held_message_count(&self) -> Result<i64, StoreError> {
         Ok(self.tx.query_row("SELECT COUNT(*) FROM held_messages WHERE reviewed_at IS NULL", [], |r| r.get(0))?)
     }
+
+    /// Spends a resume token (single use, M2): `false` if it was already
+    /// spent or revoked.
+    pub fn spend_resume_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached("UPDATE resume_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")?
+            .execute(params![id, now])?;
+        Ok(n > 0)
+    }
+
+    /// Revokes every live resume token of a patient (start fresh, unlink,
+    /// a confirmation lockout, `throughline token revoke`).
+    pub fn revoke_customer_tokens(&self, customer: &CustomerId, now: i64) -> Result<u64, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE resume_tokens SET revoked_at = ?2 WHERE customer_id = ?1 AND revoked_at IS NULL AND expires_at > ?2",
+            )?
+            .execute(params![customer.as_str(), now])?;
+        Ok(n as u64)
+    }
 }

@@ -80,9 +80,33 @@ impl Ca {
 
     /// Issues a leaf valid from a few minutes before `now` for `days` days.
     pub fn issue(&self, kind: &LeafKind, now: OffsetDateTime, days: u32) -> Result<IssuedCert, TlsError> {
+        let serial = random_serial()?;
+        self.issue_with(kind, serial, now, days)
+    }
+
+    /// Issues a leaf under a serial of the caller's choosing: what someone
+    /// holding the CA key could do to impersonate a live certificate. Only
+    /// the tests that prove the registry refuses such a twin use it.
+    pub fn dangerous_issue_with_serial(
+        &self,
+        kind: &LeafKind,
+        serial_hex: &str,
+        now: OffsetDateTime,
+        days: u32,
+    ) -> Result<IssuedCert, TlsError> {
+        let bytes = hex::decode(serial_hex).map_err(|_| TlsError::Validity)?;
+        self.issue_with(kind, (serial_hex.to_owned(), SerialNumber::from_slice(&bytes)), now, days)
+    }
+
+    fn issue_with(
+        &self,
+        kind: &LeafKind,
+        (serial_hex, serial): (String, SerialNumber),
+        now: OffsetDateTime,
+        days: u32,
+    ) -> Result<IssuedCert, TlsError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
-        let (serial_hex, serial) = random_serial()?;
         params.serial_number = Some(serial);
         params.not_before = now - time::Duration::minutes(5);
         params.not_after = now + time::Duration::days(i64::from(days));

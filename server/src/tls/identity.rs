@@ -17,6 +17,9 @@ pub fn channel_uri(tenant: &TenantId, channel: policy::Channel) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerIdentity {
     pub serial: String,
+    /// SHA-256 of the leaf's DER: a certificate minted with a live serial
+    /// (someone holding the CA key) is told apart from the one issued (M1).
+    pub fingerprint: [u8; 32],
     pub tenant_id: Option<TenantId>,
     pub channel: Option<policy::Channel>,
 }
@@ -26,7 +29,9 @@ impl PeerIdentity {
     pub fn from_der(der: &[u8]) -> Option<Self> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         let serial = hex::encode(cert.tbs_certificate.raw_serial());
-        let mut identity = PeerIdentity { serial, tenant_id: None, channel: None };
+        use sha2::Digest as _;
+        let fingerprint = sha2::Sha256::digest(der).into();
+        let mut identity = PeerIdentity { serial, fingerprint, tenant_id: None, channel: None };
         if let Ok(Some(san)) = cert.subject_alternative_name() {
             for name in &san.value.general_names {
                 if let GeneralName::URI(uri) = name

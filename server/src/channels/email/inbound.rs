@@ -161,7 +161,12 @@ pub fn receive(
                 message: "this message was delivered by another integration".into(),
             });
         }
-        let context = build_context(&tx, settings, actor, &existing, now)?;
+        // An ended session releases nothing, even to its own integration (M3).
+        let context = if existing.ended_at.is_some() {
+            crate::continuity::nothing_released(settings, &existing)
+        } else {
+            build_context(&tx, settings, actor, &existing, now)?
+        };
         tx.commit()?;
         return Ok(Inbound {
             session_id: existing.id.to_string(),

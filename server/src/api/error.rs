@@ -95,18 +95,24 @@ impl ApiError {
     }
 }
 
-/// Replaces every `quoted` value in a parser message with `…`.
+/// Replaces every `quoted` and "quoted" value in a parser message with
+/// `…`: serde writes field names between backticks and offending strings
+/// between double quotes (`invalid type: string "4155550100"`), and either
+/// may be PHI (L3).
 fn redact_values(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut inside = false;
+    let mut inside: Option<char> = None;
     for ch in message.chars() {
-        if ch == '`' {
-            if !inside {
-                out.push_str("`…`");
+        match inside {
+            Some(q) if ch == q => inside = None,
+            Some(_) => {}
+            None if ch == '`' || ch == '"' => {
+                out.push(ch);
+                out.push('…');
+                out.push(ch);
+                inside = Some(ch);
             }
-            inside = !inside;
-        } else if !inside {
-            out.push(ch);
+            None => out.push(ch),
         }
     }
     out
@@ -172,5 +178,9 @@ mod tests {
             "unknown field `…`, expected one of `…`"
         );
         assert_eq!(redact_values("no quotes"), "no quotes");
+        assert_eq!(
+            redact_values("invalid type: string \"4155550100\", expected struct Offered at line 1 column 30"),
+            "invalid type: string \"…\", expected struct Offered at line 1 column 30"
+        );
     }
 }

@@ -503,3 +503,54 @@ async fn m5_a_callback_to_a_number_not_on_file_must_confirm() {
     assert_eq!(claim["context"]["greeting_name"], "Maria");
     c.server.stop().await;
 }
+
+/// Possession codes: a six-digit code goes to the number on file (never to
+/// an address offered in the session); a wrong code counts as a failure;
+/// the right one confirms with possession strength, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_time_code_to_the_number_on_file_confirms_with_possession() {
+    let c = clinic();
+    maria_calls(&c).await;
+    let body = json!({"identifiers": {"phone": "(415) 555-0100", "email": "eve@example.net"}});
+    let session = sid(&c.chat.ok(Method::POST, "/v1/sessions", Some(body)).await);
+    let challenge = format!("/v1/sessions/{session}/identity/challenge");
+    // Email: Maria has no address on file, and the one offered here is never used.
+    let v = c.chat.ok(Method::POST, &challenge, Some(json!({"via": "email"}))).await;
+    assert_eq!(v["delivery"], "none", "{v}");
+    assert!(!v.to_string().contains("eve@"), "{v}");
+    let v = c.chat.ok(Method::POST, &challenge, Some(json!({"via": "sms"}))).await;
+    assert_eq!((&v["delivery"], &v["sms"]["to"]), (&json!("sms"), &json!("+14155550100")), "{v}");
+    let text = v["sms"]["text"].as_str().unwrap();
+    let code = text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a six-digit code").to_owned();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, e) = c.chat.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"code": wrong})).await;
+    assert_eq!((status, e["error"].as_str().unwrap()), (401, "identity_not_confirmed"), "{e}");
+    let (status, ctx) = c.chat.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"code": code})).await;
+    assert_eq!(status, 200, "{ctx}");
+    assert_eq!((&ctx["identity"]["strength"], &ctx["identity"]["confirmed"]), (&json!("possession"), &json!(true)));
+    assert_eq!(ctx["patient"]["name"], "Maria Lopez");
+    // Spent: the same code in another session does nothing.
+    let other = chat_claims(&c.chat, PHONE).await;
+    let (status, e) = c.chat.post(&format!("/v1/sessions/{other}/identity/confirm"), json!({"code": code})).await;
+    assert_eq!((status, e["error"].as_str().unwrap()), (409, "no_challenge"), "{e}");
+    // A number nobody knows: the same route, nothing sent.
+    let stranger = chat_claims(&c.chat, "+1 212 555 0199").await;
+    let v = c
+        .chat
+        .ok(Method::POST, &format!("/v1/sessions/{stranger}/identity/challenge"), Some(json!({"via": "sms"})))
+        .await;
+    assert_eq!(v["delivery"], "none");
+    c.server.stop().await;
+    let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
+    let reasons: Vec<String> = store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action.starts_with("identity."))
+        .filter_map(|r| r.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "possession:sms"), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r == "code_mismatch"), "{reasons:?}");
+    let audit_text = format!("{reasons:?}");
+    assert!(!audit_text.contains(&code) && !audit_text.contains("4155550100"), "PHI or the code in the audit");
+}

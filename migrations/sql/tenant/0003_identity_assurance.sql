@@ -28,3 +28,18 @@ CREATE TABLE held_messages (
     reviewed_at  INTEGER
 ) STRICT;
 CREATE INDEX held_messages_session ON held_messages(session_id);
+
+-- A one-time code sent to an identifier on file for the session's
+-- candidate patient (never one offered in the session): confirming with it
+-- is proof of possession. Only its HMAC is kept; one per session, short
+-- lived, single use, attempts limited. customer_id NULL: nobody to send to,
+-- and the answer looked the same.
+CREATE TABLE identity_challenges (
+    session_id   TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    customer_id  TEXT REFERENCES customers(id),
+    code_tag     BLOB NOT NULL,
+    via          TEXT NOT NULL CHECK (via IN ('email', 'sms')),
+    sent         INTEGER NOT NULL DEFAULT 1,
+    expires_at   INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0
+) STRICT;

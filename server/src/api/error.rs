@@ -59,6 +59,14 @@ impl ApiError {
     /// A store failure: 507 `storage_full` when the disk is full (nothing
     /// was applied; it clears when space returns), else internal.
     pub fn store(e: &crate::store::StoreError) -> Self {
+        if matches!(e, crate::store::StoreError::CheckpointBusy) {
+            tracing::warn!("a reader held the store; the WAL was not truncated yet");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_busy",
+                "applied, but the write-ahead log could not be truncated while another reader holds the store; retry",
+            );
+        }
         if e.is_disk_full() {
             tracing::error!(cause = %e, "disk full: request refused");
             Self::storage_full()
@@ -140,7 +148,10 @@ impl ResponseError for ApiError {
 
 impl From<crate::Error> for ApiError {
     fn from(e: crate::Error) -> Self {
-        Self::internal(&e)
+        match &e {
+            crate::Error::Store(s) => Self::store(s),
+            _ => Self::internal(&e),
+        }
     }
 }
 

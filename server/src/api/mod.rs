@@ -62,6 +62,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(error::method_not_allowed)),
     )
     .service(
+        web::resource("/v1/sessions/{id}/identity/challenge")
+            .route(web::post().to(sessions::challenge))
+            .default_service(web::to(error::method_not_allowed)),
+    )
+    .service(
         web::resource("/v1/sessions/{id}/customer")
             .route(web::patch().to(sessions::customer))
             .default_service(web::to(error::method_not_allowed)),

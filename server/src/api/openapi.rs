@@ -31,6 +31,12 @@ pub(super) fn responses(ok: &str, schema: &str) -> Value {
     r
 }
 
+/// Adds the 502 of a route that hands mail to the tenant's relay.
+fn with_bad_gateway(mut r: Value) -> Value {
+    r["502"] = json!({"$ref": "#/components/responses/Error"});
+    r
+}
+
 /// Adds the 429 (with `Retry-After`) of a throttled route.
 fn throttled(mut r: Value) -> Value {
     r["429"] = json!({
@@ -137,6 +143,15 @@ fn sessions_document() -> Value {
                     "parameters": [session_param()],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Confirm"}}}},
                     "responses": throttled(responses("200", "ResumeContext"))
+                }
+            },
+            "/v1/sessions/{id}/identity/challenge": {
+                "post": {
+                    "operationId": "identityChallenge",
+                    "summary": "Send a six-digit one-time code to an identifier on file for the session's candidate patient (never one offered in the session); confirm with it for possession strength",
+                    "parameters": [session_param()],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Challenge"}}}},
+                    "responses": with_bad_gateway(responses("202", "ChallengeSent"))
                 }
             },
             "/v1/sessions/{id}/customer": {
@@ -314,7 +329,28 @@ fn sessions_document() -> Value {
                     "additionalProperties": false,
                     "properties": {
                         "date_of_birth": {"type": "string", "format": "date", "description": "YYYY-MM-DD"},
-                        "name": {"type": "string", "description": "Full name, when the tenant confirms with name too"}
+                        "name": {"type": "string", "description": "Full name, when the tenant confirms with name too"},
+                        "code": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The one-time code of identity/challenge, instead of the fields: confirms with possession strength"}
+                    }
+                },
+                "Challenge": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["via"],
+                    "properties": {
+                        "via": {"type": "string", "enum": ["email", "sms"]}
+                    }
+                },
+                "ChallengeSent": {
+                    "type": "object",
+                    "required": ["session_id", "via", "expires_at", "delivery"],
+                    "properties": {
+                        "session_id": {"type": "string"},
+                        "via": {"type": "string", "enum": ["email", "sms"]},
+                        "expires_at": {"type": "integer", "description": "Unix ms; a code lasts 10 minutes"},
+                        "delivery": {"type": "string", "enum": ["smtp", "gateway", "sms", "none"], "description": "smtp: sent through the tenant's relay (the same answer when nobody is on file); gateway: the message is in raw; sms: in sms; none: nothing on file to send to. Never show raw or sms to the person in the session"},
+                        "raw": {"type": "string", "description": "The RFC 5322 message for the email gateway"},
+                        "sms": {"type": "object", "required": ["to", "text"], "properties": {"to": {"type": "string"}, "text": {"type": "string"}}}
                     }
                 },
                 "CustomerPatch": {
@@ -436,6 +472,7 @@ mod tests {
             ("/v1/sessions", "post"),
             ("/v1/sessions/{id}/context", "get"),
             ("/v1/sessions/{id}/identity/confirm", "post"),
+            ("/v1/sessions/{id}/identity/challenge", "post"),
             ("/v1/sessions/{id}/customer", "patch"),
             ("/v1/sessions/{id}/turns", "post"),
             ("/v1/sessions/{id}/state/{key}", "put"),

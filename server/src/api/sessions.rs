@@ -123,6 +123,32 @@ pub async fn confirm(
     Ok(json(StatusCode::OK, &out?))
 }
 
+/// `POST /v1/sessions/{id}/identity/challenge`: a one-time code to an
+/// identifier on file, sent through the tenant's relay or handed back.
+pub async fn challenge(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<continuity::challenge::ChallengeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let req = body.into_inner();
+    let out =
+        with_store(&state, &caller, move |s, t, a, now| continuity::challenge::challenge(s, t, a, &id, &req, now))
+            .await?;
+    if let Some((smtp, from, to, raw)) = &out.smtp
+        && let Err(e) = crate::channels::email::send(smtp, from, to, raw).await
+    {
+        tracing::warn!(failure = %e, "the SMTP relay did not take a one-time code");
+        return Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "email_send_failed",
+            format!("the code could not be sent: {e}"),
+        ));
+    }
+    Ok(json(StatusCode::ACCEPTED, &out.answer))
+}
+
 pub async fn customer(
     caller: Caller,
     state: web::Data<AppState>,

@@ -20,6 +20,8 @@ use crate::store::{SessionRow, TenantStore, TenantTx};
 pub struct ConfirmRequest {
     pub date_of_birth: Option<String>,
     pub name: Option<String>,
+    /// The one-time code of `identity/challenge` (instead of the fields).
+    pub code: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -153,6 +155,9 @@ pub fn confirm_identity(
     req: &ConfirmRequest,
     now: i64,
 ) -> Result<ResumeContext, ContinuityError> {
+    if let Some(code) = &req.code {
+        return super::challenge::confirm_code(store, settings, actor, session, code, now);
+    }
     let mut answers = Vec::new();
     for field in &settings.policy.confirmation.with {
         let raw = match field {
@@ -215,22 +220,7 @@ pub fn confirm_identity(
             // Confirmation proves who is speaking, not that they hold every
             // identifier they typed: a phone or email typed into chat stays
             // unverified; the browser's cookie is the session's own.
-            // Never merge (M4): an identifier of another live patient stays
-            // theirs, and the clash is recorded for staff.
-            for (kind, value) in tx.take_pending_identifiers(session)? {
-                let others: Vec<CustomerId> =
-                    tx.customers_by_identifier(kind, &value)?.into_iter().filter(|c| c != customer).collect();
-                if !others.is_empty() {
-                    for other in &others {
-                        tx.record_conflict(session, (kind, customer), (kind, other), now)?;
-                    }
-                    audit(&tx, actor, "identity.conflict", Some(customer), session, Some(kind.as_str()), now)?;
-                    continue;
-                }
-                let strength = Identifier::kind_strength(kind, row.channel, Evidence::NONE);
-                let verified = strength >= Strength::Asserted;
-                tx.link_identifier(kind, &value, customer, &format!("confirmed:{session}"), verified, now)?;
-            }
+            link_pending(&tx, actor, &row, customer, now)?;
             audit(&tx, actor, "identity.confirm", Some(customer), session, None, now)?;
             let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
             let ctx = context::build(&tx, settings, actor, &row, now)?;
@@ -263,6 +253,35 @@ pub fn confirm_identity(
             })
         }
     }
+}
+
+/// Links the identifiers that waited in a session, once it confirmed.
+/// Confirmation proves who is speaking, not that they hold every identifier
+/// they typed: a phone or email typed into chat stays unverified; the
+/// browser's cookie is the session's own. Never a merge (M4): an identifier
+/// of another live patient stays theirs, and the clash is recorded.
+pub(crate) fn link_pending(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    row: &SessionRow,
+    customer: &CustomerId,
+    now: i64,
+) -> Result<(), ContinuityError> {
+    let session = &row.id;
+    for (kind, value) in tx.take_pending_identifiers(session)? {
+        let others: Vec<CustomerId> =
+            tx.customers_by_identifier(kind, &value)?.into_iter().filter(|c| c != customer).collect();
+        if !others.is_empty() {
+            for other in &others {
+                tx.record_conflict(session, (kind, customer), (kind, other), now)?;
+            }
+            audit(tx, actor, "identity.conflict", Some(customer), session, Some(kind.as_str()), now)?;
+            continue;
+        }
+        let verified = Identifier::kind_strength(kind, row.channel, Evidence::NONE) >= Strength::Asserted;
+        tx.link_identifier(kind, &value, customer, &format!("confirmed:{session}"), verified, now)?;
+    }
+    Ok(())
 }
 
 fn minutes_until(until: i64, now: i64) -> i64 {

@@ -4,6 +4,7 @@
 //! transaction with its audit record.
 
 mod actions;
+pub mod challenge;
 mod context;
 pub mod identifiers;
 mod open;

@@ -43,6 +43,13 @@ impl TenantTx<'_> {
         let del = |sql: &str| -> Result<u64, StoreError> { Ok(self.tx.execute(sql, [c])? as u64) };
         let mut e = Erased::default();
         del(&format!("DELETE FROM session_pending_identifiers WHERE session_id IN {sess}"))?;
+        // Sessions where the patient was one candidate of several (a family
+        // number): what waited in them, sealed under the tenant's key rather
+        // than the patient's, goes too (M6).
+        let candidate_of = "(SELECT session_id FROM session_candidates WHERE customer_id = ?1)";
+        del(&format!("DELETE FROM session_pending_identifiers WHERE session_id IN {candidate_of}"))?;
+        del(&format!("DELETE FROM held_messages WHERE session_id IN {candidate_of}"))?;
+        del("DELETE FROM confirm_failures WHERE subject = CAST('customer:' || ?1 AS BLOB)")?;
         del(&format!("DELETE FROM session_candidates WHERE session_id IN {sess} OR customer_id = ?1"))?;
         e.turns = del(&format!("DELETE FROM turns WHERE conversation_id IN {conv}"))?;
         e.state_keys = del(&format!("DELETE FROM session_state WHERE conversation_id IN {conv}"))?;

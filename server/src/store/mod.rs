@@ -31,7 +31,7 @@ pub use system_email::{EmailSettingsRow, SmtpRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};
 pub use tenant_channels::{AppointmentRow, ClaimedCallback, NewAppointment, NewCallback};
 pub use tenant_content::TurnView;
-pub use tenant_identity::{FailureWindow, Subject};
+pub use tenant_identity::{Challenge, FailureWindow, Subject};
 pub use tenant_tx::{SessionRow, TenantTx};
 
 /// Why a store operation failed. Messages carry paths, codes and SQLite's own
@@ -59,6 +59,8 @@ pub enum StoreError {
     Decrypt { what: &'static str },
     #[error("audit chain of {}: {source}", path.display())]
     AuditChain { path: PathBuf, source: audit::ChainError },
+    #[error("the write-ahead log could not be truncated: another reader holds the store")]
+    CheckpointBusy,
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
     #[error("database: {0}")]

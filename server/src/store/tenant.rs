@@ -354,9 +354,20 @@ impl TenantStore {
     }
 
     /// Checkpoints the WAL into the main file and truncates it.
+    /// Checkpoints the WAL into the database and truncates it to zero
+    /// bytes, so no old frame (an erased patient's wrapped key) survives
+    /// there. SQLite answers busy, not an error, while another connection
+    /// reads (a CLI backup, an export): retried briefly, then
+    /// [`StoreError::CheckpointBusy`] (M6).
     pub fn checkpoint_truncate(&self) -> Result<(), StoreError> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        Ok(())
+        for attempt in 0..20 {
+            let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25 * (attempt + 1)));
+        }
+        Err(StoreError::CheckpointBusy)
     }
 }
 

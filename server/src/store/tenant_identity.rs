@@ -3,7 +3,8 @@
 //! it was opened with) and the failed confirmations of each, kept as rows
 //! so the lockout window slides and no new session resets it.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
+use zeroize::Zeroizing;
 
 use super::StoreError;
 use super::tenant::IdentifierKind;
@@ -119,4 +120,101 @@ impl TenantTx<'_> {
             .execute(params![customer.as_str(), now])?;
         Ok(n as u64)
     }
+
+    /// The most recently seen verified identifier of this kind on file for
+    /// the patient: where a one-time code may go. An identifier a session
+    /// offered is never verified by that session alone (it waits, or is
+    /// linked unverified), so it can never be the destination.
+    pub fn identifier_on_file(
+        &self,
+        customer: &CustomerId,
+        kind: IdentifierKind,
+    ) -> Result<Option<Zeroizing<String>>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT value_bi, value_ct FROM identifiers
+             WHERE customer_id = ?1 AND kind = ?2 AND verified = 1 AND unlinked_at IS NULL
+             ORDER BY last_seen DESC, id DESC",
+        )?;
+        let rows = stmt.query_map(params![customer.as_str(), kind.as_str()], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        if let Some(row) = rows.into_iter().next() {
+            let (_, ct) = row?;
+            let bytes = self
+                .data_key(customer)?
+                .open(&super::tenant::identifier_aad(customer, kind), &ct)
+                .map_err(|_| StoreError::Decrypt { what: "identifier" })?;
+            let text = String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Decrypt { what: "identifier" })?;
+            return Ok(Some(Zeroizing::new(text)));
+        }
+        Ok(None)
+    }
+
+    /// Replaces the session's challenge (the count of sends is kept).
+    pub fn put_challenge(&self, c: &Challenge) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO identity_challenges (session_id, customer_id, code_tag, via, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (session_id) DO UPDATE SET customer_id = ?2, code_tag = ?3, via = ?4, expires_at = ?5,
+                     attempts = 0, sent = sent + 1",
+            )?
+            .execute(params![
+                c.session.as_str(),
+                c.customer.as_ref().map(CustomerId::as_str),
+                c.code_tag.as_slice(),
+                c.via,
+                c.expires_at
+            ])?;
+        Ok(())
+    }
+
+    /// The session's challenge and how many codes it has been sent.
+    pub fn challenge(&self, session: &SessionId) -> Result<Option<(Challenge, u32, u32)>, StoreError> {
+        type Row = (Option<String>, Vec<u8>, String, i64, u32, u32);
+        let row: Option<Row> = self
+            .tx
+            .prepare_cached(
+                "SELECT customer_id, code_tag, via, expires_at, attempts, sent FROM identity_challenges WHERE session_id = ?1",
+            )?
+            .query_row([session.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .optional()?;
+        Ok(row.map(|(customer, code_tag, via, expires_at, attempts, sent)| {
+            let via = if via == "sms" { "sms" } else { "email" };
+            let customer = customer.as_deref().and_then(CustomerId::parse);
+            (Challenge { session: session.clone(), customer, code_tag, via, expires_at }, attempts, sent)
+        }))
+    }
+
+    /// A wrong code: one attempt more.
+    pub fn challenge_failed(&self, session: &SessionId) -> Result<(), StoreError> {
+        self.tx.execute(
+            "UPDATE identity_challenges SET attempts = attempts + 1 WHERE session_id = ?1",
+            [session.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// The code was used (or the session confirmed otherwise): it is gone.
+    pub fn drop_challenge(&self, session: &SessionId) -> Result<(), StoreError> {
+        self.tx.execute("DELETE FROM identity_challenges WHERE session_id = ?1", [session.as_str()])?;
+        Ok(())
+    }
+
+    /// Confirmation by a one-time code: the session is now proof of possession.
+    pub fn set_session_possession(&self, session: &SessionId) -> Result<(), StoreError> {
+        self.tx.execute("UPDATE sessions SET identity_strength = 'possession' WHERE id = ?1", [session.as_str()])?;
+        Ok(())
+    }
+}
+
+/// A one-time code sent for a session (only its tag is stored).
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub session: SessionId,
+    /// `None`: there was nobody to send it to.
+    pub customer: Option<CustomerId>,
+    pub code_tag: Vec<u8>,
+    pub via: &'static str,
+    pub expires_at: i64,
 }

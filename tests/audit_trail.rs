@@ -212,7 +212,7 @@ async fn export_checkpoint_verify_and_every_corruption() {
     let harbor_cp = dir.join("harbor.note");
     env.ok(&["audit", "checkpoint", "--tenant", "harbor", "--out", harbor_cp.to_str().unwrap()]);
     let line = env.fails(&mut verify(&jsonl, &harbor_cp));
-    assert!(line.contains("not signed by key"), "{line}");
+    assert!(line.contains("the origin is not the verifier key's log"), "{line}");
 
     // History rewritten and re-signed with the right key: consistent with
     // itself, but not with the checkpoint the clinic kept.

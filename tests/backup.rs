@@ -94,6 +94,13 @@ async fn a_restored_backup_never_resurrects_an_erased_patient() {
         .unwrap();
     assert_eq!(grep.status.code(), Some(1), "{}", String::from_utf8_lossy(&grep.stdout));
     restored.ok(&["tenant", "show", "sunrise"]);
+
+    // L12: a restore that stopped before re-applying its erasures (the marker
+    // it writes first is still there) is refused by everything that opens it.
+    assert!(!restored.data.join("restore-incomplete").exists(), "a finished restore left its marker");
+    std::fs::write(restored.data.join("restore-incomplete"), b"").unwrap();
+    let line = restored.fails(&mut restored.cmd(&["tenant", "show", "sunrise"]));
+    assert!(line.contains("a restore did not finish"), "{line}");
 }
 
 #[test]

@@ -399,3 +399,34 @@ fn conversations_past_retention_are_purged_with_their_history() {
     let out = env.ok(&["purge"]);
     assert!(out.contains("0 conversations past retention"), "{out}");
 }
+
+/// M7: a deleted tenant is crypto-shredded once its grace period is over:
+/// its key leaves the keyring, its files go, the act is audited, and it
+/// happens once.
+#[test]
+fn deleted_tenants_are_shredded_after_their_grace_period() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "harbor-health"]);
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let clock = throughline::ManualClock::new(1_800_000_000_000);
+    let mut inst = Installation::open(&env.data, &passphrase(), Arc::new(clock.clone())).unwrap();
+    let id = inst.tenant("harbor-health").unwrap().id;
+    let file = env.data.join("tenants").join(format!("{id}.db"));
+    assert!(file.exists());
+    inst.delete_tenant("harbor-health").unwrap();
+    let grace = 30 * 86_400_000;
+    assert!(inst.shred_deleted_tenants(grace).unwrap().is_empty(), "shredded inside the grace period");
+    assert!(inst.tenant_keys(&id).is_ok());
+    clock.advance_ms(grace + 1);
+    let audited = inst.system().verify_audit().unwrap();
+    assert_eq!(inst.shred_deleted_tenants(grace).unwrap(), std::slice::from_ref(&id));
+    assert!(!file.exists(), "the store file survived");
+    assert!(inst.tenant_keys(&id).is_err(), "the key survived");
+    assert_eq!(inst.system().verify_audit().unwrap(), audited + 1);
+    assert!(inst.shred_deleted_tenants(grace).unwrap().is_empty(), "shredded twice");
+    drop(inst);
+    // Reopened from disk: the keyring no longer holds it; the live tenant is untouched.
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    assert!(inst.tenant_keys(&id).is_err());
+    assert!(inst.open_tenant("sunrise-clinic").is_ok());
+}

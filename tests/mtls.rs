@@ -262,6 +262,20 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(server.log_text().contains("\"message\":\"stopped\""));
 }
 
+/// L5: an SMS integration gets its certificate, and it is served as sms.
+#[tokio::test]
+async fn an_sms_certificate_is_issued_and_served() {
+    let env = env_with_tenants(&["sunrise"]);
+    let sms = env.issue("sunrise", "sms");
+    assert!(env.ok(&["cert", "list"]).contains("\tsunrise\tsms\t"));
+    let server = util::inproc::InProcess::start(&env);
+    let res = client(&sms).get(server.url("/v1/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["channel"], "sms");
+    server.stop().await;
+}
+
 #[test]
 fn cert_issue_refuses_to_overwrite_and_unknown_tenant() {
     let env = env_with_tenants(&["sunrise"]);

@@ -103,6 +103,10 @@ impl Checkpoint {
         let body = format!("{body}\n");
         let mut lines = body.lines();
         let origin = lines.next().filter(|o| !o.is_empty()).ok_or(CheckpointError::Malformed("no origin"))?;
+        // A key signs its own log only: the origin is the key's name (L13).
+        if origin != key.name {
+            return Err(CheckpointError::Malformed("the origin is not the verifier key's log"));
+        }
         let size = lines
             .next()
             .and_then(|s| s.parse::<u64>().ok())
@@ -198,6 +202,12 @@ mod tests {
         let pair_b = Ed25519KeyPair::from_seed_unchecked(&[8u8; 32]).unwrap();
         assert_eq!(Checkpoint::verify(&cp.sign(&key, sign_with(&pair_b)), &key), Err(CheckpointError::BadSignature));
         assert!(Checkpoint::verify("", &key).is_err());
+        // A note for another log, signed by this key, is not this log's.
+        let elsewhere = Checkpoint { origin: "throughline.local/ten_z".into(), ..cp.clone() };
+        assert_eq!(
+            Checkpoint::verify(&elsewhere.sign(&key, sign_with(&pair)), &key),
+            Err(CheckpointError::Malformed("the origin is not the verifier key's log"))
+        );
         assert!(Checkpoint::verify("x\ny\nz\n\n", &key).is_err());
     }
 }

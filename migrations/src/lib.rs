@@ -15,6 +15,8 @@ pub fn system() -> Migrations<'static> {
         M::up(include_str!("../sql/system/0001_init.sql")),
         M::up(include_str!("../sql/system/0002_tenant_email.sql")),
         M::up(include_str!("../sql/system/0003_tenant_time_zone.sql")),
+        M::up(include_str!("../sql/system/0004_sms_certificates.sql")),
+        M::up(include_str!("../sql/system/0005_tenant_shredded.sql")),
     ])
 }
 

@@ -218,6 +218,8 @@ impl Installation {
         // Everything verified: write the installation.
         let dir = DataDir::fresh(root)?;
         dir.create_layout()?;
+        let marker = root.join(crate::installation::RESTORE_MARKER);
+        std::fs::write(&marker, b"a restore is in progress; do not serve this directory\n").map_err(io(&marker))?;
         let mut offset = 0usize;
         for f in &header.files {
             let end = offset + f.size as usize;
@@ -226,7 +228,7 @@ impl Installation {
             offset = end;
         }
         std::fs::write(&keyring_path, header.keyring.as_bytes()).map_err(io(&keyring_path))?;
-        let inst = Installation::open(root, passphrase, clock)?;
+        let inst = Installation::open_restoring(root, passphrase, clock)?;
         let mut erasures = inst.all_ledger_entries()?;
         if let Some(path) = ledger {
             erasures.extend(read_ledger(path)?);
@@ -238,6 +240,7 @@ impl Installation {
             }
         }
         inst.record_system_action("backup.restore", &header.backup_id)?;
+        std::fs::remove_file(&marker).map_err(io(&marker))?;
         Ok((inst, Summary { files: header.files.len(), bytes: total, erasures_reapplied: reapplied }))
     }
 

@@ -24,6 +24,11 @@ pub enum Error {
     TenantNotFound { name: String },
     #[error("the system store belongs to installation {found}, the keyring to {expected}")]
     InstallationMismatch { expected: String, found: String },
+    #[error(
+        "{}: a restore did not finish (its erasures may not be re-applied); restore again into an empty directory",
+        path.display()
+    )]
+    RestoreIncomplete { path: PathBuf },
     #[error("benchmark seeding produced an invalid phone number at index {index}")]
     BenchSeed { index: u64 },
     #[error("benchmark: {message}")]

@@ -20,6 +20,10 @@ use crate::tls::{Ca, IssuedCert, LeafKind};
 
 pub type TenantInfo = TenantRow;
 
+/// Present in a data directory while a restore has written its files but not
+/// yet re-applied every erasure.
+pub const RESTORE_MARKER: &str = "restore-incomplete";
+
 pub struct Installation {
     dir: DataDir,
     keyring: UnlockedKeyring,
@@ -71,6 +75,17 @@ impl Installation {
     /// Opens an initialised installation: checks the keyring for damage,
     /// derives the master key (argon2id), opens the system store.
     pub fn open(root: &Path, passphrase: &SecretString, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        // A restore writes the stores before it re-applies the erasure
+        // ledger; until it is done, nothing may open them (L12).
+        let marker = root.join(RESTORE_MARKER);
+        if marker.exists() {
+            return Err(Error::RestoreIncomplete { path: marker });
+        }
+        Self::open_restoring(root, passphrase, clock)
+    }
+
+    /// `open` without the restore check: only `restore` itself uses it.
+    pub(crate) fn open_restoring(root: &Path, passphrase: &SecretString, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let dir = DataDir::existing(root)?;
         let keyring = Keyring::load(&dir.keyring())?.unlock(passphrase)?;
         let system = SystemStore::open(&dir.system_db(), &keyring.system_key()?)?;
@@ -240,6 +255,31 @@ impl Installation {
         let row = self.tenant(name)?;
         self.system.delete_tenant(&row.id, &self.operator, self.clock.now_ms())?;
         Ok(row)
+    }
+
+    /// Crypto-shreds tenants deleted more than `grace_ms` ago (M7): the
+    /// root key leaves the keyring (so every copy of the store, backups
+    /// included, becomes unreadable once the keyring is saved), then the
+    /// files go. Returns the tenants shredded.
+    pub fn shred_deleted_tenants(&mut self, grace_ms: i64) -> Result<Vec<TenantId>, Error> {
+        let _lock = self.dir.lock()?;
+        let now = self.clock.now_ms();
+        let ids = self.system.tenants_to_shred(now.saturating_sub(grace_ms))?;
+        for id in &ids {
+            self.keyring.remove_tenant(id.as_str());
+            self.keyring.save()?;
+            let path = self.dir.tenant_db(id);
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{}{suffix}", path.display());
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(Error::Io { path: file.into(), source }),
+                }
+            }
+            self.system.mark_shredded(id, &self.operator, now)?;
+        }
+        Ok(ids)
     }
 
     /// Moves a tenant to another time zone. Stored times are instants, so

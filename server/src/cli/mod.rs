@@ -182,8 +182,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long a deleted tenant stays restorable (undelete by restoring a
+/// backup) before its key is destroyed.
+const TENANT_SHRED_GRACE_MS: i64 = 30 * 86_400_000;
+
 fn purge(data_dir: &std::path::Path, source: &passphrase::Source, tenant: Option<&str>) -> anyhow::Result<()> {
-    let inst = open(data_dir, source)?;
+    let mut inst = open(data_dir, source)?;
+    if tenant.is_none() {
+        for id in inst.shred_deleted_tenants(TENANT_SHRED_GRACE_MS)? {
+            println!("{id}: deleted more than 30 days ago; its key is destroyed and its files removed");
+        }
+    }
     let names: Vec<String> = match tenant {
         Some(t) => vec![inst.tenant(t)?.name],
         None => inst.tenants()?.into_iter().map(|t| t.name).collect(),

@@ -386,6 +386,27 @@ impl SystemStore {
     }
 }
 
+impl SystemStore {
+    /// Tenants deleted before `cutoff` and not yet shredded.
+    pub fn tenants_to_shred(&self, cutoff: i64) -> Result<Vec<TenantId>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM tenants WHERE deleted_at IS NOT NULL AND deleted_at < ?1 AND shredded_at IS NULL ORDER BY id",
+        )?;
+        let ids = stmt.query_map([cutoff], |r| r.get::<_, String>(0))?;
+        Ok(ids.filter_map(|r| r.ok().and_then(|s| TenantId::parse(&s))).collect())
+    }
+
+    /// Records that a deleted tenant's key and files are gone, audited.
+    pub fn mark_shredded(&mut self, id: &TenantId, operator: &str, now: i64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE tenants SET shredded_at = ?2 WHERE id = ?1", params![id.as_str(), now])?;
+        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.shred") };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 const TENANT_SELECT: &str = "SELECT id, name, state_ttl_days, default_region, created_at, time_zone FROM tenants";
 
 fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {

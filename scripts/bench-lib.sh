@@ -3,6 +3,8 @@
 # loopback port.
 #
 #   bench_prepare          sets $oha, $bin, $tmp; initialises $tmp/d
+#                          (THROUGHLINE_BENCH_BIN: a binary to measure instead
+#                          of this tree's release build, e.g. an older commit's)
 #   bench_tenant NAME DIR  creates a tenant and a voice certificate in DIR
 #   bench_serve [ARGS...]  starts `serve` on 127.0.0.1:0; sets $pid and $base
 #   bench_stop             stops the server started by bench_serve
@@ -10,8 +12,12 @@
 bench_prepare() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/throughline-target}"
   oha=$(bash scripts/oha.sh)
-  cargo build --release --quiet
-  bin="$CARGO_TARGET_DIR/release/throughline"
+  if [ -n "${THROUGHLINE_BENCH_BIN:-}" ]; then
+    bin=$THROUGHLINE_BENCH_BIN
+  else
+    cargo build --release --quiet
+    bin="$CARGO_TARGET_DIR/release/throughline"
+  fi
   tmp=$(mktemp -d)
   pid=
   trap bench_cleanup EXIT

@@ -248,6 +248,36 @@ async fn slow_clients_time_out_and_others_are_served() {
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
     eprintln!("slow request head cut off after {:?}", started.elapsed());
 
+    // 3. A body trickled byte by byte (L2): cut at the request deadline (six
+    // head timeouts), never held open for the 10 MiB the route allows.
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut tls = connector.connect(rustls::pki_types::ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    tls.write_all(b"POST /v1/email/inbound HTTP/1.1\r\nHost: localhost\r\nContent-Type: message/rfc822\r\nContent-Length: 100000\r\n\r\nFrom:")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let trickle = async {
+        for _ in 0..40 {
+            if tls.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let mut buf = [0u8; 512];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(1), tls.read(&mut buf)).await {
+                answer.extend_from_slice(&buf[..n]);
+                if n == 0 || answer.starts_with(b"HTTP/") {
+                    break;
+                }
+            }
+        }
+    };
+    trickle.await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408") || text.is_empty(), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(9), "the trickled body was held {:?}", started.elapsed());
+    eprintln!("trickled body cut off after {:?}", started.elapsed());
+
     assert_eq!(get(&client(&voice), &server.url("/v1/health")).await.0, 200);
 }
 

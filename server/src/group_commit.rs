@@ -47,7 +47,14 @@ pub enum GroupError {
     Panicked,
     #[error("the tenant store is unusable after an earlier panic, or the server is stopping")]
     Poisoned,
+    #[error("the tenant already has {MAX_QUEUED_JOBS} requests waiting for their group")]
+    Busy,
 }
+
+/// Requests one tenant may have waiting for a writer (L1): past it, a
+/// request is refused at once (503) rather than held in memory with its
+/// body while an integration floods one clinic.
+pub const MAX_QUEUED_JOBS: usize = 2048;
 
 impl GroupError {
     fn from_store(e: &StoreError) -> Self {
@@ -218,6 +225,10 @@ impl Grouped {
         F: FnOnce(&mut TenantStore) -> T + Send + 'static,
         A: FnOnce(Result<T, GroupError>) + Send + 'static,
     {
+        if self.queue.lock().unwrap_or_else(PoisonError::into_inner).jobs.len() >= MAX_QUEUED_JOBS {
+            answer(Err(GroupError::Busy));
+            return;
+        }
         let job: Job = Box::new(move |store: &mut TenantStore| {
             let out = catch_unwind(AssertUnwindSafe(|| op(store)));
             let finished = out.is_ok();
@@ -332,6 +343,37 @@ mod tests {
         let tx = store.transaction()?;
         tx.audit(&AuditEntry::operator("test", action), 2)?;
         if commit { tx.commit() } else { Ok(()) }
+    }
+
+    /// A tenant whose writer is held up refuses requests past its queue's
+    /// bound at once, and serves again once the queue drains (L1).
+    #[test]
+    fn a_flooded_tenant_refuses_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let writers = Writers::start(1).unwrap();
+        let g = grouped(&writers, dir.path());
+        let (hold, release) = std::sync::mpsc::channel::<()>();
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let g = g.clone();
+            std::thread::spawn(move || {
+                g.run(move |_| {
+                    started.send(()).unwrap();
+                    release.recv().unwrap();
+                })
+            })
+        };
+        running.recv().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        for _ in 0..MAX_QUEUED_JOBS {
+            let done = done_tx.clone();
+            g.submit(|_| (), move |r: Result<(), GroupError>| done.send(r.is_ok()).unwrap());
+        }
+        assert_eq!(g.run(|_| ()).err(), Some(GroupError::Busy));
+        hold.send(()).unwrap();
+        blocker.join().unwrap().unwrap();
+        assert_eq!(done_rx.iter().take(MAX_QUEUED_JOBS).filter(|ok| *ok).count(), MAX_QUEUED_JOBS);
+        assert!(g.run(|_| ()).is_ok(), "the tenant did not recover");
     }
 
     /// Concurrent jobs share commits; a job that drops its transaction or

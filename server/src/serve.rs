@@ -83,6 +83,8 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
             .with_store_memory_mib(opts.store_memory_mib)?,
         clock: inst.clock(),
         confirm_throttle: crate::api::throttle::ConfirmThrottle::default(),
+        // Six head timeouts: 30 s by default.
+        request_deadline: opts.client_timeout.saturating_mul(6),
     });
     let maintenance = Maintenance::start(state.clone().into_inner());
     let body_limit = opts.body_limit;
@@ -98,6 +100,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
             }))
             .configure(api::routes)
             .default_service(web::to(api::not_found))
+            .wrap(from_fn(api::enforce_deadline))
             .wrap(from_fn(api::enforce_body_limit))
             .wrap(from_fn(api::log_requests))
     })

@@ -75,6 +75,18 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After: 1`: the tenant has too many requests waiting.
+    pub fn busy() -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "tenant_busy",
+                "too many requests are waiting for this clinic; retry",
+            )
+        }
+    }
+
     pub fn storage_full() -> Self {
         Self::new(
             StatusCode::INSUFFICIENT_STORAGE,

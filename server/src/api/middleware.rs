@@ -1,7 +1,7 @@
 //! Request middleware: a request id and one structured log line per request
 //! (tenant, channel, serial, status, latency; never bodies, never PHI), and
 //! the body-size limit enforced from `Content-Length` before any byte of the
-//! body is read.
+//! body is read, and a deadline on the whole request, body included.
 
 use std::time::Instant;
 
@@ -66,4 +66,32 @@ pub async fn enforce_body_limit(
         return Ok(req.into_response(response));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// A request, its body included, is read and answered within the server's
+/// request deadline (`AppState::request_deadline`), else 408 and the
+/// connection's work is dropped: actix's own timeout covers only the head,
+/// so a certificate holder could trickle a 10 MiB body and hold a
+/// connection for ever (L2). Handlers read their body before they queue any
+/// write, so a cut request changed nothing.
+pub async fn enforce_deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let deadline = req.app_data::<web::Data<AppState>>().map(|s| s.request_deadline);
+    let Some(deadline) = deadline else { return Ok(next.call(req).await?.map_into_boxed_body()) };
+    match tokio::time::timeout(deadline, next.call(req)).await {
+        Ok(res) => Ok(res?.map_into_boxed_body()),
+        Err(_) => {
+            tracing::warn!("request deadline passed; the request was dropped");
+            // (The request itself went with the dropped future: the error
+            // becomes the response, `{"error": "request_timeout"}`.)
+            Err(ApiError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request was not received and answered in time",
+            )
+            .into())
+        }
+    }
 }

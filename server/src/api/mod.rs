@@ -19,7 +19,7 @@ use actix_web::web;
 
 pub use caller::{Caller, ConnInfo};
 pub use error::ApiError;
-pub use middleware::{RequestId, enforce_body_limit, log_requests};
+pub use middleware::{RequestId, enforce_body_limit, enforce_deadline, log_requests};
 
 use crate::clock::Clock;
 use crate::tenants::TenantPool;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub tenants: TenantPool,
     pub clock: Arc<dyn Clock>,
     pub confirm_throttle: throttle::ConfirmThrottle,
+    /// The whole request, body included, must be done within this.
+    pub request_deadline: std::time::Duration,
 }
 
 /// Registers every route.

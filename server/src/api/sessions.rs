@@ -44,6 +44,7 @@ where
     let out =
         handle.store.run_async(move |store| op(store, &settings.settings, &actor, now)).await.map_err(|e| match e {
             crate::group_commit::GroupError::DiskFull => ApiError::storage_full(),
+            crate::group_commit::GroupError::Busy => ApiError::busy(),
             other => ApiError::internal(&other),
         })?;
     Ok(out?)

@@ -554,3 +554,23 @@ async fn a_one_time_code_to_the_number_on_file_confirms_with_possession() {
     let audit_text = format!("{reasons:?}");
     assert!(!audit_text.contains(&code) && !audit_text.contains("4155550100"), "PHI or the code in the audit");
 }
+
+/// M1, the other half: `serve` unseals the CA key only to issue its own
+/// certificate when it has none that covers its names; a restart reuses the
+/// stored one (one server certificate after two starts, not two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m1_serve_reuses_its_certificate_and_needs_no_ca_key_to_restart() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let voice = env.issue("sunrise-clinic", "voice");
+    let servers = |list: &str| list.lines().filter(|l| l.contains("\t-\tserver\t")).count();
+    for start in 1..=2 {
+        let mut server = env.serve();
+        let res = util::server::client(&voice).get(server.url("/v1/health")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "start {start}");
+        let issued = server.log_text().contains("issued a new server certificate");
+        assert_eq!(issued, start == 1, "start {start}: {}", server.log_text());
+        server.terminate();
+    }
+    assert_eq!(servers(&env.ok(&["cert", "list"])), 1, "a restart issued another server certificate");
+}

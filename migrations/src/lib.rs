@@ -17,6 +17,7 @@ pub fn system() -> Migrations<'static> {
         M::up(include_str!("../sql/system/0003_tenant_time_zone.sql")),
         M::up(include_str!("../sql/system/0004_sms_certificates.sql")),
         M::up(include_str!("../sql/system/0005_tenant_shredded.sql")),
+        M::up(include_str!("../sql/system/0006_server_identity.sql")),
     ])
 }
 

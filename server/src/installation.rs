@@ -203,6 +203,39 @@ impl Installation {
         Ok(store.record_operator_action(&self.operator, action, reason, self.clock.now_ms())?)
     }
 
+    /// The server's certificate and key for these names: the stored one
+    /// while it covers them and has more than 30 days left, so `serve`
+    /// unseals no CA key in steady state (M1); otherwise a new one is
+    /// issued (90 days), stored with its key sealed under the master key,
+    /// and `true` says the CA key was needed.
+    pub fn server_identity(&mut self, names: Vec<String>) -> Result<(String, zeroize::Zeroizing<String>, bool), Error> {
+        let now = self.clock.now_ms();
+        let aad = format!("server-key/{}", self.installation_id()).into_bytes();
+        if let Some(row) = self.system.server_identity()?
+            && names.iter().all(|n| row.names.contains(n))
+            && row.not_after > now.saturating_add(30 * 86_400_000)
+        {
+            let key = self.keyring.open_with_master(&aad, &row.key_sealed)?;
+            let key = std::str::from_utf8(&key).map_err(|_| Error::NoCa)?.to_owned();
+            return Ok((row.cert_pem, zeroize::Zeroizing::new(key), false));
+        }
+        let cert = self.issue_server_cert(names.clone(), 90)?;
+        let key_sealed = self.keyring.seal_with_master(&aad, cert.key_pem.as_bytes())?;
+        let row = crate::store::ServerIdentityRow {
+            cert_pem: cert.cert_pem.clone(),
+            key_sealed,
+            names,
+            not_after: cert.not_after_ms,
+        };
+        self.system.store_server_identity(&row, now)?;
+        Ok((cert.cert_pem, cert.key_pem, true))
+    }
+
+    /// The CA certificate (public); its key stays sealed.
+    pub fn ca_cert_pem(&self) -> Result<String, Error> {
+        self.system.ca_cert_pem()?.ok_or(Error::NoCa)
+    }
+
     /// Issues the server's own certificate for these names (recorded, audited).
     pub fn issue_server_cert(&mut self, names: Vec<String>, days: u32) -> Result<IssuedCert, Error> {
         self.issue(&LeafKind::Server { names }, None, "server", days)

@@ -65,10 +65,13 @@ pub struct Bound {
 pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error> {
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     names.extend(opts.server_names.iter().cloned());
-    let server_cert = inst.issue_server_cert(names, 90)?;
-    let ca_pem = inst.ca()?.cert_pem().to_owned();
+    let (cert_pem, key_pem, issued) = inst.server_identity(names)?;
+    if issued {
+        tracing::info!("issued a new server certificate (the CA key was unsealed for it, and only for it)");
+    }
+    let ca_pem = inst.ca_cert_pem()?;
     let counters = Arc::new(TlsCounters::default());
-    let tls = tls::server_config(&ca_pem, &server_cert.cert_pem, &server_cert.key_pem, counters.clone())?;
+    let tls = tls::server_config(&ca_pem, &cert_pem, &key_pem, counters.clone())?;
     let registry = Arc::new(CertRegistry::new(inst.certificates()?));
     let refresher = Refresher::start(inst.open_system_store()?, registry.clone());
     let state = web::Data::new(AppState {

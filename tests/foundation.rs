@@ -379,6 +379,15 @@ fn conversations_past_retention_are_purged_with_their_history() {
             let c = tx.create_customer(at).unwrap();
             let v = tx.create_conversation(&c, at).unwrap();
             tx.put_state(&c, &v, "pending_x", "y", at, now + day).unwrap();
+            // A chat that only claimed a number and never confirmed (L6).
+            let s = throughline::ids::SessionId::generate();
+            tx.insert_session(
+                &throughline::store::SessionRow::starting(s.clone(), policy::Channel::Chat, at),
+                None,
+                "t",
+            )
+            .unwrap();
+            tx.add_pending_identifier(&s, IdentifierKind::Phone, "+14155550100").unwrap();
         }
         tx.commit().unwrap();
     }
@@ -388,6 +397,7 @@ fn conversations_past_retention_are_purged_with_their_history() {
     let store = inst.open_tenant("sunrise-clinic").unwrap();
     assert_eq!(store.count(Countable::Conversations).unwrap(), 1);
     assert_eq!(store.count(Countable::StateKeys).unwrap(), 1);
+    assert_eq!(store.count(Countable::Sessions).unwrap(), 1, "the 40-day-old unattached session survived");
     assert!(
         store
             .audit_records()

@@ -181,6 +181,18 @@ impl TenantTx<'_> {
         }
         self.tx.execute(&format!("{with}DELETE FROM resume_tokens WHERE conversation_id IN old"), [cutoff])?;
         self.tx.execute(&format!("{with}DELETE FROM sessions WHERE conversation_id IN old"), [cutoff])?;
+        // Sessions that never reached a conversation (a claim that neither
+        // confirmed nor took intake, a family number left ambiguous) go at
+        // the same horizon, with what waited in them (L6); their held
+        // messages, subjects and challenges go with them (ON DELETE CASCADE).
+        const UNATTACHED: [&str; 3] = [
+            "DELETE FROM session_pending_identifiers WHERE session_id IN (SELECT id FROM sessions WHERE conversation_id IS NULL AND started_at < ?1)",
+            "DELETE FROM session_candidates WHERE session_id IN (SELECT id FROM sessions WHERE conversation_id IS NULL AND started_at < ?1)",
+            "DELETE FROM sessions WHERE conversation_id IS NULL AND started_at < ?1",
+        ];
+        for sql in UNATTACHED {
+            self.tx.execute(sql, [cutoff])?;
+        }
         Ok(self.tx.execute("DELETE FROM conversations WHERE last_activity_at < ?1", [cutoff])? as u64)
     }
 

@@ -574,3 +574,24 @@ async fn m1_serve_reuses_its_certificate_and_needs_no_ca_key_to_restart() {
     }
     assert_eq!(servers(&env.ok(&["cert", "list"])), 1, "a restart issued another server certificate");
 }
+
+/// L14: a session belongs to the integration that opened it. Another chat
+/// integration of the same clinic cannot read or write it, nor confirm in
+/// it: to that certificate it does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l14_a_session_belongs_to_the_integration_that_opened_it() {
+    let c = clinic();
+    maria_calls(&c).await;
+    let (session, _) = maria_confirmed_on_chat(&c).await;
+    for (method, path, body) in [
+        (Method::GET, format!("/v1/sessions/{session}/context"), None),
+        (Method::POST, format!("/v1/sessions/{session}/turns"), Some(json!({"speaker": "agent", "text": "hi"}))),
+        (Method::POST, format!("/v1/sessions/{session}/identity/confirm"), Some(json!({"date_of_birth": DOB}))),
+        (Method::GET, format!("/v1/sessions/{session}/export"), None),
+    ] {
+        let (status, v) = c.other_chat.send(method, &path, body).await;
+        assert_eq!((status, v["error"].as_str().unwrap()), (404, "session_not_found"), "{path}: {v}");
+    }
+    assert_eq!(c.chat.send(Method::GET, &format!("/v1/sessions/{session}/context"), None).await.0, 200);
+    c.server.stop().await;
+}

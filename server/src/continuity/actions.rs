@@ -93,6 +93,12 @@ pub(crate) fn require_channel(s: &SessionRow, actor: &Actor) -> Result<(), Conti
 pub(crate) fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) -> Result<SessionRow, ContinuityError> {
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     require_channel(&row, actor)?;
+    // A session belongs to the integration that opened it, not to every
+    // certificate of its channel (L14): another one is told what it would
+    // be told of a made-up id.
+    if row.cert_serial.as_deref().is_some_and(|s| s != actor.serial) {
+        return Err(ContinuityError::session_not_found());
+    }
     if row.ended_at.is_some() {
         return Err(ContinuityError::Conflict { code: "session_ended", message: "the session has ended".into() });
     }

@@ -64,6 +64,8 @@ pub struct SessionRow {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub end_reason: Option<String>,
+    /// The certificate that opened it (`None` until stored).
+    pub cert_serial: Option<String>,
 }
 
 impl SessionRow {
@@ -84,12 +86,14 @@ impl SessionRow {
             started_at: now,
             ended_at: None,
             end_reason: None,
+            cert_serial: None,
         }
     }
 }
 
 const SESSION_COLUMNS: &str = "id, conversation_id, customer_id, channel, identity_status, identity_strength,
-     shared_identifier, created_customer, confirmed_at, confirm_failures, locked_until, started_at, ended_at, end_reason";
+     shared_identifier, created_customer, confirmed_at, confirm_failures, locked_until, started_at, ended_at, end_reason,
+     cert_serial";
 
 impl<'a> TenantTx<'a> {
     pub fn commit(self) -> Result<(), StoreError> {
@@ -128,13 +132,16 @@ impl<'a> TenantTx<'a> {
         external_ref: &str,
     ) -> Result<Option<(SessionRow, String)>, StoreError> {
         let bi = self.keys.blind_index("external_ref", external_ref);
-        let sql =
-            format!("SELECT {SESSION_COLUMNS}, cert_serial FROM sessions WHERE channel = ?1 AND external_ref_bi = ?2");
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE channel = ?1 AND external_ref_bi = ?2");
         Ok(self
             .tx
             .prepare_cached(&sql)?
-            .query_row(params![channel.as_str(), bi.0.as_slice()], |r| Ok((session_row(r)?, r.get(14)?)))
-            .optional()?)
+            .query_row(params![channel.as_str(), bi.0.as_slice()], session_row)
+            .optional()?
+            .map(|row| {
+                let serial = row.cert_serial.clone().unwrap_or_default();
+                (row, serial)
+            }))
     }
 
     pub fn insert_session(
@@ -566,5 +573,6 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         started_at: r.get(11)?,
         ended_at: r.get(12)?,
         end_reason: r.get(13)?,
+        cert_serial: r.get(14)?,
     })
 }

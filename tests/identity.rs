@@ -450,7 +450,7 @@ async fn m2_resume_tokens_are_single_use_and_revocable() {
 }
 
 /// M3: an ended session releases nothing, and a confirmation does not
-/// outlive its lifetime in an open one.
+/// outlive its idle limit (30 minutes) or its lifetime (8 hours) in an open one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m3_ended_sessions_release_nothing_and_confirmation_expires() {
     let c = clinic();
@@ -458,6 +458,18 @@ async fn m3_ended_sessions_release_nothing_and_confirmation_expires() {
     let (session, _) = maria_confirmed_on_chat(&c).await;
     let ctx = c.chat.ok(Method::GET, &format!("/v1/sessions/{session}/context"), None).await;
     assert_eq!(ctx["identity"]["confirmed"], true);
+    // In use every 20 minutes, it stays confirmed for an hour and more.
+    for _ in 0..4 {
+        c.server.advance_minutes(20);
+        let ctx = c.chat.ok(Method::GET, &format!("/v1/sessions/{session}/context"), None).await;
+        assert_eq!(ctx["identity"]["confirmed"], true, "{ctx}");
+    }
+    // Left alone for 31 minutes: it must confirm again (the idle limit).
+    c.server.advance_minutes(31);
+    let ctx = c.chat.ok(Method::GET, &format!("/v1/sessions/{session}/context"), None).await;
+    assert_eq!(ctx["identity"]["confirmed"], false, "{ctx}");
+    let (status, _) = guess(&c.chat, &session, DOB).await;
+    assert_eq!(status, 200);
     // Nine hours later, the chat left open: confirmed no more.
     c.server.advance_minutes(9 * 60);
     let ctx = c.chat.ok(Method::GET, &format!("/v1/sessions/{session}/context"), None).await;

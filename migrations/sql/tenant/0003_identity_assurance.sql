@@ -43,3 +43,7 @@ CREATE TABLE identity_challenges (
     expires_at   INTEGER NOT NULL,
     attempts     INTEGER NOT NULL DEFAULT 0
 ) STRICT;
+
+-- A session's last request, to the minute: confirmation has an idle limit
+-- as well as an absolute one (M3).
+ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER;

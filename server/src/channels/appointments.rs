@@ -127,7 +127,7 @@ pub fn book(
         return Err(ContinuityError::bad("invalid_reason", "reason is at most 1 KiB"));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Scheduling, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "appointment.book", e, now),
@@ -188,7 +188,7 @@ pub fn change(
         return Err(ContinuityError::bad("empty_patch", "give starts_at, duration_min and/or status"));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, &session)?;
+    let row = open_row(&tx, actor, &session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Scheduling, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "appointment.change", e, now),

@@ -84,7 +84,7 @@ pub fn request(
         .transpose()
         .map_err(|e| ContinuityError::bad(e.code(), e.to_string()))?;
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Scheduling, now)
         .and_then(|found| writable(settings, &row, PhiClass::Contact, now).map(|_| found))
     {

@@ -90,7 +90,12 @@ pub(crate) fn require_channel(s: &SessionRow, actor: &Actor) -> Result<(), Conti
     }
 }
 
-pub(crate) fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) -> Result<SessionRow, ContinuityError> {
+pub(crate) fn open_row(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    session: &SessionId,
+    now: i64,
+) -> Result<SessionRow, ContinuityError> {
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     require_channel(&row, actor)?;
     // A session belongs to the integration that opened it, not to every
@@ -102,6 +107,8 @@ pub(crate) fn open_row(tx: &TenantTx<'_>, actor: &Actor, session: &SessionId) ->
     if row.ended_at.is_some() {
         return Err(ContinuityError::Conflict { code: "session_ended", message: "the session has ended".into() });
     }
+    // The idle clock of its confirmation (M3), kept to the minute.
+    tx.touch_session(session, now)?;
     Ok(row)
 }
 
@@ -175,7 +182,7 @@ pub fn confirm_identity(
         answers.push((*field, answer));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let f = facts(&row, now);
     if f.confirmed {
         let ctx = context::build(&tx, settings, actor, &row, now)?;
@@ -327,7 +334,7 @@ pub fn update_customer(
         return Err(ContinuityError::bad("empty_patch", "give name and/or date_of_birth"));
     }
     let tx = store.transaction()?;
-    let mut row = open_row(&tx, actor, session)?;
+    let mut row = open_row(&tx, actor, session, now)?;
     if context::veiled(&row, now) {
         // Intake in a session that only claimed an identity makes a record
         // of its own (H2, M8): the typist owns what they typed, never the
@@ -374,7 +381,7 @@ pub fn append_turn(
         return Err(ContinuityError::bad("invalid_text", "text must be 1 byte to 16 KiB"));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "turn.append", e, now),
@@ -407,7 +414,7 @@ pub fn put_state(
         return Err(ContinuityError::bad("invalid_state_value", "state values are at most 4 KiB"));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "state.put", e, now),
@@ -436,7 +443,7 @@ pub fn delete_state(
 ) -> Result<Ack, ContinuityError> {
     check_key(key)?;
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "state.delete", e, now),
@@ -461,7 +468,7 @@ pub fn end_session(
         return Err(ContinuityError::bad("invalid_end_reason", "reason must be completed, dropped or transferred"));
     }
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     tx.end_session(session, &req.reason, now)?;
     let completed = req.reason == "completed";
     if let Some(cb) = tx.settle_callback(session, completed)? {
@@ -486,7 +493,7 @@ pub fn issue_resume_token(
     now: i64,
 ) -> Result<Ack, ContinuityError> {
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "resume_token.issue", e, now),
@@ -519,7 +526,7 @@ pub fn start_fresh(
     now: i64,
 ) -> Result<ResumeContext, ContinuityError> {
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     if let Err(r) = policy::may_start_fresh(&settings.policy, &facts(&row, now)) {
         let e = ContinuityError::forbidden(r.code(), "confirm identity before starting fresh");
         return refuse(tx, actor, &row, "conversation.start_fresh", e, now);
@@ -551,7 +558,7 @@ pub fn erasure_target(
 ) -> Result<CustomerId, ContinuityError> {
     let _ = settings;
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     if let Err(r) = policy::may_exercise_rights(&facts(&row, now)) {
         let e = ContinuityError::forbidden(r.code(), "confirm identity before asking for erasure");
         return refuse(tx, actor, &row, "customer.erase", e, now);
@@ -571,7 +578,7 @@ pub fn export(
     now: i64,
 ) -> Result<serde_json::Value, ContinuityError> {
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let f = facts(&row, now);
     if let Err(r) = policy::may_exercise_rights(&f) {
         let e = ContinuityError::forbidden(r.code(), "confirm identity before asking for your data");

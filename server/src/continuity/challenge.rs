@@ -99,7 +99,7 @@ pub fn challenge(
         _ => return Err(ContinuityError::bad("invalid_via", "via must be email or sms")),
     };
     let tx = store.transaction()?;
-    let row = super::actions::open_row(&tx, actor, session)?;
+    let row = super::actions::open_row(&tx, actor, session, now)?;
     if let Some((_, _, sent)) = tx.challenge(session)?
         && sent >= CODES_PER_SESSION
     {
@@ -188,7 +188,7 @@ pub fn confirm_code(
         return Err(ContinuityError::bad("invalid_code", "code must be the six digits sent"));
     }
     let tx = store.transaction()?;
-    let row = super::actions::open_row(&tx, actor, session)?;
+    let row = super::actions::open_row(&tx, actor, session, now)?;
     if facts(&row, now).confirmed {
         let ctx = context::build(&tx, settings, actor, &row, now)?;
         tx.commit()?;

@@ -62,6 +62,10 @@ pub struct TurnJson {
 /// How long a confirmation holds within its (open) session: a working
 /// day's chat left open on a shared computer does not stay confirmed.
 pub const CONFIRMATION_LIFETIME_MS: i64 = 8 * 3_600_000;
+/// A confirmed session left without a request this long must confirm again
+/// (M3; HIPAA 164.312(a)(2)(iii) automatic logoff). Requests are noted to
+/// the minute.
+pub const CONFIRMATION_IDLE_MS: i64 = 30 * 60_000;
 
 /// The policy facts of a session.
 pub(crate) fn facts(s: &SessionRow, now: i64) -> IdentityFacts {
@@ -72,7 +76,10 @@ pub(crate) fn facts(s: &SessionRow, now: i64) -> IdentityFacts {
         shared_identifier: s.shared_identifier,
         // Confirmation lasts as long as the open session, and never longer
         // than CONFIRMATION_LIFETIME_MS (M3): then the patient confirms again.
-        confirmed: s.confirmed_at.is_some_and(|at| now.saturating_sub(at) < CONFIRMATION_LIFETIME_MS),
+        confirmed: s.confirmed_at.is_some_and(|at| {
+            let idle_since = s.last_seen_at.unwrap_or(at).max(at);
+            now.saturating_sub(at) < CONFIRMATION_LIFETIME_MS && now.saturating_sub(idle_since) < CONFIRMATION_IDLE_MS
+        }),
         locked: policy::confirmation_locked(s.locked_until, now),
     }
 }
@@ -92,7 +99,7 @@ pub fn context(
 ) -> Result<ResumeContext, ContinuityError> {
     let tx = store.transaction()?;
     // An ended session releases nothing (M3): 409 session_ended.
-    let row = super::actions::open_row(&tx, actor, session)?;
+    let row = super::actions::open_row(&tx, actor, session, now)?;
     let ctx = build(&tx, settings, actor, &row, now)?;
     tx.commit()?;
     Ok(ctx)

@@ -66,6 +66,8 @@ pub struct SessionRow {
     pub end_reason: Option<String>,
     /// The certificate that opened it (`None` until stored).
     pub cert_serial: Option<String>,
+    /// The last request in it, to the minute (`None`: none since it opened).
+    pub last_seen_at: Option<i64>,
 }
 
 impl SessionRow {
@@ -87,13 +89,14 @@ impl SessionRow {
             ended_at: None,
             end_reason: None,
             cert_serial: None,
+            last_seen_at: None,
         }
     }
 }
 
 const SESSION_COLUMNS: &str = "id, conversation_id, customer_id, channel, identity_status, identity_strength,
      shared_identifier, created_customer, confirmed_at, confirm_failures, locked_until, started_at, ended_at, end_reason,
-     cert_serial";
+     cert_serial, last_seen_at";
 
 impl<'a> TenantTx<'a> {
     pub fn commit(self) -> Result<(), StoreError> {
@@ -216,6 +219,17 @@ impl<'a> TenantTx<'a> {
             "UPDATE sessions SET confirm_failures = ?2, locked_until = ?3 WHERE id = ?1",
             params![session.as_str(), failures, locked_until],
         )?;
+        Ok(())
+    }
+
+    /// Notes a request in the session, at most once a minute (the row is
+    /// not rewritten for every turn of a call).
+    pub fn touch_session(&self, session: &SessionId, now: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at < ?2 - 60000)",
+            )?
+            .execute(params![session.as_str(), now])?;
         Ok(())
     }
 
@@ -574,5 +588,6 @@ fn session_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SessionRow> {
         ended_at: r.get(12)?,
         end_reason: r.get(13)?,
         cert_serial: r.get(14)?,
+        last_seen_at: r.get(15)?,
     })
 }

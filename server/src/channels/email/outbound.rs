@@ -87,7 +87,7 @@ pub fn compose(
         .map_err(|_| bad("email_not_configured", "the tenant's From address is not valid: see `tenant email`"))?;
 
     let tx = store.transaction()?;
-    let row = open_row(&tx, actor, session)?;
+    let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Contact, now) {
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, "email.outbound", e, now),

@@ -607,3 +607,35 @@ async fn l14_a_session_belongs_to_the_integration_that_opened_it() {
     assert_eq!(c.chat.send(Method::GET, &format!("/v1/sessions/{session}/context"), None).await.0, 200);
     c.server.stop().await;
 }
+
+/// M6: erasing a patient also takes what waited, sealed under the tenant's
+/// key rather than theirs, in a family session where they were one
+/// candidate of several (the number and the cookie typed there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m6_erasure_reaches_family_sessions_where_the_patient_was_a_candidate() {
+    use throughline::store::{AuditEntry, Countable, IdentifierKind};
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let ana = {
+        let inst = env.installation();
+        let mut store = inst.open_tenant("sunrise-clinic").unwrap();
+        let who = AuditEntry::operator("test", "customer.create");
+        let ana = store.create_customer("Ana Reyes", "1979-06-02", &who, 1).unwrap();
+        let luis = store.create_customer("Luis Reyes", "2008-11-23", &who, 1).unwrap();
+        for c in [&ana, &luis] {
+            store.link_identifier(IdentifierKind::Phone, "+14155550177", c, "registration", 1).unwrap();
+        }
+        ana
+    };
+    let chat_cert = env.issue("sunrise-clinic", "chat");
+    let server = InProcess::start(&env);
+    let chat = Api::new(&server, &chat_cert);
+    let body = json!({"identifiers": {"phone": "415-555-0177", "cookie": "c_family_browser_0001"}});
+    chat.ok(Method::POST, "/v1/sessions", Some(body)).await;
+    let pending =
+        || env.installation().open_tenant("sunrise-clinic").unwrap().count(Countable::PendingIdentifiers).unwrap();
+    assert_eq!(pending(), 2, "the typed number and the cookie wait in the family session");
+    env.ok(&["erasure", "--tenant", "sunrise-clinic", "--customer", ana.as_str()]);
+    assert_eq!(pending(), 0, "what waited in a session where Ana was a candidate survived her erasure");
+    server.stop().await;
+}

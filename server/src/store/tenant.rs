@@ -476,6 +476,10 @@ pub enum Countable {
     StateKeys,
     Conversations,
     Conflicts,
+    /// Identifiers waiting, sealed, in sessions for a confirmation.
+    PendingIdentifiers,
+    /// Inbound messages held for staff review.
+    HeldMessages,
 }
 
 impl Countable {
@@ -489,6 +493,8 @@ impl Countable {
             Countable::StateKeys => "SELECT count(*) FROM session_state",
             Countable::Conversations => "SELECT count(*) FROM conversations",
             Countable::Conflicts => "SELECT count(*) FROM identifier_conflicts",
+            Countable::PendingIdentifiers => "SELECT count(*) FROM session_pending_identifiers",
+            Countable::HeldMessages => "SELECT count(*) FROM held_messages",
         }
     }
 }

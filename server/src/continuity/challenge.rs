@@ -248,7 +248,7 @@ pub fn confirm_code(
     tx.confirm_session(session, &customer, &conversation, now)?;
     tx.set_session_possession(session)?;
     tx.drop_challenge(session)?;
-    super::actions::link_pending(&tx, actor, &row, &customer, now)?;
+    super::confirm::link_pending(&tx, actor, &row, &customer, now)?;
     audit(&tx, actor, "identity.confirm", Some(&customer), session, Some(&format!("possession:{}", c.via)), now)?;
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     debug_assert_eq!(row.strength, Strength::Possession);

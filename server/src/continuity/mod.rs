@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod challenge;
+mod confirm;
 mod context;
 pub mod identifiers;
 mod open;
@@ -16,10 +17,11 @@ use policy::{Channel, StateTtl, TenantPolicy};
 use serde::Deserialize;
 
 pub use actions::{
-    ConfirmRequest, CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, confirm_identity, delete_state,
-    end_session, erasure_target, export, issue_resume_token, put_state, start_fresh, update_customer,
+    CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, delete_state, end_session, erasure_target, export,
+    issue_resume_token, put_state, start_fresh, update_customer,
 };
 pub(crate) use actions::{open_row, refuse, writable};
+pub use confirm::{ConfirmRequest, confirm_identity};
 pub use context::{ResumeContext, context};
 pub(crate) use context::{access, build as build_context, facts, nothing_released};
 pub use open::{EvidenceRequest, OpenRequest, open_session};

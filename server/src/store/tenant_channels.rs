@@ -372,12 +372,21 @@ impl TenantTx<'_> {
             )?
             .query_row(params![customer.as_str(), kind.as_str()], |r| r.get(0))
             .optional()?;
-        let Some(ct) = ct else { return Ok(None) };
+        ct.map(|ct| self.open_identifier(customer, kind, &ct)).transpose()
+    }
+
+    /// An identifier's value, unsealed with its patient's key.
+    pub(super) fn open_identifier(
+        &self,
+        customer: &CustomerId,
+        kind: IdentifierKind,
+        ct: &[u8],
+    ) -> Result<Zeroizing<String>, StoreError> {
         let bytes = self
             .data_key(customer)?
-            .open(&super::tenant::identifier_aad(customer, kind), &ct)
+            .open(&super::tenant::identifier_aad(customer, kind), ct)
             .map_err(|_| StoreError::Decrypt { what: "identifier" })?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Decrypt { what: "identifier" })?;
-        Ok(Some(Zeroizing::new(text)))
+        Ok(Zeroizing::new(text))
     }
 }

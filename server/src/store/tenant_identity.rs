@@ -130,24 +130,16 @@ impl TenantTx<'_> {
         customer: &CustomerId,
         kind: IdentifierKind,
     ) -> Result<Option<Zeroizing<String>>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT value_bi, value_ct FROM identifiers
-             WHERE customer_id = ?1 AND kind = ?2 AND verified = 1 AND unlinked_at IS NULL
-             ORDER BY last_seen DESC, id DESC",
-        )?;
-        let rows = stmt.query_map(params![customer.as_str(), kind.as_str()], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        if let Some(row) = rows.into_iter().next() {
-            let (_, ct) = row?;
-            let bytes = self
-                .data_key(customer)?
-                .open(&super::tenant::identifier_aad(customer, kind), &ct)
-                .map_err(|_| StoreError::Decrypt { what: "identifier" })?;
-            let text = String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Decrypt { what: "identifier" })?;
-            return Ok(Some(Zeroizing::new(text)));
-        }
-        Ok(None)
+        let ct: Option<Vec<u8>> = self
+            .tx
+            .prepare_cached(
+                "SELECT value_ct FROM identifiers
+                 WHERE customer_id = ?1 AND kind = ?2 AND verified = 1 AND unlinked_at IS NULL
+                 ORDER BY last_seen DESC, id DESC LIMIT 1",
+            )?
+            .query_row(params![customer.as_str(), kind.as_str()], |r| r.get(0))
+            .optional()?;
+        ct.map(|ct| self.open_identifier(customer, kind, &ct)).transpose()
     }
 
     /// Replaces the session's challenge (the count of sends is kept).

@@ -28,6 +28,7 @@ pub fn tenant() -> Migrations<'static> {
         M::up(include_str!("../sql/tenant/0001_init.sql")),
         M::up(include_str!("../sql/tenant/0002_channels.sql")),
         M::up(include_str!("../sql/tenant/0003_identity_assurance.sql")),
+        M::up(include_str!("../sql/tenant/0004_turn_refs.sql")),
     ])
 }
 

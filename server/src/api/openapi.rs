@@ -37,6 +37,12 @@ fn with_bad_gateway(mut r: Value) -> Value {
     r
 }
 
+/// Adds the 202 of a turn kept for staff review (`hold`).
+fn held(mut r: Value) -> Value {
+    r["202"] = json!({"description": "Held for staff review, not written", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ack"}}}});
+    r
+}
+
 /// Adds the 429 (with `Retry-After`) of a throttled route.
 fn throttled(mut r: Value) -> Value {
     r["429"] = json!({
@@ -169,7 +175,7 @@ fn sessions_document() -> Value {
                     "summary": "Record who said what",
                     "parameters": [session_param()],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Turn"}}}},
-                    "responses": responses("201", "Ack")
+                    "responses": held(responses("201", "Ack"))
                 }
             },
             "/v1/sessions/{id}/state/{key}": {
@@ -368,7 +374,9 @@ fn sessions_document() -> Value {
                     "required": ["speaker", "text"],
                     "properties": {
                         "speaker": {"type": "string", "enum": ["patient", "agent", "staff"]},
-                        "text": {"type": "string", "minLength": 1, "maxLength": 16384}
+                        "text": {"type": "string", "minLength": 1, "maxLength": 16384},
+                        "external_ref": {"type": "string", "minLength": 1, "maxLength": 256},
+                        "hold": {"type": "boolean"}
                     }
                 },
                 "StateValue": {
@@ -392,7 +400,8 @@ fn sessions_document() -> Value {
                         "key": {"type": "string"},
                         "expires_at": {"type": "integer", "description": "Unix milliseconds"},
                         "ended_reason": {"type": "string"},
-                        "resume_token": {"type": "string"}
+                        "resume_token": {"type": "string"},
+                        "held": {"type": "boolean"}
                     }
                 },
                 "PatientExport": {

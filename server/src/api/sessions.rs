@@ -172,7 +172,8 @@ pub async fn turn(
     let id = session_id(&path)?;
     let req = body.into_inner();
     let ack = with_store(&state, &caller, move |s, t, a, now| continuity::append_turn(s, t, a, &id, &req, now)).await?;
-    Ok(json(StatusCode::CREATED, &ack))
+    let status = if ack.held == Some(true) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+    Ok(json(status, &ack))
 }
 
 pub async fn put_state(

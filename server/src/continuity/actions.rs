@@ -27,6 +27,14 @@ pub struct CustomerPatch {
 pub struct TurnRequest {
     pub speaker: String,
     pub text: String,
+    /// The integration's own id for this turn: the same one again in the
+    /// same session answers the turn already recorded.
+    #[serde(default)]
+    pub external_ref: Option<String>,
+    /// A patient's inbound text the integration must not lose (an SMS):
+    /// when the session may not write yet, keep it for staff review.
+    #[serde(default)]
+    pub hold: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -54,6 +62,9 @@ pub struct Ack {
     pub ended_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resume_token: Option<String>,
+    /// The turn was kept for staff review, not written (`hold`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<bool>,
 }
 
 impl Ack {
@@ -65,6 +76,7 @@ impl Ack {
             expires_at: None,
             ended_reason: None,
             resume_token: None,
+            held: None,
         }
     }
 }
@@ -221,13 +233,48 @@ pub fn append_turn(
     if req.text.is_empty() || req.text.len() > limits::TURN_TEXT_BYTES {
         return Err(ContinuityError::bad("invalid_text", "text must be 1 byte to 16 KiB"));
     }
+    if let Some(r) = &req.external_ref
+        && (r.is_empty() || r.len() > limits::EXTERNAL_REF_BYTES)
+    {
+        return Err(ContinuityError::bad("invalid_external_ref", "external_ref must be 1 to 256 bytes"));
+    }
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
+        Err(_) if req.hold && req.speaker == "patient" && row.ended_at.is_none() => {
+            if tx.held_by_external_ref(session, req.external_ref.as_deref())? {
+                return Ok(Ack { held: Some(true), ..Ack::new(session) });
+            }
+            tx.hold_message(session, "confirmation_required", req.text.as_bytes(), now)?;
+            if let Some(r) = &req.external_ref {
+                tx.set_held_external_ref(session, r)?;
+            }
+            audit_outcome(
+                &tx,
+                actor,
+                "turn.hold",
+                row.customer_id.as_ref(),
+                session,
+                audit::Outcome::Ok,
+                Some("confirmation_required"),
+                now,
+            )?;
+            tx.commit()?;
+            return Ok(Ack { held: Some(true), ..Ack::new(session) });
+        }
         Err(e) => return refuse(tx, actor, &row, "turn.append", e, now),
     };
-    let id = tx.append_turn(&customer, &conversation, session, actor.channel.as_str(), &req.speaker, &req.text, now)?;
+    if let Some(r) = &req.external_ref
+        && let Some(id) = tx.turn_by_external_ref(session, r)?
+    {
+        return Ok(Ack { turn_id: Some(id), ..Ack::new(session) });
+    }
+    let channel = actor.channel.as_str();
+    let id = tx.append_turn(&customer, &conversation, session, channel, &req.speaker, &req.text, now)?;
+    if let Some(r) = &req.external_ref {
+        tx.set_turn_external_ref(id, r)?;
+    }
     tx.touch_conversation(&conversation, now)?;
     audit(&tx, actor, "turn.append", Some(&customer), session, None, now)?;
     tx.commit()?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use policy::{Access, PhiClass};
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 use zeroize::Zeroizing;
 
 use super::StoreError;
@@ -58,6 +58,23 @@ impl TenantTx<'_> {
             )?
             .execute(params![conversation.as_str(), session.as_str(), channel, speaker, ct, now])?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Names a turn with the integration's own id (unique per session).
+    pub fn set_turn_external_ref(&self, turn: i64, external_ref: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE turns SET external_ref = ?2 WHERE id = ?1")?
+            .execute(params![turn, external_ref])?;
+        Ok(())
+    }
+
+    /// The turn a session recorded under the integration's own id.
+    pub fn turn_by_external_ref(&self, session: &SessionId, external_ref: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT id FROM turns WHERE session_id = ?1 AND external_ref = ?2")?
+            .query_row(params![session.as_str(), external_ref], |r| r.get(0))
+            .optional()?)
     }
 
     /// The last `n` turns of a conversation, oldest first. PHI (conversation

@@ -94,6 +94,25 @@ impl TenantTx<'_> {
         Ok(self.tx.last_insert_rowid())
     }
 
+    /// Whether a text with this integration id is already held in the session.
+    pub fn held_by_external_ref(&self, session: &SessionId, external_ref: Option<&str>) -> Result<bool, StoreError> {
+        let Some(r) = external_ref else { return Ok(false) };
+        let n: i64 = self.tx.query_row(
+            "SELECT COUNT(*) FROM held_messages WHERE session_id = ?1 AND external_ref = ?2",
+            params![session.as_str(), r],
+            |row| row.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Names the message just held with the integration's id.
+    pub fn set_held_external_ref(&self, session: &SessionId, external_ref: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached("UPDATE held_messages SET external_ref = ?2 WHERE id = (SELECT max(id) FROM held_messages WHERE session_id = ?1)")?
+            .execute(params![session.as_str(), external_ref])?;
+        Ok(())
+    }
+
     /// Held messages not yet reviewed.
     pub fn held_message_count(&self) -> Result<i64, StoreError> {
         Ok(self.tx.query_row("SELECT COUNT(*) FROM held_messages WHERE reviewed_at IS NULL", [], |r| r.get(0))?)

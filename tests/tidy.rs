@@ -30,7 +30,7 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 
 fn all_sources() -> Vec<PathBuf> {
     let r = root();
-    ["crypto/src", "policy/src", "audit/src", "migrations/src", "server/src", "tests"]
+    ["crypto/src", "policy/src", "audit/src", "migrations/src", "bridge/src", "server/src", "tests"]
         .iter()
         .flat_map(|d| rust_files(&r.join(d)))
         .collect()
@@ -105,7 +105,7 @@ fn no_debugging_leftovers() {
 /// database or a network dependency. `audit` only formats and verifies.
 #[test]
 fn pure_crates_depend_only_on_an_allow_list() {
-    let allowed: [(&str, &[&str]); 4] = [
+    let allowed: [(&str, &[&str]); 5] = [
         ("policy", &["serde", "thiserror", "toml"]),
         (
             "crypto",
@@ -125,6 +125,32 @@ fn pure_crates_depend_only_on_an_allow_list() {
         ),
         ("audit", &["base64", "hex", "ring", "serde", "serde_json", "sha2", "thiserror", "time"]),
         ("migrations", &["rusqlite", "rusqlite_migration"]),
+        // The bridge speaks HTTP to the platforms and the core's API: never
+        // the store, the keys or the policy (it learns what it may say from
+        // the core, per request).
+        (
+            "bridge",
+            &[
+                "actix-web",
+                "base64",
+                "form_urlencoded",
+                "futures-util",
+                "hex",
+                "lru",
+                "minijinja",
+                "reqwest",
+                "ring",
+                "rustls",
+                "secrecy",
+                "serde",
+                "serde_json",
+                "subtle",
+                "thiserror",
+                "tokio",
+                "toml",
+                "tracing",
+            ],
+        ),
     ];
     for (krate, allow) in allowed {
         let manifest = std::fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap();
@@ -141,9 +167,8 @@ fn pure_crates_depend_only_on_an_allow_list() {
 #[test]
 fn no_panics_on_request_paths() {
     let banned = [".unwrap()", ".expect(", concat!("panic", "!("), concat!("unreachable", "!(")];
-    let src = root().join("server/src");
     let mut found = Vec::new();
-    for p in rust_files(&src) {
+    for p in rust_files(&root().join("server/src")).into_iter().chain(rust_files(&root().join("bridge/src"))) {
         let r = rel(&p);
         if r.starts_with("server/src/cli/") || r.starts_with("server/src/bench/") || r.ends_with("main.rs") {
             continue;
@@ -169,4 +194,26 @@ fn files_stay_small() {
         })
         .collect();
     assert!(big.is_empty(), "split these by what they hold: {big:?}");
+}
+
+/// The bridge never names the server's crate, its store, its keys or the
+/// policy in its code either (a dependency is not the only way in).
+#[test]
+fn the_bridge_reaches_only_the_api() {
+    // A path that starts with one of these (not `rustls::crypto::…`).
+    let banned = ["throughline::", "rusqlite::", "crypto::", "policy::", "audit::"];
+    let starts_path = |line: &str, b: &str| {
+        line.match_indices(b)
+            .any(|(i, _)| !line[..i].ends_with(':') && !line[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+    };
+    let mut found = Vec::new();
+    for p in rust_files(&root().join("bridge/src")) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if banned.iter().any(|b| starts_path(line, b)) {
+                found.push(format!("{}:{}", rel(&p), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "the bridge reaches past the API at {found:?}");
 }

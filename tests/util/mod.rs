@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bridge;
 pub mod inproc;
 pub mod server;
 

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bridge;
 mod cert;
 mod demo;
 mod init;
@@ -103,6 +104,8 @@ pub enum Command {
     },
     /// Measure session open: raw SQLCipher vs the service layer.
     Bench(bench::BenchArgs),
+    /// Platform webhooks (Vapi, Retell, Twilio) onto this API over mTLS: its own process.
+    Bridge(bridge::BridgeArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(cmd) => cert::run(&cli.data_dir, &source, cmd),
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
         Command::Bench(args) => bench::run(&args),
+        Command::Bridge(args) => bridge::run(args),
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),

@@ -73,7 +73,7 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
 }
 
 /// JSON logs on stderr; level from `THROUGHLINE_LOG` (default `info`).
-fn init_logging() {
+pub(super) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("THROUGHLINE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()

@@ -16,6 +16,7 @@
 
 mod email_story;
 mod story;
+mod vapi_story;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,7 +73,7 @@ pub fn run() -> anyhow::Result<()> {
     let p = inst.set_tenant_policy("sunrise-clinic", DEMO_POLICY)?;
     println!("    email_authserv_ids {:?}, caller_id {}", p.evidence.email_authserv_ids, p.evidence.caller_id.as_str());
 
-    let inst = serve_and_call(inst, &clock, &zone)?;
+    let inst = serve_and_call(inst, &clock, &zone, tmp.path())?;
 
     step("look at the files", "what a thief with the disk would see");
     // Close every store first: reading a live SQLite file from the process
@@ -118,7 +119,12 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// Starts the real server on a free loopback port and plays the channels.
-fn serve_and_call(mut inst: Installation, clock: &ManualClock, zone: &ClinicZone) -> anyhow::Result<Installation> {
+fn serve_and_call(
+    mut inst: Installation,
+    clock: &ManualClock,
+    zone: &ClinicZone,
+    dir: &std::path::Path,
+) -> anyhow::Result<Installation> {
     step("cert issue", "one client certificate per channel, from the clinic's own CA");
     let mut certs = Vec::new();
     for channel in [Channel::Voice, Channel::Chat, Channel::Email] {
@@ -126,6 +132,8 @@ fn serve_and_call(mut inst: Installation, clock: &ManualClock, zone: &ClinicZone
         println!("    {:<5} serial {}", channel.as_str(), cert.serial);
         certs.push((channel, cert));
     }
+    let bridge_voice = inst.issue_channel_cert("sunrise-clinic", Channel::Voice, 365)?;
+    println!("    voice serial {} (the bridge's own, for Vapi)", bridge_voice.serial);
     let ca_pem = inst.ca()?.cert_pem().to_owned();
 
     step("serve", "actix-web over rustls on 127.0.0.1:0; client certificates required");
@@ -177,6 +185,11 @@ fn serve_and_call(mut inst: Installation, clock: &ManualClock, zone: &ClinicZone
         let (chat_session, conversation) = story::voice_then_chat(&channels[0], &channels[1], clock).await?;
         let story = email_story::Story { chat_session: &chat_session, conversation: &conversation, clock, zone };
         email_story::chat_books_then_email_reschedules(&channels[1], &channels[2], &story).await?;
+        clock.advance_ms(3_600_000);
+        let core = format!("https://localhost:{}", addr.port());
+        let bridge = vapi_story::start(&bridge_voice, dir, &core, &ca_pem)?;
+        vapi_story::call_through_vapi(&bridge).await?;
+        bridge.stop().await?;
 
         step("refusals", "no certificate, then a revoked one");
         let anonymous = tls::anonymous_client_config(&ca_pem)?;

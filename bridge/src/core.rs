@@ -1,0 +1,165 @@
+//! The core's API as the bridge calls it: over mTLS with a route's channel
+//! certificate, JSON in and out. The core's error messages carry no PHI by
+//! contract (docs/API.md), so they can be relayed to an agent.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::context::Context;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The core could not be reached or did not answer in time.
+    #[error("the core is unreachable")]
+    Unreachable,
+    /// The core answered with an error.
+    #[error("{code}: {message}")]
+    Refused { status: u16, code: String, message: String },
+    #[error("the core's answer was not what its API documents")]
+    Unexpected,
+}
+
+impl CoreError {
+    pub fn code(&self) -> &str {
+        match self {
+            CoreError::Unreachable => "core_unreachable",
+            CoreError::Refused { code, .. } => code,
+            CoreError::Unexpected => "core_unexpected",
+        }
+    }
+}
+
+/// A client holding one channel certificate.
+#[derive(Clone, Debug)]
+pub struct Core {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// What the core's call budget allows: Vapi gives 7.5 s for a whole
+/// assistant-request, so one core request may take at most 3 s.
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Core {
+    pub fn new(base: &str, tls: rustls::ClientConfig) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Core { http, base: base.to_owned() })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Option<Value>, CoreError> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.map_err(|_| CoreError::Unreachable)?;
+        let status = res.status().as_u16();
+        if status == 204 {
+            return Ok(None);
+        }
+        let v: Value = res.json().await.map_err(|_| CoreError::Unexpected)?;
+        if (200..300).contains(&status) {
+            return Ok(Some(v));
+        }
+        let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Err(CoreError::Refused { status, code: text("error"), message: text("message") })
+    }
+
+    async fn value(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, CoreError> {
+        self.call(method, path, body).await.map(Option::unwrap_or_default)
+    }
+
+    async fn context(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Context, CoreError> {
+        let v = self.value(method, path, body).await?;
+        serde_json::from_value(v).map_err(|_| CoreError::Unexpected)
+    }
+
+    pub async fn health(&self) -> Result<(), CoreError> {
+        self.value(reqwest::Method::GET, "/v1/health", None).await.map(|_| ())
+    }
+
+    /// Opens (or, with the same `external_ref`, finds again) a session.
+    pub async fn open(
+        &self,
+        phone: &str,
+        external_ref: Option<&str>,
+        attestation: Option<&str>,
+    ) -> Result<Context, CoreError> {
+        let mut body = json!({"identifiers": {"phone": phone}});
+        if let Some(r) = external_ref {
+            body["external_ref"] = json!(r);
+        }
+        if let Some(a) = attestation {
+            body["evidence"] = json!({"caller_id_attestation": a});
+        }
+        self.context(reqwest::Method::POST, "/v1/sessions", Some(body)).await
+    }
+
+    pub async fn confirm(&self, session: &str, body: Value) -> Result<Context, CoreError> {
+        self.context(reqwest::Method::POST, &format!("/v1/sessions/{session}/identity/confirm"), Some(body)).await
+    }
+
+    pub async fn challenge(&self, session: &str, via: &str) -> Result<Value, CoreError> {
+        let path = format!("/v1/sessions/{session}/identity/challenge");
+        self.value(reqwest::Method::POST, &path, Some(json!({"via": via}))).await
+    }
+
+    pub async fn intake(&self, session: &str, name: &str, date_of_birth: &str) -> Result<Context, CoreError> {
+        let body = json!({"name": name, "date_of_birth": date_of_birth});
+        self.context(reqwest::Method::PATCH, &format!("/v1/sessions/{session}/customer"), Some(body)).await
+    }
+
+    pub async fn turn(&self, session: &str, speaker: &str, text: &str, external_ref: &str) -> Result<(), CoreError> {
+        let body = json!({"speaker": speaker, "text": text, "external_ref": external_ref});
+        self.value(reqwest::Method::POST, &format!("/v1/sessions/{session}/turns"), Some(body)).await.map(|_| ())
+    }
+
+    /// A patient's text that must not be lost: written, or (before the
+    /// patient confirms) held by the core for staff review. True if held.
+    pub async fn inbound_text(&self, session: &str, text: &str, external_ref: &str) -> Result<bool, CoreError> {
+        let body = json!({"speaker": "patient", "text": text, "external_ref": external_ref, "hold": true});
+        let v = self.value(reqwest::Method::POST, &format!("/v1/sessions/{session}/turns"), Some(body)).await?;
+        Ok(v.get("held").and_then(Value::as_bool).unwrap_or(false))
+    }
+
+    pub async fn put_state(&self, session: &str, key: &str, value: &str) -> Result<(), CoreError> {
+        let path = format!("/v1/sessions/{session}/state/{key}");
+        self.value(reqwest::Method::PUT, &path, Some(json!({"value": value}))).await.map(|_| ())
+    }
+
+    pub async fn delete_state(&self, session: &str, key: &str) -> Result<(), CoreError> {
+        let path = format!("/v1/sessions/{session}/state/{key}");
+        self.value(reqwest::Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    pub async fn end(&self, session: &str, reason: &str) -> Result<(), CoreError> {
+        let path = format!("/v1/sessions/{session}/end");
+        self.value(reqwest::Method::POST, &path, Some(json!({"reason": reason}))).await.map(|_| ())
+    }
+
+    pub async fn book(&self, session: &str, body: Value) -> Result<Value, CoreError> {
+        self.value(reqwest::Method::POST, &format!("/v1/sessions/{session}/appointments"), Some(body)).await
+    }
+
+    pub async fn change_appointment(&self, appointment: &str, body: Value) -> Result<Value, CoreError> {
+        self.value(reqwest::Method::PATCH, &format!("/v1/appointments/{appointment}"), Some(body)).await
+    }
+
+    pub async fn callback(&self, session: &str, body: Value) -> Result<Value, CoreError> {
+        self.value(reqwest::Method::POST, &format!("/v1/sessions/{session}/callbacks"), Some(body)).await
+    }
+
+    pub async fn start_fresh(&self, session: &str) -> Result<Context, CoreError> {
+        self.context(reqwest::Method::POST, &format!("/v1/sessions/{session}/start-fresh"), None).await
+    }
+}
+
+/// A path segment the bridge puts in a core URL: ids the core minted, or
+/// state keys, checked so nothing a model says can change the path.
+pub fn safe_segment(s: &str) -> bool {
+    (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}

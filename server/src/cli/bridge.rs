@@ -1,0 +1,66 @@
+//! `throughline bridge`: the platforms' webhooks onto the core's mTLS API
+//! (the `bridge` crate), and `bridge tools`, the tool definitions to paste
+//! into a Vapi assistant or a Retell agent.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BridgeArgs {
+    /// The bridge's configuration file (docs/INTEGRATIONS.md).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Only validate the configuration, its secrets and certificates, then exit.
+    #[arg(long)]
+    pub check: bool,
+    #[command(subcommand)]
+    pub command: Option<BridgeCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Print the tool definitions (JSON) for a platform.
+    Tools {
+        #[arg(long)]
+        platform: ToolPlatform,
+        /// The URL the platform calls for this route (default: a placeholder).
+        #[arg(long, default_value = "https://bridge.example/vapi/ROUTE")]
+        url: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ToolPlatform {
+    Vapi,
+    Retell,
+}
+
+pub fn run(args: BridgeArgs) -> anyhow::Result<()> {
+    if let Some(BridgeCommand::Tools { platform, url }) = args.command {
+        let defs = match platform {
+            ToolPlatform::Vapi => bridge::tools::vapi_definitions(&url),
+            ToolPlatform::Retell => bridge::tools::retell_definitions(&url.replace("/vapi/", "/retell/")),
+        };
+        println!("{}", serde_json::to_string_pretty(&defs)?);
+        return Ok(());
+    }
+    let path = args.config.context("--config FILE is required (or `bridge tools`)")?;
+    let config = bridge::read_config(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    super::serve::init_logging();
+    actix_web::rt::System::new().block_on(async move {
+        if args.check {
+            bridge::load::routes(&config).map_err(|errs| anyhow::anyhow!("{}", errs.join("\n")))?;
+            println!("{}: {} route(s), configuration valid", path.display(), config.routes.len());
+            return Ok(());
+        }
+        let bound = bridge::bind(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("listening on {}://{}", if bound.tls { "https" } else { "http" }, bound.addr);
+        let _ = std::io::stdout().flush();
+        tracing::info!(addr = %bound.addr, routes = config.routes.len(), "bridge serving");
+        bound.server.await.context("the webhook listener stopped")
+    })
+}

@@ -27,6 +27,12 @@ pub struct BenchArgs {
     /// Concurrent clients of the soak.
     #[arg(long, default_value_t = 16)]
     pub soak_clients: usize,
+    /// Instead: Vapi's assistant-request through the real bridge next to the
+    /// direct mTLS open, this many calls each (concurrency: --bridge-concurrency).
+    #[arg(long)]
+    pub bridge: Option<usize>,
+    #[arg(long, default_value_t = 50)]
+    pub bridge_concurrency: usize,
     /// How often the soak reports.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub soak_interval: std::time::Duration,
@@ -40,6 +46,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let rows = bench::run_tenants(&args.tenants, args.opens, &mut std::io::stdout())?;
         println!("\n{}", bench::tenants_table(&rows));
         return Ok(());
+    }
+    if let Some(calls) = args.bridge {
+        return super::bench_bridge::run(calls.max(1), args.bridge_concurrency.max(1));
     }
     if let Some(duration) = args.soak {
         let interval = args.soak_interval.max(std::time::Duration::from_secs(1));

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bench_bridge;
 mod bridge;
 mod cert;
 mod demo;

@@ -149,6 +149,7 @@ fn pure_crates_depend_only_on_an_allow_list() {
                 "tokio",
                 "toml",
                 "tracing",
+                "webpki-roots",
             ],
         ),
     ];

@@ -12,6 +12,9 @@ use serde::Deserialize;
 struct RawConfig {
     core: Option<String>,
     webhooks: Option<RawWebhooks>,
+    /// An extra CA the platforms' APIs are trusted with (a TLS-inspecting
+    /// proxy; the tests' recording server), besides the public roots.
+    platform_ca_file: Option<PathBuf>,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
 }
@@ -48,6 +51,14 @@ struct RawRoute {
     twiml: Option<String>,
     stream_url: Option<String>,
     sms_certs: Option<PathBuf>,
+    // Outbound calls for due callbacks (and texts, Twilio).
+    api_key_file: Option<PathBuf>,
+    phone_number_id: Option<String>,
+    from_number: Option<String>,
+    from: Option<String>,
+    account_sid: Option<String>,
+    api_url: Option<String>,
+    callback_poll_secs: Option<u64>,
 }
 
 /// The whole configuration, resolved.
@@ -56,6 +67,7 @@ pub struct Config {
     /// The core API's base URL (`https://…`, no trailing slash).
     pub core: String,
     pub webhooks: Webhooks,
+    pub platform_ca_file: Option<PathBuf>,
     pub routes: Vec<Route>,
 }
 
@@ -133,6 +145,22 @@ pub struct Route {
     pub first_message: Option<String>,
     pub twiml: Option<String>,
     pub sms_certs: Option<PathBuf>,
+    /// Set when the route places calls for due callbacks itself.
+    pub outbound: Option<Outbound>,
+}
+
+/// What a route needs to call patients back through its platform.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    /// The platform's API (default: its public one).
+    pub api_url: String,
+    /// Vapi: the API key; Retell and Twilio use `secret_file`.
+    pub api_key_file: Option<PathBuf>,
+    /// Vapi `phoneNumberId`, Retell `from_number`, Twilio `from`.
+    pub from: String,
+    /// Twilio's Account SID.
+    pub account_sid: Option<String>,
+    pub poll_secs: u64,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -167,8 +195,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
     if routes.is_empty() && errs.is_empty() {
         errs.push("route: none configured ([[route]] with name, platform, certs, secret_file)".to_owned());
     }
+    let platform_ca_file = raw.platform_ca_file.map(|p| base.join(p));
     match webhooks {
-        Some(webhooks) if errs.is_empty() => Ok(Config { core, webhooks, routes }),
+        Some(webhooks) if errs.is_empty() => Ok(Config { core, webhooks, platform_ca_file, routes }),
         _ => Err(errs),
     }
 }
@@ -230,25 +259,24 @@ fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) -> Option<R
     let at = |field: &str| format!("route[{i}].{field}");
     let start = errs.len();
     let vapi_auth = vapi_auth(&r, &at, errs);
-    let name = r.name.unwrap_or_default();
+    let name = r.name.clone().unwrap_or_default();
+    let platform = match r.platform.as_deref() {
+        Some("vapi") => Some(Platform::Vapi),
+        Some("retell") => Some(Platform::Retell),
+        Some("twilio") => Some(Platform::Twilio),
+        _ => None,
+    };
+    let outbound = outbound(&r, platform, base, &at, errs);
     let name_ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !name_ok {
         errs.push(format!("{}: 1 to 64 of a-z 0-9 - _ (it is the URL path)", at("name")));
     }
-    let platform = match r.platform.as_deref() {
-        Some("vapi") => Some(Platform::Vapi),
-        Some("retell") => Some(Platform::Retell),
-        Some("twilio") => Some(Platform::Twilio),
-        Some(other) => {
-            errs.push(format!("{}: {other:?} is not vapi, retell or twilio", at("platform")));
-            None
-        }
-        None => {
-            errs.push(format!("{}: missing (vapi, retell or twilio)", at("platform")));
-            None
-        }
-    };
+    match r.platform.as_deref() {
+        Some("vapi" | "retell" | "twilio") => {}
+        Some(other) => errs.push(format!("{}: {other:?} is not vapi, retell or twilio", at("platform"))),
+        None => errs.push(format!("{}: missing (vapi, retell or twilio)", at("platform"))),
+    }
     let certs = r.certs.map(|p| base.join(p));
     if certs.is_none() {
         errs.push(format!("{}: missing (the directory `throughline cert issue --out` wrote)", at("certs")));
@@ -309,7 +337,73 @@ fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) -> Option<R
         first_message: r.first_message,
         twiml,
         sms_certs: r.sms_certs.map(|p| base.join(p)),
+        outbound,
     })
+}
+
+/// The outbound settings: all of a platform's or none.
+fn outbound(
+    r: &RawRoute,
+    platform: Option<Platform>,
+    base: &Path,
+    at: &dyn Fn(&str) -> String,
+    errs: &mut Vec<String>,
+) -> Option<Outbound> {
+    let any = r.api_key_file.is_some()
+        || r.phone_number_id.is_some()
+        || r.from_number.is_some()
+        || r.from.is_some()
+        || r.account_sid.is_some()
+        || r.api_url.is_some()
+        || r.callback_poll_secs.is_some();
+    if !any {
+        return None;
+    }
+    let platform = platform?;
+    let mut need = |field: &str, value: &Option<String>, on: Platform| -> Option<String> {
+        match value {
+            Some(v) if platform == on && !v.trim().is_empty() => Some(v.trim().to_owned()),
+            Some(_) if platform != on => {
+                errs.push(format!("{}: only for platform = \"{}\"", at(field), on.as_str()));
+                None
+            }
+            _ if platform == on => {
+                errs.push(format!("{}: missing (outbound callbacks through {} need it)", at(field), on.as_str()));
+                None
+            }
+            _ => None,
+        }
+    };
+    let vapi_from = need("phone_number_id", &r.phone_number_id, Platform::Vapi);
+    let retell_from = need("from_number", &r.from_number, Platform::Retell);
+    let twilio_from = need("from", &r.from, Platform::Twilio);
+    let account_sid = need("account_sid", &r.account_sid, Platform::Twilio);
+    let api_key_file = match (&r.api_key_file, platform) {
+        (Some(p), Platform::Vapi) => Some(base.join(p)),
+        (None, Platform::Vapi) => {
+            errs.push(format!("{}: missing (Vapi's private API key, for POST /call)", at("api_key_file")));
+            None
+        }
+        (Some(_), _) => {
+            errs.push(format!("{}: only for platform = \"vapi\" (the others use secret_file)", at("api_key_file")));
+            None
+        }
+        (None, _) => None,
+    };
+    let default_api = match platform {
+        Platform::Vapi => "https://api.vapi.ai",
+        Platform::Retell => "https://api.retellai.com",
+        Platform::Twilio => "https://api.twilio.com",
+    };
+    let api_url = r.api_url.as_deref().unwrap_or(default_api).trim_end_matches('/').to_owned();
+    if !api_url.starts_with("https://") {
+        errs.push(format!("{}: must be an https:// URL", at("api_url")));
+    }
+    let poll_secs = r.callback_poll_secs.unwrap_or(15);
+    if !(1..=3600).contains(&poll_secs) {
+        errs.push(format!("{}: 1 to 3600 seconds", at("callback_poll_secs")));
+    }
+    Some(Outbound { api_url, api_key_file, from: vapi_from.or(retell_from).or(twilio_from)?, account_sid, poll_secs })
 }
 
 fn vapi_auth(r: &RawRoute, at: &dyn Fn(&str) -> String, errs: &mut Vec<String>) -> VapiAuth {
@@ -396,6 +490,28 @@ stream_url = "wss://agent.example/stream"
         assert_eq!(c.routes[1].certs, Path::new("/etc/certs/voice"));
         assert!(c.routes[1].twiml.as_deref().unwrap().contains("wss://agent.example/stream"));
         assert_eq!(c.routes[0].vapi_auth, VapiAuth::Secret);
+        assert!(c.routes[0].outbound.is_none());
+    }
+
+    #[test]
+    fn outbound_needs_all_of_a_platforms_settings() {
+        let vapi = GOOD.replace(
+            "assistant_id = \"asst_1\"",
+            "assistant_id = \"asst_1\"\nphone_number_id = \"pn_1\"\napi_key_file = \"k\"",
+        );
+        let c = parse(&vapi, Path::new("/etc/b.toml")).unwrap();
+        let o = c.routes[0].outbound.as_ref().unwrap();
+        assert_eq!((o.api_url.as_str(), o.from.as_str(), o.poll_secs), ("https://api.vapi.ai", "pn_1", 15));
+        let half = GOOD.replace("stream_url", "from = \"+14155559999\"\nstream_url");
+        let errs = parse(&half, Path::new("b.toml")).unwrap_err().join("\n");
+        assert!(errs.contains("route[1].account_sid: missing"), "{errs}");
+        let wrong = GOOD.replace("assistant_id = \"asst_1\"", "assistant_id = \"asst_1\"\nfrom_number = \"+1\"");
+        assert!(
+            parse(&wrong, Path::new("b.toml"))
+                .unwrap_err()
+                .join("\n")
+                .contains("route[0].from_number: only for platform = \"retell\"")
+        );
     }
 
     #[test]

@@ -153,6 +153,19 @@ impl Core {
         self.value(reqwest::Method::POST, &format!("/v1/sessions/{session}/callbacks"), Some(body)).await
     }
 
+    /// Claims the next due callback: its number and a new voice session on
+    /// the patient's conversation (None when nothing is due).
+    pub async fn claim_callback(&self) -> Result<Option<(String, Context)>, CoreError> {
+        let Some(v) = self.call(reqwest::Method::POST, "/v1/callbacks/claim", Some(json!({}))).await? else {
+            return Ok(None);
+        };
+        let phone =
+            v.get("callback").and_then(|c| c.get("phone")).and_then(Value::as_str).ok_or(CoreError::Unexpected)?;
+        let ctx =
+            serde_json::from_value(v.get("context").cloned().unwrap_or_default()).map_err(|_| CoreError::Unexpected)?;
+        Ok(Some((phone.to_owned(), ctx)))
+    }
+
     pub async fn start_fresh(&self, session: &str) -> Result<Context, CoreError> {
         self.context(reqwest::Method::POST, &format!("/v1/sessions/{session}/start-fresh"), None).await
     }

@@ -10,6 +10,7 @@
 //! store, `crypto` or `policy` (tests/tidy.rs).
 
 pub mod act;
+pub mod callbacks;
 pub mod config;
 pub mod context;
 pub mod core;
@@ -17,6 +18,7 @@ pub mod ended;
 pub mod http;
 pub mod load;
 pub mod memo;
+pub mod outbound;
 pub mod retell;
 pub mod sig;
 pub mod template;
@@ -55,6 +57,22 @@ pub fn read_config(path: &Path) -> Result<Config, BridgeError> {
     config::parse(&text, path).map_err(BridgeError::Invalid)
 }
 
+/// The client for the platforms' own APIs (outbound calls and texts).
+fn platform_client(config: &Config) -> Result<reqwest::Client, BridgeError> {
+    let extra = match &config.platform_ca_file {
+        Some(p) => {
+            Some(std::fs::read(p).map_err(|e| BridgeError::Read { path: p.display().to_string(), kind: e.kind() })?)
+        }
+        None => None,
+    };
+    let tls =
+        tls::platform(extra.as_deref()).map_err(|e| BridgeError::Invalid(vec![format!("platform_ca_file: {e}")]))?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .map_err(|_| BridgeError::Invalid(vec!["cannot build the HTTPS client for the platforms".into()]))
+}
+
 /// A bound bridge: its address, and the server to await.
 pub struct Bound {
     pub addr: SocketAddr,
@@ -67,12 +85,14 @@ pub struct Bound {
 pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let routes = load::routes(config).map_err(BridgeError::Invalid)?;
+    let platform = platform_client(config)?;
     let bridge = Arc::new(http::Bridge {
         routes,
         public_url: config.webhooks.public_url.clone(),
         max_body_bytes: config.webhooks.max_body_bytes,
         memo: memo::Memo::default(),
     });
+    callbacks::spawn(&bridge, &platform);
     let data = web::Data::new(bridge);
     let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
         .client_request_timeout(std::time::Duration::from_secs(10))

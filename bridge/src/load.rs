@@ -18,6 +18,20 @@ pub struct LiveRoute {
     pub core: Core,
     /// Twilio only: the SMS channel's certificate, for `/twilio/{route}/sms`.
     pub sms_core: Option<Core>,
+    /// Vapi's private API key, when the route places calls back.
+    pub api_key: Option<SecretSlice<u8>>,
+}
+
+fn read_secret(path: &Path, what: &str, errs: &mut Vec<String>) -> Option<SecretSlice<u8>> {
+    let mut b = read(path, what, errs)?;
+    while b.last().is_some_and(u8::is_ascii_whitespace) {
+        b.pop();
+    }
+    if b.is_empty() {
+        errs.push(format!("{what}: {} is empty", path.display()));
+        return None;
+    }
+    Some(SecretSlice::from(b))
 }
 
 fn read(path: &Path, what: &str, errs: &mut Vec<String>) -> Option<Vec<u8>> {
@@ -55,21 +69,17 @@ pub fn routes(config: &Config) -> Result<HashMap<String, LiveRoute>, Vec<String>
     let mut out = HashMap::new();
     for r in &config.routes {
         let what = format!("route {:?}", r.name);
-        let secret = read(&r.secret_file, &format!("{what} secret_file"), &mut errs).and_then(|mut b| {
-            while b.last().is_some_and(u8::is_ascii_whitespace) {
-                b.pop();
-            }
-            if b.is_empty() {
-                errs.push(format!("{what} secret_file: {} is empty", r.secret_file.display()));
-                return None;
-            }
-            Some(SecretSlice::from(b))
-        });
+        let secret = read_secret(&r.secret_file, &format!("{what} secret_file"), &mut errs);
+        let api_key = r
+            .outbound
+            .as_ref()
+            .and_then(|o| o.api_key_file.as_ref())
+            .and_then(|p| read_secret(p, &format!("{what} api_key_file"), &mut errs));
         let core = core_client(&config.core, &r.certs, &format!("{what} certs"), &mut errs);
         let sms_core =
             r.sms_certs.as_ref().and_then(|d| core_client(&config.core, d, &format!("{what} sms_certs"), &mut errs));
         if let (Some(secret), Some(core)) = (secret, core) {
-            out.insert(r.name.clone(), LiveRoute { cfg: r.clone(), secret, core, sms_core });
+            out.insert(r.name.clone(), LiveRoute { cfg: r.clone(), secret, core, sms_core, api_key });
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }

@@ -33,6 +33,21 @@ pub fn client(ca_pem: &[u8], cert_pem: &[u8], key_pem: &[u8]) -> Result<ClientCo
         .with_client_auth_cert(chain, key)?)
 }
 
+/// For the platforms' own APIs: the public roots (webpki-roots), and an
+/// extra CA when the configuration names one.
+pub fn platform(extra_ca: Option<&[u8]>) -> Result<ClientConfig, TlsError> {
+    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(pem) = extra_ca {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            roots.add(cert?)?;
+        }
+    }
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The webhook listener's certificate (a chain a platform trusts).
 pub fn server(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerConfig, TlsError> {
     let chain = CertificateDer::pem_slice_iter(cert_pem).collect::<Result<Vec<_>, _>>()?;

@@ -12,6 +12,9 @@ pub struct Call {
     pub id: String,
     /// The caller's number (`call.customer.number`, else `customer.number`).
     pub customer_number: Option<String>,
+    /// The session the bridge put in `assistantOverrides.metadata` when it
+    /// placed this call (a callback), which Vapi sends back on the call.
+    pub session: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +80,8 @@ fn call(m: &Value) -> Result<Call, String> {
         .or_else(|| str_at(m, &["customer", "number"]))
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
-    Ok(Call { id, customer_number })
+    let session = str_at(m, &["call", "assistantOverrides", "metadata", "throughline_session"]).map(str::to_owned);
+    Ok(Call { id, customer_number, session })
 }
 
 /// Parses a Vapi server message body.
@@ -174,7 +178,7 @@ mod tests {
             "call":{"id":"c0a8","orgId":"o","type":"inboundPhoneCall","phoneCallProvider":"twilio",
                     "phoneCallProviderId":"CA1","phoneNumberId":"pn_1","customer":{"number":"+15559871234"}},
             "phoneNumber":{"id":"pn_1","number":"+15551234567"},"customer":{"number":"+15559871234"}}}"#;
-        let want = Call { id: "c0a8".into(), customer_number: Some("+15559871234".into()) };
+        let want = Call { id: "c0a8".into(), customer_number: Some("+15559871234".into()), session: None };
         assert_eq!(parse(body).unwrap(), Message::AssistantRequest(want));
     }
 

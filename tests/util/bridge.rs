@@ -80,13 +80,18 @@ pub fn route(name: &str, platform: &str, certs: &CertDir, secret: &Path, extra: 
 impl Env {
     /// Starts `throughline bridge` for `core` with these `[[route]]` tables.
     pub fn bridge(&self, core: &Server, routes: &str) -> Bridge {
+        self.bridge_with(core, "", routes)
+    }
+
+    /// As [`Env::bridge`], with top-level settings (`platform_ca_file = …`).
+    pub fn bridge_with(&self, core: &Server, top: &str, routes: &str) -> Bridge {
         let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("bridge certificate");
         let dir = self.tmp.path().join(format!("bridge-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("bridge dir");
         std::fs::write(dir.join("bridge.crt"), key.cert.pem()).expect("cert");
         std::fs::write(dir.join("bridge.key"), key.signing_key.serialize_pem()).expect("key");
         let config = format!(
-            "core = \"{}\"\n[webhooks]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"bridge.crt\"\ntls_key = \"bridge.key\"\npublic_url = \"{PUBLIC_URL}\"\nmax_body_bytes = 65536\n{routes}",
+            "core = \"{}\"\n{top}\n[webhooks]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"bridge.crt\"\ntls_key = \"bridge.key\"\npublic_url = \"{PUBLIC_URL}\"\nmax_body_bytes = 65536\n{routes}",
             core.url("")
         );
         let path = dir.join("bridge.toml");

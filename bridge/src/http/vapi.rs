@@ -88,10 +88,11 @@ async fn assistant_request(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Value
     }
 }
 
-/// The call's session: remembered, or found again through the core by the
-/// call id (the same session while it is open).
+/// The call's session: remembered, named in the call's metadata (a call
+/// the bridge placed), or found again through the core by the call id (the
+/// same session while it is open).
 pub(super) async fn session(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Result<String, CoreError> {
-    if let Some(s) = bridge.memo.session(&r.cfg.name, &call.id) {
+    if let Some(s) = bridge.memo.session(&r.cfg.name, &call.id).or_else(|| call.session.clone()) {
         return Ok(s);
     }
     let number = call.customer_number.as_deref().ok_or(CoreError::Refused {

@@ -1,0 +1,187 @@
+//! Callbacks go out by themselves: the bridge claims a due callback from
+//! the real core and places the call through the platform's API, here a
+//! recording HTTPS server that checks each request against the platform's
+//! documented API (Vapi, Retell and Twilio cannot be reached from here).
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use util::Env;
+use util::api::Api;
+use util::bridge::{PUBLIC_URL, platform_python, route, secret, twilio_signature};
+use util::recorder::{Recorded, Recorder};
+use util::server::{CertDir, Server, client, eventually};
+
+const NUMBER: &str = "+14155550100";
+
+fn rfc3339(offset_min: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::minutes(offset_min);
+    t.replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+}
+
+/// A patient whose call asked for a call back, due now.
+async fn patient_with_a_due_callback(server: &Server, voice: &CertDir) {
+    let voice = Api { http: client(voice), base: server.url("") };
+    let ctx = voice.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": NUMBER}}))).await;
+    let s = ctx["session_id"].as_str().unwrap().to_owned();
+    voice
+        .ok(
+            reqwest::Method::PATCH,
+            &format!("/v1/sessions/{s}/customer"),
+            Some(json!({"name": "Maria Lopez", "date_of_birth": "1985-03-14"})),
+        )
+        .await;
+    let window = json!({"window_start": rfc3339(-1), "window_end": rfc3339(60)});
+    voice.ok(reqwest::Method::POST, &format!("/v1/sessions/{s}/callbacks"), Some(window)).await;
+    voice.ok(reqwest::Method::POST, &format!("/v1/sessions/{s}/end"), Some(json!({"reason": "completed"}))).await;
+}
+
+async fn placed(recorder: &Recorder, n: usize) -> Vec<Recorded> {
+    eventually(20, || async {
+        let r = recorder.requests();
+        (r.len() >= n).then_some(r)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{n} platform requests expected, got {:?}", recorder.requests()))
+}
+
+fn audit_count(env: &Env, action: &str) -> usize {
+    let out = env.tmp.path().join(format!("audit-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    env.ok(&["audit", "export", "--tenant", "sunrise", "--format", "jsonl", "--out", out.to_str().unwrap()]);
+    std::fs::read_to_string(out).unwrap().matches(&format!("\"action\":\"{action}\"")).count()
+}
+
+fn ca_file(env: &Env, recorder: &Recorder) -> String {
+    let p = env.tmp.path().join("platform-ca.pem");
+    std::fs::write(&p, &recorder.ca_pem).unwrap();
+    format!("platform_ca_file = \"{}\"", p.display())
+}
+
+/// Vapi `POST /call`: refused once (the callback goes back in the queue),
+/// then placed; the call's report settles the callback.
+#[tokio::test]
+async fn vapi_places_due_callbacks_and_requeues_a_refused_one() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let (voice, bridge_voice) = (env.issue("sunrise", "voice"), env.issue("sunrise", "voice"));
+    let server = env.serve();
+    let recorder = Recorder::start();
+    recorder.fail_first(1);
+    let s = secret(&env, "vapi", "vapi-shared-secret");
+    let key = secret(&env, "vapi-api", "vapi-private-api-key");
+    let extra = format!(
+        "assistant_id = \"asst_1\"\napi_key_file = \"{}\"\nphone_number_id = \"pn_clinic\"\napi_url = \"{}\"\ncallback_poll_secs = 1",
+        key.display(),
+        recorder.url
+    );
+    let b =
+        env.bridge_with(&server, &ca_file(&env, &recorder), &route("sunrise-vapi", "vapi", &bridge_voice, &s, &extra));
+    patient_with_a_due_callback(&server, &voice).await;
+
+    let requests = placed(&recorder, 2).await;
+    for r in &requests[..2] {
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/call"));
+        assert_eq!(r.header("authorization"), Some("Bearer vapi-private-api-key"));
+    }
+    let call = requests[1].json();
+    assert_eq!(call["assistantId"], "asst_1");
+    assert_eq!(call["phoneNumberId"], "pn_clinic");
+    assert_eq!(call["customer"]["number"], NUMBER);
+    let overrides = &call["assistantOverrides"];
+    let session = overrides["metadata"]["throughline_session"].as_str().unwrap().to_owned();
+    assert!(session.starts_with("ses_"));
+    assert!(overrides["variableValues"].as_object().unwrap().values().all(Value::is_string));
+    assert!(!overrides["firstMessage"].as_str().unwrap().contains("Maria"), "whoever answers is not yet the patient");
+
+    // Vapi reports the call it placed (its id, our metadata echoed back).
+    let report = json!({"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
+        "call": {"id": "vapi-out-2", "type": "outboundPhoneCall", "customer": {"number": NUMBER},
+                 "assistantOverrides": {"metadata": {"throughline_session": session}}},
+        "artifact": {"messages": [{"role": "bot", "message": "Hello, this is your clinic returning your call.", "time": 1}]}}});
+    let (status, _) = b
+        .post_json("/vapi/sunrise-vapi", &[("x-vapi-secret", "vapi-shared-secret")], report.to_string().as_bytes())
+        .await;
+    assert_eq!(status, 200);
+    drop(b);
+    drop(server);
+    assert_eq!(audit_count(&env, "callback.requeue"), 1, "the refused placement put it back");
+    assert_eq!(audit_count(&env, "callback.done"), 1, "the answered call settled it");
+}
+
+/// Twilio's Calls resource with the route's TwiML; the status callback of
+/// the placed call (signed by Twilio's SDK) settles the callback.
+#[tokio::test]
+async fn twilio_places_due_callbacks() {
+    let python = platform_python();
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let (voice, bridge_voice) = (env.issue("sunrise", "voice"), env.issue("sunrise", "voice"));
+    let server = env.serve();
+    let recorder = Recorder::start();
+    let token = "0123456789abcdef0123456789abcdef";
+    let s = secret(&env, "twilio", token);
+    let extra = format!(
+        "stream_url = \"wss://agent.sunrise.example/s\"\naccount_sid = \"AC0123\"\nfrom = \"+14155559999\"\napi_url = \"{}\"\ncallback_poll_secs = 1",
+        recorder.url
+    );
+    let b = env.bridge_with(
+        &server,
+        &ca_file(&env, &recorder),
+        &route("sunrise-twilio", "twilio", &bridge_voice, &s, &extra),
+    );
+    patient_with_a_due_callback(&server, &voice).await;
+
+    let r = placed(&recorder, 1).await.remove(0);
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/2010-04-01/Accounts/AC0123/Calls.json"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("AC0123:{token}"));
+    assert_eq!(r.header("authorization"), Some(format!("Basic {basic}").as_str()));
+    let form = r.form();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!((get("To"), get("From")), (Some(NUMBER), Some("+14155559999")));
+    assert!(get("Twiml").unwrap().contains("<Parameter name=\"throughline_session\" value=\"ses_"), "{form:?}");
+    let status_url = format!("{PUBLIC_URL}/twilio/sunrise-twilio/status");
+    assert_eq!(get("StatusCallback"), Some(status_url.as_str()));
+
+    let sid = format!("CA{:032}", 1);
+    let done = [
+        ("CallSid", sid.as_str()),
+        ("From", "+14155559999"),
+        ("To", NUMBER),
+        ("CallStatus", "completed"),
+        ("Direction", "outbound-api"),
+    ];
+    let sig = twilio_signature(&python, token, &status_url, &done);
+    let (status, body) = b.post_form("/twilio/sunrise-twilio/status", &sig, &done).await;
+    assert_eq!(status, 204, "{body}");
+    drop(b);
+    drop(server);
+    assert_eq!(audit_count(&env, "callback.done"), 1);
+}
+
+/// Retell's create-phone-call with string dynamic variables and the
+/// session in metadata.
+#[tokio::test]
+async fn retell_places_due_callbacks() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let (voice, bridge_voice) = (env.issue("sunrise", "voice"), env.issue("sunrise", "voice"));
+    let server = env.serve();
+    let recorder = Recorder::start();
+    let s = secret(&env, "retell", "key_retell_0123");
+    let extra = format!("from_number = \"+14155559999\"\napi_url = \"{}\"\ncallback_poll_secs = 1", recorder.url);
+    let _b = env.bridge_with(
+        &server,
+        &ca_file(&env, &recorder),
+        &route("sunrise-retell", "retell", &bridge_voice, &s, &extra),
+    );
+    patient_with_a_due_callback(&server, &voice).await;
+    let r = placed(&recorder, 1).await.remove(0);
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v2/create-phone-call"));
+    assert_eq!(r.header("authorization"), Some("Bearer key_retell_0123"));
+    let body = r.json();
+    assert_eq!((body["from_number"].as_str(), body["to_number"].as_str()), (Some("+14155559999"), Some(NUMBER)));
+    assert!(body["retell_llm_dynamic_variables"].as_object().unwrap().values().all(Value::is_string));
+    assert!(body["metadata"]["throughline_session"].as_str().unwrap().starts_with("ses_"));
+}

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::core::{Core, CoreError, safe_segment};
+use crate::texts::Texts;
 use crate::tools::Tool;
 
 fn refused(e: CoreError) -> String {
@@ -19,7 +20,7 @@ fn local_time(v: &Value) -> String {
     v.get("local_time").and_then(Value::as_str).unwrap_or("the requested time").to_owned()
 }
 
-pub async fn perform(core: &Core, session: &str, tool: Tool) -> Result<String, String> {
+pub async fn perform(core: &Core, session: &str, tool: Tool, texts: Option<Texts<'_>>) -> Result<String, String> {
     match tool {
         Tool::ConfirmIdentity { date_of_birth } => core
             .confirm(session, json!({"date_of_birth": date_of_birth}))
@@ -36,11 +37,19 @@ pub async fn perform(core: &Core, session: &str, tool: Tool) -> Result<String, S
                 return Err("via must be email or sms".into());
             }
             let v = core.challenge(session, &via).await.map_err(refused)?;
-            match v.get("delivery").and_then(Value::as_str) {
-                Some("smtp") => {
-                    Ok("If there is an email address on file, a code is on its way; ask the caller to read it out."
-                        .into())
+            let sent = "If there is one on file, a code is on its way; ask the caller to read it out.";
+            match (v.get("delivery").and_then(Value::as_str), texts) {
+                (Some("smtp"), _) => Ok(sent.into()),
+                (Some("sms"), Some(t)) => {
+                    let to = v.pointer("/sms/to").and_then(Value::as_str).unwrap_or_default();
+                    let text = v.pointer("/sms/text").and_then(Value::as_str).unwrap_or_default();
+                    t.send(to, text).await.map(|()| sent.to_owned()).map_err(|code| {
+                        tracing::warn!(code, "code text not sent");
+                        "The code could not be sent; ask for the date of birth instead.".to_owned()
+                    })
                 }
+                // Nothing on file: the same answer as sent (a caller learns nothing).
+                (Some("none"), Some(_)) if via == "sms" => Ok(sent.into()),
                 _ => Err(format!("No code can be sent by {via} from this line; ask for the date of birth instead.")),
             }
         }
@@ -66,6 +75,9 @@ pub async fn perform(core: &Core, session: &str, tool: Tool) -> Result<String, S
             }
             let v = core.book(session, body).await.map_err(refused)?;
             let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+            if let Some(t) = texts {
+                t.confirm(&format!("Your appointment is booked for {}.", local_time(&v))).await;
+            }
             Ok(format!("Booked for {}. Appointment id {id}.", local_time(&v)))
         }
         Tool::RescheduleAppointment { appointment_id, starts_at } => {
@@ -74,6 +86,9 @@ pub async fn perform(core: &Core, session: &str, tool: Tool) -> Result<String, S
             }
             let body = json!({"session_id": session, "starts_at": starts_at});
             let v = core.change_appointment(&appointment_id, body).await.map_err(refused)?;
+            if let Some(t) = texts {
+                t.confirm(&format!("Your appointment is now {}.", local_time(&v))).await;
+            }
             Ok(format!("Moved to {}.", local_time(&v)))
         }
         Tool::CancelAppointment { appointment_id } => {

@@ -59,6 +59,8 @@ struct RawRoute {
     account_sid: Option<String>,
     api_url: Option<String>,
     callback_poll_secs: Option<u64>,
+    /// Vapi and Retell: the Twilio route whose account sends texts.
+    sms_via: Option<String>,
 }
 
 /// The whole configuration, resolved.
@@ -147,6 +149,9 @@ pub struct Route {
     pub sms_certs: Option<PathBuf>,
     /// Set when the route places calls for due callbacks itself.
     pub outbound: Option<Outbound>,
+    /// The Twilio route (with outbound settings) that sends this route's
+    /// texts: one-time codes, appointment confirmations.
+    pub sms_via: Option<String>,
 }
 
 /// What a route needs to call patients back through its platform.
@@ -190,6 +195,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
                 errs.push(format!("route[{i}].name: {:?} is used by another route", route.name));
             }
             routes.push(route);
+        }
+    }
+    for (i, r) in routes.iter().enumerate() {
+        let Some(via) = &r.sms_via else { continue };
+        let ok = routes.iter().any(|t| &t.name == via && t.platform == Platform::Twilio && t.outbound.is_some());
+        if !ok {
+            errs.push(format!("route[{i}].sms_via: {via:?} is not a twilio route with account_sid and from"));
         }
     }
     if routes.is_empty() && errs.is_empty() {
@@ -296,6 +308,12 @@ fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) -> Option<R
     only("twiml", r.twiml.is_some(), Platform::Twilio, errs);
     only("stream_url", r.stream_url.is_some(), Platform::Twilio, errs);
     only("sms_certs", r.sms_certs.is_some(), Platform::Twilio, errs);
+    if r.sms_via.is_some() && platform == Some(Platform::Twilio) {
+        errs.push(format!(
+            "{}: for vapi and retell routes (a Twilio route texts through its own account)",
+            at("sms_via")
+        ));
+    }
     if platform == Some(Platform::Vapi) && r.assistant_id.as_deref().is_none_or(str::is_empty) {
         errs.push(format!("{}: missing (the Vapi assistant that answers the calls)", at("assistant_id")));
     }
@@ -338,6 +356,7 @@ fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) -> Option<R
         twiml,
         sms_certs: r.sms_certs.map(|p| base.join(p)),
         outbound,
+        sms_via: r.sms_via,
     })
 }
 

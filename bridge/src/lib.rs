@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod retell;
 pub mod sig;
 pub mod template;
+pub mod texts;
 pub mod tls;
 pub mod tools;
 pub mod twilio;
@@ -91,6 +92,7 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         public_url: config.webhooks.public_url.clone(),
         max_body_bytes: config.webhooks.max_body_bytes,
         memo: memo::Memo::default(),
+        platform: platform.clone(),
     });
     callbacks::spawn(&bridge, &platform);
     let data = web::Data::new(bridge);

@@ -120,6 +120,7 @@ mod tests {
             twiml: None,
             sms_certs: None,
             outbound: None,
+            sms_via: None,
         };
         let v = vapi_call(&route, &o, "+14155550100", &ctx());
         assert_eq!(v["assistantId"], "asst");

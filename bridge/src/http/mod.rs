@@ -29,6 +29,16 @@ pub struct Bridge {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub memo: Memo,
+    /// The client for the platforms' own APIs (calls and texts out).
+    pub platform: reqwest::Client,
+}
+
+impl Bridge {
+    /// Where a route's texts go out, if it has a Twilio route for them.
+    pub fn texts<'a>(&'a self, route: &LiveRoute, caller: Option<&'a str>) -> Option<crate::texts::Texts<'a>> {
+        let twilio = self.routes.get(route.cfg.sms_via.as_deref()?)?;
+        Some(crate::texts::Texts { platform: &self.platform, twilio, caller })
+    }
 }
 
 pub fn now_ms() -> i64 {

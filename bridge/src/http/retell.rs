@@ -48,7 +48,10 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
             let outcome = match session(&bridge, r, &call).await {
                 Err(e) => Err(e.to_string()),
                 Ok(s) => match tools::parse(&tool, &args) {
-                    Ok(t) => act::perform(&r.core, &s, t).await,
+                    Ok(t) => {
+                        let caller = if call.inbound { call.from_number.as_deref() } else { call.to_number.as_deref() };
+                        act::perform(&r.core, &s, t, bridge.texts(r, caller)).await
+                    }
                     Err(why) => Err(why),
                 },
             };

@@ -119,7 +119,7 @@ async fn tool_calls(bridge: &Bridge, r: &LiveRoute, call: &Call, calls: Vec<vapi
                 _ => "The clinic's records cannot be reached right now; offer a call back.".into(),
             }),
             (Ok(_), Err(why)) => Err(why),
-            (Ok(s), Ok(tool)) => act::perform(&r.core, s, tool).await,
+            (Ok(s), Ok(tool)) => act::perform(&r.core, s, tool, bridge.texts(r, call.customer_number.as_deref())).await,
         };
         let result = vapi::tool_result(&c.id, &c.name, &outcome);
         if session.is_ok() {

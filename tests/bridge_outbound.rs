@@ -1,7 +1,8 @@
-//! Callbacks go out by themselves: the bridge claims a due callback from
-//! the real core and places the call through the platform's API, here a
-//! recording HTTPS server that checks each request against the platform's
-//! documented API (Vapi, Retell and Twilio cannot be reached from here).
+//! What the bridge sends out by itself: calls for due callbacks (claimed
+//! from the real core) and texts (one-time codes, confirmations) through
+//! the platforms' APIs, here a recording HTTPS server that checks each
+//! request against the platform's documented API (Vapi, Retell and Twilio
+//! cannot be reached from here).
 #![allow(clippy::unwrap_used)]
 
 mod util;
@@ -184,4 +185,85 @@ async fn retell_places_due_callbacks() {
     assert_eq!((body["from_number"].as_str(), body["to_number"].as_str()), (Some("+14155559999"), Some(NUMBER)));
     assert!(body["retell_llm_dynamic_variables"].as_object().unwrap().values().all(Value::is_string));
     assert!(body["metadata"]["throughline_session"].as_str().unwrap().starts_with("ses_"));
+}
+
+/// A Vapi call asks for a code by text: the core picks the number on file,
+/// Twilio's Messages resource sends it, the caller reads it back and is
+/// confirmed with possession; the booking that follows is confirmed by text
+/// with its time and not its reason.
+#[tokio::test]
+async fn codes_and_confirmations_go_out_by_text() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let (voice, bridge_voice) = (env.issue("sunrise", "voice"), env.issue("sunrise", "voice"));
+    let server = env.serve();
+    let recorder = Recorder::start();
+    let (vs, ts) = (secret(&env, "vapi", "vapi-shared-secret"), secret(&env, "twilio", "twilio-auth-token"));
+    let twilio = format!(
+        "stream_url = \"wss://agent.sunrise.example/s\"\naccount_sid = \"AC0123\"\nfrom = \"+14155559999\"\napi_url = \"{}\"",
+        recorder.url
+    );
+    let routes = format!(
+        "{}{}",
+        route("sunrise-vapi", "vapi", &bridge_voice, &vs, "assistant_id = \"a\"\nsms_via = \"sunrise-twilio\""),
+        route("sunrise-twilio", "twilio", &bridge_voice, &ts, &twilio)
+    );
+    let b = env.bridge_with(&server, &ca_file(&env, &recorder), &routes);
+    // A patient on file with this number (the clinic's PBX asserted it).
+    let api = Api { http: client(&voice), base: server.url("") };
+    let ctx = api.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": NUMBER}}))).await;
+    let s = ctx["session_id"].as_str().unwrap().to_owned();
+    api.ok(
+        reqwest::Method::PATCH,
+        &format!("/v1/sessions/{s}/customer"),
+        Some(json!({"name": "Maria Lopez", "date_of_birth": "1985-03-14"})),
+    )
+    .await;
+    api.ok(reqwest::Method::POST, &format!("/v1/sessions/{s}/end"), Some(json!({"reason": "completed"}))).await;
+
+    let vapi = |kind: &str, extra: Value| {
+        let mut m = json!({"type": kind, "call": {"id": "call-texts", "customer": {"number": NUMBER}}});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        json!({"message": m}).to_string()
+    };
+    let secret = [("x-vapi-secret", "vapi-shared-secret")];
+    let (status, _) = b.post_json("/vapi/sunrise-vapi", &secret, vapi("assistant-request", json!({})).as_bytes()).await;
+    assert_eq!(status, 200);
+    let tool = |id: &str, name: &str, args: Value| {
+        vapi(
+            "tool-calls",
+            json!({"toolCallList": [{"id": id, "type": "function", "function": {"name": name, "arguments": args}}]}),
+        )
+    };
+    let (_, answer) =
+        b.post_json("/vapi/sunrise-vapi", &secret, tool("t1", "send_code", json!({"via": "sms"})).as_bytes()).await;
+    assert!(
+        answer["results"][0]["result"].as_str().is_some_and(|r| r.contains("on its way")),
+        "{answer} {}",
+        b.log_text()
+    );
+    let sent = placed(&recorder, 1).await.remove(0);
+    assert_eq!(sent.path, "/2010-04-01/Accounts/AC0123/Messages.json");
+    let form = sent.form();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!((get("To").as_str(), get("From").as_str()), (NUMBER, "+14155559999"));
+    let code: String = get("Body").chars().filter(char::is_ascii_digit).take(6).collect();
+    assert_eq!(code.len(), 6, "{form:?}");
+
+    let (_, answer) =
+        b.post_json("/vapi/sunrise-vapi", &secret, tool("t2", "confirm_code", json!({"code": code})).as_bytes()).await;
+    assert!(
+        answer["results"][0]["result"].as_str().unwrap().starts_with("Identity confirmed. Patient: Maria."),
+        "{answer}"
+    );
+    let starts = rfc3339(3 * 24 * 60);
+    let book = json!({"starts_at": starts, "duration_min": 30, "reason": "knee pain"});
+    let (_, answer) = b.post_json("/vapi/sunrise-vapi", &secret, tool("t3", "book_appointment", book).as_bytes()).await;
+    assert!(answer["results"][0]["result"].as_str().unwrap().starts_with("Booked for "), "{answer}");
+    let confirmation = placed(&recorder, 2).await.remove(1);
+    let body: String = confirmation.form().into_iter().find(|(k, _)| k == "Body").map(|(_, v)| v).unwrap();
+    assert!(body.starts_with("Your appointment is booked for "), "{body}");
+    assert!(!body.contains("knee"), "a text carries the time, never the reason");
 }

@@ -23,7 +23,7 @@ impl Texts<'_> {
         let o = self.twilio.cfg.outbound.as_ref().ok_or("no_outbound")?;
         let token = std::str::from_utf8(self.twilio.secret.expose_secret()).map_err(|_| "auth_token_not_utf8")?;
         let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&outbound::twilio_message(o, to, text))
+            .extend_pairs(outbound::twilio_message(o, to, text))
             .finish();
         let res = self
             .platform

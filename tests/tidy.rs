@@ -144,6 +144,7 @@ fn pure_crates_depend_only_on_an_allow_list() {
                 "secrecy",
                 "serde",
                 "serde_json",
+                "smtp-proto",
                 "subtle",
                 "thiserror",
                 "tokio",

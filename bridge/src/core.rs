@@ -78,6 +78,21 @@ impl Core {
         serde_json::from_value(v).map_err(|_| CoreError::Unexpected)
     }
 
+    /// `POST /v1/email/inbound` with the raw message: the core's status, or
+    /// None when it could not be reached.
+    pub async fn inbound_email(&self, raw: &[u8]) -> Option<u16> {
+        let res = self
+            .http
+            .post(format!("{}/v1/email/inbound", self.base))
+            .header("content-type", "message/rfc822")
+            .body(raw.to_vec())
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .ok()?;
+        Some(res.status().as_u16())
+    }
+
     pub async fn health(&self) -> Result<(), CoreError> {
         self.value(reqwest::Method::GET, "/v1/health", None).await.map(|_| ())
     }

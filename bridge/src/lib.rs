@@ -16,6 +16,7 @@ pub mod context;
 pub mod core;
 pub mod ended;
 pub mod http;
+pub mod lmtp;
 pub mod load;
 pub mod memo;
 pub mod outbound;
@@ -74,23 +75,77 @@ fn platform_client(config: &Config) -> Result<reqwest::Client, BridgeError> {
         .map_err(|_| BridgeError::Invalid(vec!["cannot build the HTTPS client for the platforms".into()]))
 }
 
-/// A bound bridge: its address, and the server to await.
+/// A bound bridge: where it listens, and what to await.
 pub struct Bound {
-    pub addr: SocketAddr,
+    /// The webhook listener's address, if there are routes.
+    pub addr: Option<SocketAddr>,
     pub tls: bool,
-    pub server: actix_web::dev::Server,
+    /// The LMTP listener, described for the operator, if there are mailboxes.
+    pub lmtp: Option<String>,
+    pub server: Option<actix_web::dev::Server>,
+    lmtp_task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Loads the routes' secrets and certificates and binds the listener.
-/// Must run inside an actix (tokio) runtime.
+impl Bound {
+    /// Serves until the webhook server stops (SIGTERM, SIGINT), or for a
+    /// mail-only bridge until one of those signals.
+    pub async fn run(self) -> Result<(), BridgeError> {
+        let result = match self.server {
+            Some(server) => server.await.map_err(BridgeError::Serve),
+            None => {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .map_err(BridgeError::Serve)?;
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+                Ok(())
+            }
+        };
+        if let Some(t) = self.lmtp_task {
+            t.abort();
+        }
+        result
+    }
+}
+
+/// Loads the routes' and mailboxes' secrets and certificates and binds the
+/// listeners. Must run inside an actix (tokio) runtime.
 pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let routes = load::routes(config).map_err(BridgeError::Invalid)?;
+    let mut errs = Vec::new();
+    let routes = load::routes(config).unwrap_or_else(|e| {
+        errs.extend(e);
+        Default::default()
+    });
+    let mailboxes = load::mailboxes(config).unwrap_or_else(|e| {
+        errs.extend(e);
+        Vec::new()
+    });
+    if !errs.is_empty() {
+        return Err(BridgeError::Invalid(errs));
+    }
+    let (lmtp, lmtp_task) = match &config.lmtp {
+        Some(l) if !mailboxes.is_empty() => {
+            let listener =
+                lmtp::bind(l).map_err(|e| BridgeError::Invalid(vec![format!("lmtp.listen: cannot listen: {e}")]))?;
+            let tcp = match &listener {
+                lmtp::Listener::Tcp(t) => t.local_addr().ok(),
+                lmtp::Listener::Unix(_) => None,
+            };
+            let state = Arc::new(lmtp::LmtpState { config: l.clone(), mailboxes });
+            (Some(lmtp::describe(&l.listen, tcp)), Some(actix_web::rt::spawn(lmtp::serve(listener, state))))
+        }
+        _ => (None, None),
+    };
+    let Some(webhooks) = &config.webhooks else {
+        return Ok(Bound { addr: None, tls: false, lmtp, server: None, lmtp_task });
+    };
     let platform = platform_client(config)?;
     let bridge = Arc::new(http::Bridge {
         routes,
-        public_url: config.webhooks.public_url.clone(),
-        max_body_bytes: config.webhooks.max_body_bytes,
+        public_url: webhooks.public_url.clone(),
+        max_body_bytes: webhooks.max_body_bytes,
         memo: memo::Memo::default(),
         platform: platform.clone(),
     });
@@ -99,8 +154,8 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
     let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
         .client_request_timeout(std::time::Duration::from_secs(10))
         .shutdown_timeout(5);
-    let addr = config.webhooks.listen;
-    let (server, tls) = match &config.webhooks.tls {
+    let addr = webhooks.listen;
+    let (server, tls) = match &webhooks.tls {
         config::ListenerTls::Files { cert, key } => {
             let read = |p: &Path| {
                 std::fs::read(p).map_err(|e| BridgeError::Read { path: p.display().to_string(), kind: e.kind() })
@@ -114,5 +169,5 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         }
     };
     let addr = server.addrs().first().copied().unwrap_or(addr);
-    Ok(Bound { addr, tls, server: server.run() })
+    Ok(Bound { addr: Some(addr), tls, lmtp, server: Some(server.run()), lmtp_task })
 }

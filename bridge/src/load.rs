@@ -64,6 +64,19 @@ pub fn core_client(base: &str, dir: &Path, what: &str, errs: &mut Vec<String>) -
     }
 }
 
+/// Each `[[mailbox]]` with a core client holding its email certificate.
+pub fn mailboxes(config: &Config) -> Result<Vec<crate::lmtp::LiveMailbox>, Vec<String>> {
+    let mut errs = Vec::new();
+    let mut out = Vec::new();
+    for m in &config.mailboxes {
+        let what = format!("mailbox {:?} certs", m.domain);
+        if let Some(core) = core_client(&config.core, &m.certs, &what, &mut errs) {
+            out.push(crate::lmtp::LiveMailbox { domain: m.domain.clone(), core });
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
 pub fn routes(config: &Config) -> Result<HashMap<String, LiveRoute>, Vec<String>> {
     let mut errs = Vec::new();
     let mut out = HashMap::new();

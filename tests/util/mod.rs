@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bridge;
 pub mod inproc;
+pub mod mail;
 pub mod recorder;
 pub mod server;
 

@@ -54,13 +54,24 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         if args.check {
             bridge::load::routes(&config).map_err(|errs| anyhow::anyhow!("{}", errs.join("\n")))?;
-            println!("{}: {} route(s), configuration valid", path.display(), config.routes.len());
+            bridge::load::mailboxes(&config).map_err(|errs| anyhow::anyhow!("{}", errs.join("\n")))?;
+            println!(
+                "{}: {} route(s), {} mailbox(es), configuration valid",
+                path.display(),
+                config.routes.len(),
+                config.mailboxes.len()
+            );
             return Ok(());
         }
         let bound = bridge::bind(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        println!("listening on {}://{}", if bound.tls { "https" } else { "http" }, bound.addr);
+        if let Some(addr) = bound.addr {
+            println!("listening on {}://{addr}", if bound.tls { "https" } else { "http" });
+        }
+        if let Some(lmtp) = &bound.lmtp {
+            println!("lmtp listening on {lmtp}");
+        }
         let _ = std::io::stdout().flush();
-        tracing::info!(addr = %bound.addr, routes = config.routes.len(), "bridge serving");
-        bound.server.await.context("the webhook listener stopped")
+        tracing::info!(routes = config.routes.len(), mailboxes = config.mailboxes.len(), "bridge serving");
+        bound.run().await.map_err(|e| anyhow::anyhow!("{e}"))
     })
 }

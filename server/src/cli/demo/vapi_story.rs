@@ -49,10 +49,13 @@ pub fn start(voice: &IssuedCert, dir: &Path, core: &str, ca_pem: &str) -> anyhow
     let thread = std::thread::spawn(move || -> anyhow::Result<()> {
         actix_web::rt::System::new().block_on(async move {
             match bridge::bind(&config) {
-                Ok(bound) => {
-                    let _ = tx.send(Ok((bound.addr, bound.server.handle())));
-                    bound.server.await?;
-                }
+                Ok(bound) => match (bound.addr, &bound.server) {
+                    (Some(addr), Some(server)) => {
+                        let _ = tx.send(Ok((addr, server.handle())));
+                        bound.run().await?;
+                    }
+                    _ => anyhow::bail!("the demo's bridge has no webhook listener"),
+                },
                 Err(e) => {
                     let _ = tx.send(Err(e));
                 }

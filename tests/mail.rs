@@ -1,0 +1,182 @@
+//! Mail into the core through the bridge's LMTP listener: a real Postfix
+//! delivering over LMTP (queued while the core is down, delivered once
+//! after), and the bad input Postfix would never send, over a raw LMTP
+//! connection.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use util::mail::{Postfix, mailbox};
+use util::{Env, mta_stamp};
+
+const DOMAIN: &str = "intake.sunrise.example";
+
+fn message(id: &str, body: &str) -> Vec<u8> {
+    mta_stamp(
+        format!(
+            "From: Maria Lopez <maria@example.com>\r\nTo: frontdesk@{DOMAIN}\r\nSubject: My appointment\r\n\
+             Message-ID: <{id}@example.com>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+fn audit(env: &Env, tenant: &str) -> Vec<serde_json::Value> {
+    let out = env.tmp.path().join(format!("audit-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    env.ok(&["audit", "export", "--tenant", tenant, "--format", "jsonl", "--out", out.to_str().unwrap()]);
+    std::fs::read_to_string(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn inbound(records: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    records.iter().filter(|r| r["action"] == "email.inbound").collect()
+}
+
+fn wait_until(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Postfix takes a message over SMTP and delivers it to the bridge over
+/// LMTP; with the core stopped the bridge answers 4xx, Postfix keeps the
+/// message queued, and delivers it once after the core returns.
+#[test]
+fn postfix_delivers_over_lmtp_and_keeps_mail_queued_while_the_core_is_down() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let email = env.issue("sunrise", "email");
+    let mut core = env.serve();
+    let core_addr = core.addr;
+    let bridge = env.mail_bridge(&core.url(""), "listen = \"127.0.0.1:0\"", &mailbox(DOMAIN, &email));
+    let postfix = Postfix::start(&env, DOMAIN, bridge.port());
+
+    postfix.submit("maria@example.com", &format!("frontdesk@{DOMAIN}"), &message("first", "Can I come on Friday?"));
+    wait_until(20, "the first delivery", || postfix.queue().contains("Mail queue is empty"));
+
+    core.terminate();
+    postfix.submit("maria@example.com", &format!("frontdesk@{DOMAIN}"), &message("second", "Or Saturday?"));
+    wait_until(20, "the second message to be deferred", || postfix.queue().contains("cannot be stored now"));
+    assert!(postfix.queue().contains(&format!("frontdesk@{DOMAIN}")), "{}", postfix.queue());
+
+    let core = env.serve_on(core_addr);
+    postfix.flush();
+    wait_until(20, "the queued message to be delivered", || postfix.queue().contains("Mail queue is empty"));
+    let log = postfix.log_text();
+    assert!(log.contains("status=deferred"), "{log}");
+    assert_eq!(log.matches("status=sent").count(), 2, "{log}");
+    drop(postfix);
+    let bridge_log = bridge.log_text();
+    drop(bridge);
+    drop(core);
+
+    let records = audit(&env, "sunrise");
+    let mails = inbound(&records);
+    assert_eq!(mails.len(), 2, "each message stored once: {mails:?}");
+    assert_eq!(mails[0]["customer_id"], mails[1]["customer_id"], "both in the same patient's record");
+    for phi in ["maria", "Friday", "Saturday"] {
+        assert!(!bridge_log.contains(phi), "{phi} in the bridge log");
+    }
+}
+
+/// A raw LMTP conversation, pipelined: everything in `script` is sent at
+/// once, then every reply line is read until the server closes (QUIT).
+fn lmtp(mut stream: std::os::unix::net::UnixStream, script: &[&[u8]]) -> Vec<String> {
+    use std::io::{Read as _, Write as _};
+    for chunk in script {
+        stream.write_all(chunk).unwrap();
+    }
+    let mut all = String::new();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream.read_to_string(&mut all).unwrap();
+    all.lines().map(str::to_owned).collect()
+}
+
+fn codes(replies: &[String]) -> Vec<&str> {
+    replies.iter().filter(|r| r.as_bytes().get(3) != Some(&b'-')).map(|r| &r[..3]).collect()
+}
+
+/// What Postfix would never send, on the unix socket: each gets a clear
+/// reply and nothing half-stored; two tenants' domains go each to its own.
+#[test]
+fn lmtp_bad_input_gets_clear_replies_and_stores_nothing() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    env.tenant(&["lakeside"]);
+    let (sunrise, lakeside) = (env.issue("sunrise", "email"), env.issue("lakeside", "email"));
+    let core = env.serve();
+    let socket = env.tmp.path().join("lmtp.sock");
+    let listen =
+        format!("listen = \"unix:{}\"\nmax_message_bytes = 4096\nhostname = \"bridge.test\"", socket.display());
+    let boxes = format!("{}{}", mailbox(DOMAIN, &sunrise), mailbox("intake.lakeside.example", &lakeside));
+    let bridge = env.mail_bridge(&core.url(""), &listen, &boxes);
+    assert_eq!(bridge.lmtp, format!("unix:{}", socket.display()));
+    let connect = || std::os::unix::net::UnixStream::connect(&socket).unwrap();
+
+    let good = message("good", "Hello");
+    let mut data = good.clone();
+    data.extend_from_slice(b".\r\n");
+    let big = message("big", &"x".repeat(8000));
+    let mut big_data = big.clone();
+    big_data.extend_from_slice(b".\r\n");
+    let replies = lmtp(
+        connect(),
+        &[
+            b"HELO postfix\r\n",
+            b"LHLO postfix\r\n",
+            b"MAIL FROM:<maria@example.com>\r\n",
+            b"RCPT TO:<frontdesk@intake.elsewhere.example>\r\n",
+            b"RCPT TO:<frontdesk@intake.sunrise.example>\r\n",
+            b"RCPT TO:<billing@intake.sunrise.example>\r\n",
+            b"RCPT TO:<frontdesk@intake.lakeside.example>\r\n",
+            b"DATA\r\n",
+            &data,
+            b"MAIL FROM:<maria@example.com>\r\n",
+            b"RCPT TO:<frontdesk@intake.sunrise.example>\r\n",
+            b"DATA\r\n",
+            &big_data,
+            b"MAIL FROM:<x@example.com>\r\n",
+            b"RCPT TO:<frontdesk@intake.sunrise.example>\r\n",
+            b"DATA\r\n",
+            b"this is not a message\r\n.\r\n",
+            b"MAIL FROM:<maria@example.com>\r\n",
+            b"RCPT TO:<frontdesk@intake.sunrise.example>\r\n",
+            b"DATA\r\n",
+            &data,
+            b"QUIT\r\n",
+        ],
+    );
+    assert_eq!(
+        codes(&replies),
+        [
+            "220", "500", "250", "250", "550", "250", "250", "250", "354", "250", "250",
+            "250", // a recipient each
+            "250", "250", "354", "552", // over max_message_bytes
+            "250", "250", "354", "554", // not RFC 5322
+            "250", "250", "354", "250", // the same message again
+            "221"
+        ],
+        "{replies:#?}"
+    );
+
+    // A client that drops mid-DATA: nothing is stored.
+    let half = &good[..good.len() / 2];
+    let mut cut = connect();
+    for chunk in
+        [&b"LHLO postfix\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<x@intake.sunrise.example>\r\nDATA\r\n"[..], half]
+    {
+        std::io::Write::write_all(&mut cut, chunk).unwrap();
+    }
+    drop(cut);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(bridge);
+    drop(core);
+    let sunrise = audit(&env, "sunrise");
+    let sessions: std::collections::BTreeSet<String> =
+        inbound(&sunrise).iter().map(|r| r["session_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(sessions.len(), 1, "the good message once, whatever its recipients and re-deliveries: {sessions:?}");
+    assert_eq!(inbound(&audit(&env, "lakeside")).len(), 1, "the other clinic's domain went to the other clinic");
+}

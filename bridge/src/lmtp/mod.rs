@@ -68,7 +68,10 @@ pub fn bind(config: &Lmtp) -> std::io::Result<Listener> {
 pub async fn serve(listener: Listener, state: Arc<LmtpState>) {
     loop {
         let accepted = match &listener {
-            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Box::new(s) as Box<dyn Stream>),
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                Box::new(s) as Box<dyn Stream>
+            }),
             Listener::Unix(l) => l.accept().await.map(|(s, _)| Box::new(s) as Box<dyn Stream>),
         };
         match accepted {
@@ -96,9 +99,13 @@ enum Mode {
     Data { receiver: DataReceiver, message: Vec<u8>, too_big: bool },
 }
 
+/// One reply in one write (two small writes would wait on Nagle's
+/// algorithm and the client's delayed ACK: 40 ms a transaction).
 async fn write(stream: &mut Box<dyn Stream>, line: &str) -> std::io::Result<()> {
-    stream.write_all(line.as_bytes()).await?;
-    stream.write_all(b"\r\n").await
+    let mut out = Vec::with_capacity(line.len() + 2);
+    out.extend_from_slice(line.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    stream.write_all(&out).await
 }
 
 async fn connection(mut stream: Box<dyn Stream>, state: &LmtpState) -> std::io::Result<()> {
@@ -153,9 +160,8 @@ async fn connection(mut stream: Box<dyn Stream>, state: &LmtpState) -> std::io::
                     }
                     let (message, too_big) = (std::mem::take(message), *too_big);
                     mode = Mode::Commands;
-                    for line in deliver(state, &mut session, &message, too_big).await {
-                        write(&mut stream, &line).await?;
-                    }
+                    let replies = deliver(state, &mut session, &message, too_big).await;
+                    write(&mut stream, &replies.join("\r\n")).await?;
                 }
             }
         }

@@ -33,6 +33,10 @@ pub struct BenchArgs {
     pub bridge: Option<usize>,
     #[arg(long, default_value_t = 50)]
     pub bridge_concurrency: usize,
+    /// Instead: this many messages per size into the core through the
+    /// bridge's LMTP listener, next to `POST /v1/email/inbound` direct.
+    #[arg(long)]
+    pub lmtp: Option<usize>,
     /// How often the soak reports.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub soak_interval: std::time::Duration,
@@ -46,6 +50,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let rows = bench::run_tenants(&args.tenants, args.opens, &mut std::io::stdout())?;
         println!("\n{}", bench::tenants_table(&rows));
         return Ok(());
+    }
+    if let Some(n) = args.lmtp {
+        return super::bench_lmtp::run(n.max(1), 8);
     }
     if let Some(calls) = args.bridge {
         return super::bench_bridge::run(calls.max(1), args.bridge_concurrency.max(1));

@@ -18,7 +18,7 @@ use throughline::{Installation, SystemClock, bench, tls};
 const PASSPHRASE: &str = "bench passphrase, not a secret";
 const SECRET: &str = "bench-vapi-secret";
 
-struct Child(std::process::Child);
+pub(super) struct Child(std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -28,7 +28,7 @@ impl Drop for Child {
 }
 
 /// Starts this binary with `args`; returns it and the port it printed.
-fn start(data: &std::path::Path, args: &[&str]) -> anyhow::Result<(Child, u16)> {
+pub(super) fn start(data: &std::path::Path, args: &[&str]) -> anyhow::Result<(Child, u16)> {
     let mut child = std::process::Command::new(std::env::current_exe()?)
         .arg("--data-dir")
         .arg(data)

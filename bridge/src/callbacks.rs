@@ -63,6 +63,7 @@ async fn place(
     let o = r.cfg.outbound.as_ref().ok_or("no_outbound")?;
     let url = format!("{}{}", o.api_url, outbound::call_path(r.cfg.platform, o));
     let req = match r.cfg.platform {
+        Platform::Chatwoot => return Err("chatwoot_places_no_calls"),
         Platform::Vapi => {
             let key = r.api_key.as_ref().ok_or("no_api_key")?;
             let key = std::str::from_utf8(key.expose_secret()).map_err(|_| "api_key_not_utf8")?;

@@ -114,6 +114,13 @@ impl Core {
         self.context(reqwest::Method::POST, "/v1/sessions", Some(body)).await
     }
 
+    /// Opens (or finds again) a session with any identifiers
+    /// (`{"phone", "email", "auth", "cookie"}`).
+    pub async fn open_with(&self, identifiers: Value, external_ref: &str) -> Result<Context, CoreError> {
+        let body = json!({"identifiers": identifiers, "external_ref": external_ref});
+        self.context(reqwest::Method::POST, "/v1/sessions", Some(body)).await
+    }
+
     pub async fn confirm(&self, session: &str, body: Value) -> Result<Context, CoreError> {
         self.context(reqwest::Method::POST, &format!("/v1/sessions/{session}/identity/confirm"), Some(body)).await
     }

@@ -11,6 +11,7 @@
 
 pub mod act;
 pub mod callbacks;
+pub mod chatwoot;
 pub mod config;
 pub mod context;
 pub mod core;

@@ -18,7 +18,7 @@ pub struct LiveRoute {
     pub core: Core,
     /// Twilio only: the SMS channel's certificate, for `/twilio/{route}/sms`.
     pub sms_core: Option<Core>,
-    /// Vapi's private API key, when the route places calls back.
+    /// Vapi's private API key (calls back), or Chatwoot's API token (notes).
     pub api_key: Option<SecretSlice<u8>>,
 }
 
@@ -87,7 +87,8 @@ pub fn routes(config: &Config) -> Result<HashMap<String, LiveRoute>, Vec<String>
             .outbound
             .as_ref()
             .and_then(|o| o.api_key_file.as_ref())
-            .and_then(|p| read_secret(p, &format!("{what} api_key_file"), &mut errs));
+            .or(r.chatwoot_api.as_ref().map(|c| &c.token_file))
+            .and_then(|p| read_secret(p, &format!("{what} api key or token file"), &mut errs));
         let core = core_client(&config.core, &r.certs, &format!("{what} certs"), &mut errs);
         let sms_core =
             r.sms_certs.as_ref().and_then(|d| core_client(&config.core, d, &format!("{what} sms_certs"), &mut errs));

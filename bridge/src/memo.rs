@@ -16,12 +16,17 @@ const CAPACITY: usize = 16_384;
 pub struct Memo {
     sessions: Mutex<LruCache<String, String>>,
     tool_results: Mutex<LruCache<String, Value>>,
+    deliveries: Mutex<LruCache<String, ()>>,
 }
 
 impl Default for Memo {
     fn default() -> Self {
         let cap = NonZeroUsize::new(CAPACITY).unwrap_or(NonZeroUsize::MIN);
-        Memo { sessions: Mutex::new(LruCache::new(cap)), tool_results: Mutex::new(LruCache::new(cap)) }
+        Memo {
+            sessions: Mutex::new(LruCache::new(cap)),
+            tool_results: Mutex::new(LruCache::new(cap)),
+            deliveries: Mutex::new(LruCache::new(cap)),
+        }
     }
 }
 
@@ -37,6 +42,17 @@ impl Memo {
     pub fn remember_session(&self, route: &str, call: &str, session: &str) {
         if let Ok(mut m) = self.sessions.lock() {
             m.put(key(route, call), session.to_owned());
+        }
+    }
+
+    /// Whether a webhook delivery id was already handled.
+    pub fn delivered(&self, route: &str, delivery: &str) -> bool {
+        self.deliveries.lock().map(|mut m| m.get(&key(route, delivery)).is_some()).unwrap_or(false)
+    }
+
+    pub fn remember_delivery(&self, route: &str, delivery: &str) {
+        if let Ok(mut m) = self.deliveries.lock() {
+            m.put(key(route, delivery), ());
         }
     }
 

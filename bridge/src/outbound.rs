@@ -15,7 +15,7 @@ pub const CALLBACK_FIRST_MESSAGE: &str = "Hello, this is your clinic returning y
 /// The platform API path for placing a call.
 pub fn call_path(platform: Platform, outbound: &Outbound) -> String {
     match platform {
-        Platform::Vapi => "/call".to_owned(),
+        Platform::Vapi | Platform::Chatwoot => "/call".to_owned(),
         Platform::Retell => "/v2/create-phone-call".to_owned(),
         Platform::Twilio => {
             format!("/2010-04-01/Accounts/{}/Calls.json", outbound.account_sid.as_deref().unwrap_or_default())
@@ -84,6 +84,7 @@ pub fn call_id(platform: Platform, answer: &Value) -> Option<String> {
         Platform::Vapi => "id",
         Platform::Retell => "call_id",
         Platform::Twilio => "sid",
+        Platform::Chatwoot => return None,
     };
     answer.get(key).and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 200).map(str::to_owned)
 }
@@ -121,6 +122,7 @@ mod tests {
             sms_certs: None,
             outbound: None,
             sms_via: None,
+            chatwoot_api: None,
         };
         let v = vapi_call(&route, &o, "+14155550100", &ctx());
         assert_eq!(v["assistantId"], "asst");

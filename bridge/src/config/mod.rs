@@ -13,7 +13,7 @@ mod route;
 pub use mail::{Lmtp, LmtpListen, Mailbox};
 
 use route::RawRoute;
-pub use route::{HmacAlgorithm, HmacPlan, Outbound, Platform, Route, VapiAuth};
+pub use route::{ChatwootApi, HmacAlgorithm, HmacPlan, Outbound, Platform, Route, VapiAuth};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

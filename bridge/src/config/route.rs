@@ -35,6 +35,8 @@ pub(super) struct RawRoute {
     callback_poll_secs: Option<u64>,
     /// Vapi and Retell: the Twilio route whose account sends texts.
     sms_via: Option<String>,
+    /// Chatwoot: the API token private notes are posted with.
+    api_token_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +44,7 @@ pub enum Platform {
     Vapi,
     Retell,
     Twilio,
+    Chatwoot,
 }
 
 impl Platform {
@@ -50,6 +53,7 @@ impl Platform {
             Platform::Vapi => "vapi",
             Platform::Retell => "retell",
             Platform::Twilio => "twilio",
+            Platform::Chatwoot => "chatwoot",
         }
     }
 }
@@ -97,6 +101,15 @@ pub struct Route {
     /// The Twilio route (with outbound settings) that sends this route's
     /// texts: one-time codes, appointment confirmations.
     pub sms_via: Option<String>,
+    /// Chatwoot: where to post the resume context as a private note.
+    pub chatwoot_api: Option<ChatwootApi>,
+}
+
+/// Chatwoot's API (its base URL and a token: an agent bot's or a user's).
+#[derive(Clone, Debug)]
+pub struct ChatwootApi {
+    pub url: String,
+    pub token_file: PathBuf,
 }
 
 /// What a route needs to call patients back through its platform.
@@ -122,18 +135,20 @@ pub(super) fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) 
         Some("vapi") => Some(Platform::Vapi),
         Some("retell") => Some(Platform::Retell),
         Some("twilio") => Some(Platform::Twilio),
+        Some("chatwoot") => Some(Platform::Chatwoot),
         _ => None,
     };
-    let outbound = outbound(&r, platform, base, &at, errs);
+    let chatwoot_api = chatwoot_api(&r, platform, base, &at, errs);
+    let outbound = if platform == Some(Platform::Chatwoot) { None } else { outbound(&r, platform, base, &at, errs) };
     let name_ok = (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !name_ok {
         errs.push(format!("{}: 1 to 64 of a-z 0-9 - _ (it is the URL path)", at("name")));
     }
     match r.platform.as_deref() {
-        Some("vapi" | "retell" | "twilio") => {}
-        Some(other) => errs.push(format!("{}: {other:?} is not vapi, retell or twilio", at("platform"))),
-        None => errs.push(format!("{}: missing (vapi, retell or twilio)", at("platform"))),
+        Some("vapi" | "retell" | "twilio" | "chatwoot") => {}
+        Some(other) => errs.push(format!("{}: {other:?} is not vapi, retell, twilio or chatwoot", at("platform"))),
+        None => errs.push(format!("{}: missing (vapi, retell, twilio or chatwoot)", at("platform"))),
     }
     let certs = r.certs.map(|p| base.join(p));
     if certs.is_none() {
@@ -203,7 +218,38 @@ pub(super) fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) 
         sms_certs: r.sms_certs.map(|p| base.join(p)),
         outbound,
         sms_via: r.sms_via,
+        chatwoot_api,
     })
+}
+
+/// Chatwoot's `api_url` and `api_token_file`: both or neither.
+fn chatwoot_api(
+    r: &RawRoute,
+    platform: Option<Platform>,
+    base: &Path,
+    at: &dyn Fn(&str) -> String,
+    errs: &mut Vec<String>,
+) -> Option<ChatwootApi> {
+    if platform != Some(Platform::Chatwoot) {
+        if r.api_token_file.is_some() {
+            errs.push(format!("{}: only for platform = \"chatwoot\"", at("api_token_file")));
+        }
+        return None;
+    }
+    match (&r.api_url, &r.api_token_file) {
+        (None, None) => None,
+        (Some(url), Some(token)) if url.starts_with("https://") || url.starts_with("http://") => {
+            Some(ChatwootApi { url: url.trim_end_matches('/').to_owned(), token_file: base.join(token) })
+        }
+        (Some(_), Some(_)) => {
+            errs.push(format!("{}: Chatwoot's http(s):// base URL", at("api_url")));
+            None
+        }
+        _ => {
+            errs.push(format!("{}: api_url and api_token_file go together (private notes)", at("api_token_file")));
+            None
+        }
+    }
 }
 
 /// The outbound settings: all of a platform's or none.
@@ -259,6 +305,7 @@ fn outbound(
         Platform::Vapi => "https://api.vapi.ai",
         Platform::Retell => "https://api.retellai.com",
         Platform::Twilio => "https://api.twilio.com",
+        Platform::Chatwoot => return None,
     };
     let api_url = r.api_url.as_deref().unwrap_or(default_api).trim_end_matches('/').to_owned();
     if !api_url.starts_with("https://") {

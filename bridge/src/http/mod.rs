@@ -6,6 +6,7 @@
 // it is built once per request, so its size does not matter.
 #![allow(clippy::result_large_err)]
 
+mod chatwoot;
 mod retell;
 mod twilio;
 mod vapi;
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/twilio/{route}/voice", web::post().to(twilio::voice))
         .route("/twilio/{route}/status", web::post().to(twilio::status))
         .route("/twilio/{route}/sms", web::post().to(twilio::sms))
+        .route("/chatwoot/{route}", web::post().to(chatwoot::handle))
         .default_service(web::to(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such path on the bridge") }));
 }
 

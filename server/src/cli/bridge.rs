@@ -31,6 +31,14 @@ pub enum BridgeCommand {
         #[arg(long, default_value = "https://bridge.example/vapi/ROUTE")]
         url: String,
     },
+    /// Chatwoot's `identifier_hash` for a patient the clinic's portal logs
+    /// into the widget (`window.$chatwoot.setUser(identifier, {identifier_hash})`).
+    ChatwootHash {
+        /// A file holding the web widget inbox's HMAC token.
+        #[arg(long)]
+        token_file: PathBuf,
+        identifier: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -40,13 +48,25 @@ pub enum ToolPlatform {
 }
 
 pub fn run(args: BridgeArgs) -> anyhow::Result<()> {
-    if let Some(BridgeCommand::Tools { platform, url }) = args.command {
-        let defs = match platform {
-            ToolPlatform::Vapi => bridge::tools::vapi_definitions(&url),
-            ToolPlatform::Retell => bridge::tools::retell_definitions(&url.replace("/vapi/", "/retell/")),
-        };
-        println!("{}", serde_json::to_string_pretty(&defs)?);
-        return Ok(());
+    match args.command {
+        Some(BridgeCommand::Tools { platform, url }) => {
+            let defs = match platform {
+                ToolPlatform::Vapi => bridge::tools::vapi_definitions(&url),
+                ToolPlatform::Retell => bridge::tools::retell_definitions(&url.replace("/vapi/", "/retell/")),
+            };
+            println!("{}", serde_json::to_string_pretty(&defs)?);
+            return Ok(());
+        }
+        Some(BridgeCommand::ChatwootHash { token_file, identifier }) => {
+            let token = zeroize::Zeroizing::new(
+                std::fs::read(&token_file).with_context(|| format!("cannot read {}", token_file.display()))?,
+            );
+            let token: &[u8] = token.as_slice();
+            let token = token.strip_suffix(b"\n").unwrap_or(token);
+            println!("{}", bridge::chatwoot::identifier_hash(token, &identifier));
+            return Ok(());
+        }
+        None => {}
     }
     let path = args.config.context("--config FILE is required (or `bridge tools`)")?;
     let config = bridge::read_config(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

@@ -180,3 +180,63 @@ fn lmtp_bad_input_gets_clear_replies_and_stores_nothing() {
     assert_eq!(sessions.len(), 1, "the good message once, whatever its recipients and re-deliveries: {sessions:?}");
     assert_eq!(inbound(&audit(&env, "lakeside")).len(), 1, "the other clinic's domain went to the other clinic");
 }
+
+/// A hosted mailbox over IMAP, played by a real Dovecot: appended messages
+/// are stored once and moved to the done folder; a bridge restarted in the
+/// middle processes nothing twice; while the core is down nothing is moved,
+/// and it is stored once the core is back.
+#[test]
+fn imap_messages_are_stored_once_and_moved_across_restarts() {
+    use util::dovecot::{Dovecot, PASSWORD, USER};
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let email = env.issue("sunrise", "email");
+    let mut core = env.serve();
+    let core_addr = core.addr;
+    let dovecot = Dovecot::start(&env);
+    let password = env.tmp.path().join("imap-password");
+    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    let state = env.tmp.path().join("bridge-state");
+    let config = format!(
+        "core = \"{}\"\nplatform_ca_file = \"{}\"\n[[imap]]\nname = \"sunrise-inbox\"\nhost = \"localhost\"\nport = {}\n\
+         user = \"{USER}\"\nauth = \"password\"\npassword_file = \"{}\"\nfolder = \"INBOX\"\ndone_folder = \"Done\"\n\
+         certs = \"{}\"\nstate_dir = \"{}\"\nidle_secs = 2\n",
+        core.url(""),
+        dovecot.ca.display(),
+        dovecot.port,
+        password.display(),
+        email.dir.display(),
+        state.display()
+    );
+    let stored = |b: &util::mail::MailBridge| b.log_text().matches("Stored").count();
+    dovecot.append(&message("imap-1", "First by IMAP"));
+    dovecot.append(&message("imap-2", "Second by IMAP"));
+    let first = env.bridge_config(&config, "imap sunrise-inbox reading ");
+    assert_eq!(first.lmtp, format!("{USER}@localhost:{}/INBOX", dovecot.port));
+    wait_until(30, "two messages moved", || dovecot.count("Done") == 2);
+    assert_eq!(dovecot.count("INBOX"), 0);
+    assert_eq!(stored(&first), 2);
+    drop(first);
+
+    // Restarted: only the new message.
+    dovecot.append(&message("imap-3", "Third by IMAP"));
+    let second = env.bridge_config(&config, "imap sunrise-inbox reading ");
+    wait_until(30, "the third moved", || dovecot.count("Done") == 3);
+    assert_eq!(stored(&second), 1, "nothing processed twice: {}", second.log_text());
+
+    // The core down: the message stays where it is until the core is back.
+    core.terminate();
+    dovecot.append(&message("imap-4", "Fourth by IMAP"));
+    wait_until(30, "a round that could not store", || second.log_text().contains("core_cannot_store"));
+    assert_eq!((dovecot.count("INBOX"), dovecot.count("Done")), (1, 3));
+    let core = env.serve_on(core_addr);
+    wait_until(30, "the fourth moved", || dovecot.count("Done") == 4);
+    let log = second.log_text();
+    drop(second);
+    drop(core);
+    assert!(!log.contains("First by IMAP") && !log.contains("maria"), "PHI in the bridge log");
+    let records = audit(&env, "sunrise");
+    let sessions: std::collections::BTreeSet<String> =
+        inbound(&records).iter().map(|r| r["session_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(sessions.len(), 4, "four messages, four stored");
+}

@@ -132,6 +132,7 @@ fn pure_crates_depend_only_on_an_allow_list() {
             "bridge",
             &[
                 "actix-web",
+                "async-imap",
                 "base64",
                 "form_urlencoded",
                 "futures-util",
@@ -148,9 +149,11 @@ fn pure_crates_depend_only_on_an_allow_list() {
                 "subtle",
                 "thiserror",
                 "tokio",
+                "tokio-rustls",
                 "toml",
                 "tracing",
                 "webpki-roots",
+                "zeroize",
             ],
         ),
     ];

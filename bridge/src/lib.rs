@@ -17,6 +17,7 @@ pub mod context;
 pub mod core;
 pub mod ended;
 pub mod http;
+pub mod imap;
 pub mod lmtp;
 pub mod load;
 pub mod memo;
@@ -60,16 +61,20 @@ pub fn read_config(path: &Path) -> Result<Config, BridgeError> {
     config::parse(&text, path).map_err(BridgeError::Invalid)
 }
 
-/// The client for the platforms' own APIs (outbound calls and texts).
-fn platform_client(config: &Config) -> Result<reqwest::Client, BridgeError> {
+/// TLS for the platforms' own APIs and the IMAP servers: the public roots
+/// and `platform_ca_file`.
+fn platform_tls(config: &Config) -> Result<rustls::ClientConfig, BridgeError> {
     let extra = match &config.platform_ca_file {
         Some(p) => {
             Some(std::fs::read(p).map_err(|e| BridgeError::Read { path: p.display().to_string(), kind: e.kind() })?)
         }
         None => None,
     };
-    let tls =
-        tls::platform(extra.as_deref()).map_err(|e| BridgeError::Invalid(vec![format!("platform_ca_file: {e}")]))?;
+    tls::platform(extra.as_deref()).map_err(|e| BridgeError::Invalid(vec![format!("platform_ca_file: {e}")]))
+}
+
+/// The client for the platforms' own APIs (outbound calls and texts).
+fn platform_client(tls: rustls::ClientConfig) -> Result<reqwest::Client, BridgeError> {
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .build()
@@ -84,7 +89,10 @@ pub struct Bound {
     /// The LMTP listener, described for the operator, if there are mailboxes.
     pub lmtp: Option<String>,
     pub server: Option<actix_web::dev::Server>,
+    /// One line per mailbox read over IMAP, for the operator.
+    pub imaps: Vec<String>,
     lmtp_task: Option<tokio::task::JoinHandle<()>>,
+    imap_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Bound {
@@ -104,6 +112,9 @@ impl Bound {
             }
         };
         if let Some(t) = self.lmtp_task {
+            t.abort();
+        }
+        for t in self.imap_tasks {
             t.abort();
         }
         result
@@ -139,10 +150,27 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         }
         _ => (None, None),
     };
+    let platform_tls = platform_tls(config)?;
+    let mut imaps = Vec::new();
+    let mut imap_tasks = Vec::new();
+    for m in &config.imaps {
+        let mut errs = Vec::new();
+        let core = load::core_client(&config.core, &m.certs, &format!("imap {:?} certs", m.name), &mut errs)
+            .ok_or(BridgeError::Invalid(errs))?;
+        if let Err(e) = std::fs::create_dir_all(&m.state_dir) {
+            return Err(BridgeError::Invalid(vec![format!(
+                "imap {:?} state_dir: cannot create it: {}",
+                m.name,
+                e.kind()
+            )]));
+        }
+        imaps.push(format!("imap {} reading {}@{}:{}/{}", m.name, m.user, m.host, m.port, m.folder));
+        imap_tasks.push(actix_web::rt::spawn(imap::run(m.clone(), core, Arc::new(platform_tls.clone()))));
+    }
     let Some(webhooks) = &config.webhooks else {
-        return Ok(Bound { addr: None, tls: false, lmtp, server: None, lmtp_task });
+        return Ok(Bound { addr: None, tls: false, lmtp, server: None, imaps, lmtp_task, imap_tasks });
     };
-    let platform = platform_client(config)?;
+    let platform = platform_client(platform_tls)?;
     let bridge = Arc::new(http::Bridge {
         routes,
         public_url: webhooks.public_url.clone(),
@@ -170,5 +198,5 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         }
     };
     let addr = server.addrs().first().copied().unwrap_or(addr);
-    Ok(Bound { addr: Some(addr), tls, lmtp, server: Some(server.run()), lmtp_task })
+    Ok(Bound { addr: Some(addr), tls, lmtp, server: Some(server.run()), imaps, lmtp_task, imap_tasks })
 }

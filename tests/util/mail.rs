@@ -39,10 +39,16 @@ impl Env {
     /// Starts a mail-only bridge for `core` (`lmtp` is the `[lmtp]` body,
     /// `mailboxes` the `[[mailbox]]` tables).
     pub fn mail_bridge(&self, core_url: &str, lmtp: &str, mailboxes: &str) -> MailBridge {
+        self.bridge_config(&format!("core = \"{core_url}\"\n[lmtp]\n{lmtp}\n{mailboxes}"), "lmtp listening on ")
+    }
+
+    /// Starts a bridge with this whole configuration; the first line it
+    /// prints must start with `prefix` (the rest of it is kept in `lmtp`).
+    pub fn bridge_config(&self, config: &str, prefix: &str) -> MailBridge {
         let dir = self.tmp.path().join(format!("mail-bridge-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("bridge.toml");
-        std::fs::write(&path, format!("core = \"{core_url}\"\n[lmtp]\n{lmtp}\n{mailboxes}")).expect("bridge.toml");
+        std::fs::write(&path, config).expect("bridge.toml");
         let log = dir.join("bridge.log");
         let mut child = self
             .cmd(&["bridge", "--config", path.to_str().expect("utf-8")])
@@ -54,7 +60,7 @@ impl Env {
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
         let lmtp = line
             .trim()
-            .strip_prefix("lmtp listening on ")
+            .strip_prefix(prefix)
             .unwrap_or_else(|| panic!("bridge said {line:?}: {}", std::fs::read_to_string(&log).unwrap_or_default()))
             .to_owned();
         MailBridge { child, lmtp, log }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bridge;
+pub mod dovecot;
 pub mod inproc;
 pub mod mail;
 pub mod recorder;

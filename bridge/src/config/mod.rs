@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod imap;
 mod mail;
 mod route;
 
+pub use imap::{Imap, ImapAuth};
 pub use mail::{Lmtp, LmtpListen, Mailbox};
 
 use route::RawRoute;
@@ -28,6 +30,8 @@ struct RawConfig {
     lmtp: Option<mail::RawLmtp>,
     #[serde(default, rename = "mailbox")]
     mailboxes: Vec<mail::RawMailbox>,
+    #[serde(default, rename = "imap")]
+    imaps: Vec<imap::RawImap>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +58,8 @@ pub struct Config {
     /// The LMTP listener (needed when there are mailboxes).
     pub lmtp: Option<Lmtp>,
     pub mailboxes: Vec<Mailbox>,
+    /// Hosted mailboxes read over IMAP.
+    pub imaps: Vec<Imap>,
 }
 
 #[derive(Clone, Debug)]
@@ -97,6 +103,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
     let webhooks = raw.webhooks.map(|w| webhooks(w, base, &mut errs));
     let lmtp = mail::lmtp(raw.lmtp, base, &mut errs);
     let mailboxes = mail::mailboxes(raw.mailboxes, base, &mut errs);
+    let imaps = imap::imaps(raw.imaps, base, &mut errs);
     let mut routes = Vec::new();
     for (i, r) in raw.routes.into_iter().enumerate() {
         if let Some(route) = route::route(i, r, base, &mut errs) {
@@ -113,8 +120,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
             errs.push(format!("route[{i}].sms_via: {via:?} is not a twilio route with account_sid and from"));
         }
     }
-    if routes.is_empty() && mailboxes.is_empty() && errs.is_empty() {
-        errs.push("route, mailbox: none configured (a [[route]] for a platform, a [[mailbox]] for mail)".to_owned());
+    if routes.is_empty() && mailboxes.is_empty() && imaps.is_empty() && errs.is_empty() {
+        errs.push(
+            "route, mailbox, imap: none configured (a [[route]] for a platform, a [[mailbox]] or [[imap]] for mail)"
+                .to_owned(),
+        );
     }
     if !routes.is_empty() && webhooks.is_none() {
         errs.push(
@@ -133,7 +143,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
     if !errs.is_empty() {
         return Err(errs);
     }
-    Ok(Config { core, webhooks, platform_ca_file, routes, lmtp, mailboxes })
+    Ok(Config { core, webhooks, platform_ca_file, routes, lmtp, mailboxes, imaps })
 }
 
 fn webhooks(w: RawWebhooks, base: &Path, errs: &mut Vec<String>) -> Option<Webhooks> {

@@ -90,6 +90,9 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<()> {
         if let Some(lmtp) = &bound.lmtp {
             println!("lmtp listening on {lmtp}");
         }
+        for line in &bound.imaps {
+            println!("{line}");
+        }
         let _ = std::io::stdout().flush();
         tracing::info!(routes = config.routes.len(), mailboxes = config.mailboxes.len(), "bridge serving");
         bound.run().await.map_err(|e| anyhow::anyhow!("{e}"))

@@ -1,0 +1,111 @@
+//! A real Dovecot (Debian's), started by the test with a configuration of
+//! its own: one passwd-file user, IMAPS on a loopback port with a
+//! certificate the test made, maildir under the test's directory. Python's
+//! imaplib plays the sender's side (APPEND) and looks at the folders.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use super::Env;
+
+pub const USER: &str = "intake@sunrise.example";
+pub const PASSWORD: &str = "dovecot-test-password";
+
+pub struct Dovecot {
+    pub port: u16,
+    /// The server certificate (the bridge's `platform_ca_file`).
+    pub ca: PathBuf,
+    log: PathBuf,
+    child: Child,
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Dovecot {
+    pub fn start(env: &Env) -> Self {
+        let root = env.tmp.path().join("dovecot");
+        for d in ["run", "state", "mail", "home"] {
+            std::fs::create_dir_all(root.join(d)).expect("dovecot dir");
+        }
+        assert!(
+            Command::new("chown")
+                .args(["-R", "mail:mail"])
+                .arg(root.join("mail"))
+                .arg(root.join("home"))
+                .status()
+                .expect("chown")
+                .success()
+        );
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+        let ca = root.join("cert.pem");
+        std::fs::write(&ca, key.cert.pem()).expect("cert");
+        std::fs::write(root.join("key.pem"), key.signing_key.serialize_pem()).expect("key");
+        std::fs::write(root.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n")).expect("passwd");
+        let port = super::mail::free_port();
+        let r = root.display();
+        let conf = format!(
+            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {r}/run\nstate_dir = {r}/state\n\
+             log_path = {r}/dovecot.log\nssl = required\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem\n\
+             disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=mail gid=mail home={r}/home/%u\n}}\n\
+             mail_location = maildir:{r}/mail/%u\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n\
+             service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
+             namespace inbox {{\n  inbox = yes\n  mailbox Done {{\n    auto = create\n  }}\n}}\n"
+        );
+        let path = root.join("dovecot.conf");
+        std::fs::write(&path, conf).expect("dovecot.conf");
+        let child = Command::new("dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dovecot (apt-get install dovecot-imapd)");
+        let d = Dovecot { port, ca, log: root.join("dovecot.log"), child };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("dovecot did not start: {}", std::fs::read_to_string(&d.log).unwrap_or_default());
+    }
+
+    fn python(&self, script: &str, stdin: &[u8]) -> String {
+        let prelude = format!(
+            "import imaplib,ssl,sys\nctx=ssl.create_default_context(cafile='{}')\n\
+             m=imaplib.IMAP4_SSL('localhost',{},ssl_context=ctx)\nm.login('{USER}','{PASSWORD}')\n",
+            self.ca.display(),
+            self.port
+        );
+        let mut child = Command::new("python3")
+            .args(["-c", &format!("{prelude}{script}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin).expect("write");
+        let out = child.wait_with_output().expect("imaplib");
+        assert!(out.status.success(), "imaplib: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// APPENDs a message to the inbox, as delivery to the mailbox would.
+    pub fn append(&self, raw: &[u8]) {
+        self.python("m.append('INBOX', None, None, sys.stdin.buffer.read())\nm.logout()", raw);
+    }
+
+    /// How many messages `folder` holds.
+    pub fn count(&self, folder: &str) -> usize {
+        let n = self.python(&format!("t,d=m.select('{folder}')\nprint(int(d[0]))\nm.logout()"), b"");
+        n.parse().expect("a count")
+    }
+}

@@ -199,10 +199,10 @@ mod tests {
         assert_eq!(conversation.identifiers().unwrap()["auth"], "portal-42");
         let note = CREATED.replace("\"private\":false", "\"private\":true");
         assert_eq!(parse(note.as_bytes()).unwrap(), Event::Other("message_created".into()));
-        let agent = CREATED
-            .replace("\"message_type\":\"incoming\"", "\"message_type\":\"outgoing\"")
-            .replace("\"type\":\"contact\"},\"inbox\"", "\"type\":\"user\"},\"inbox\"");
-        assert!(matches!(parse(agent.as_bytes()).unwrap(), Event::Message { speaker: "staff", .. }));
+        let mut agent: Value = serde_json::from_str(CREATED).unwrap();
+        agent["message_type"] = json!("outgoing");
+        agent["sender"]["type"] = json!("user");
+        assert!(matches!(parse(agent.to_string().as_bytes()).unwrap(), Event::Message { speaker: "staff", .. }));
     }
 
     #[test]

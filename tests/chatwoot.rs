@@ -114,7 +114,8 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     assert_eq!(post(&note_msg, SECRET, "d-5").await.0, 200);
 
     // A bad signature, and an unverified contact who only typed a number.
-    let (status, answer) = post(&incoming, "wrong-secret", "d-6").await;
+    let forged = message(121, &conv, "incoming", "contact", "Cancel all my appointments.");
+    let (status, answer) = post(&forged, "wrong-secret", "d-6").await;
     assert_eq!((status, answer["error"].as_str()), (401, Some("bad_signature")));
     let mut stranger = conversation(11, false);
     stranger["event"] = json!("conversation_created");
@@ -131,5 +132,5 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     env.ok(&["audit", "export", "--tenant", "sunrise", "--format", "jsonl", "--out", out.to_str().unwrap()]);
     let audit = std::fs::read_to_string(out).unwrap();
     let appended = audit.matches("\"action\":\"turn.append\"").count();
-    assert_eq!(appended, 3, "the portal's turn, hers once, the agent's; not the private note");
+    assert_eq!(appended, 3, "the portal's turn, hers once, the agent's; not the private note, not the forged one");
 }

@@ -240,3 +240,37 @@ fn imap_messages_are_stored_once_and_moved_across_restarts() {
         inbound(&records).iter().map(|r| r["session_id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(sessions.len(), 4, "four messages, four stored");
 }
+
+/// XOAUTH2 (what Google Workspace and Microsoft 365 require), against
+/// Dovecot's oauth2 passdb with a token introspection endpoint: a token the
+/// endpoint refuses stores nothing; the token command is run again each
+/// round, so a refreshed token is picked up.
+#[test]
+fn imap_xoauth2_with_a_token_command() {
+    use util::dovecot::{Dovecot, TOKEN, USER};
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let email = env.issue("sunrise", "email");
+    let core = env.serve();
+    let dovecot = Dovecot::start(&env);
+    let token = env.tmp.path().join("access-token");
+    std::fs::write(&token, "an-expired-token\n").unwrap();
+    let config = format!(
+        "core = \"{}\"\nplatform_ca_file = \"{}\"\n[[imap]]\nname = \"workspace\"\nhost = \"localhost\"\nport = {}\n\
+         user = \"{USER}\"\nauth = \"xoauth2\"\ntoken_command = [\"cat\", \"{}\"]\nfolder = \"INBOX\"\ndone_folder = \"Done\"\n\
+         certs = \"{}\"\nstate_dir = \"{}\"\nidle_secs = 1\n",
+        core.url(""),
+        dovecot.ca.display(),
+        dovecot.port,
+        token.display(),
+        email.dir.display(),
+        env.tmp.path().join("state").display()
+    );
+    dovecot.append(&message("oauth-1", "By OAuth"));
+    let bridge = env.bridge_config(&config, "imap workspace reading ");
+    wait_until(20, "a refused login", || bridge.log_text().contains("login_refused"));
+    assert_eq!(dovecot.count("INBOX"), 1);
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    wait_until(20, "the message moved", || dovecot.count("Done") == 1);
+    assert!(!bridge.log_text().contains(TOKEN), "the token in the bridge log");
+}

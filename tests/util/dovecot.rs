@@ -10,6 +10,27 @@ use super::Env;
 
 pub const USER: &str = "intake@sunrise.example";
 pub const PASSWORD: &str = "dovecot-test-password";
+/// The OAuth 2.0 access token the test's token endpoint accepts.
+pub const TOKEN: &str = "ya29.test-access-token";
+
+/// An OAuth 2.0 token introspection endpoint (RFC 7662) for Dovecot's
+/// oauth2 passdb: the one token above is active, for [`USER`].
+const INTROSPECT: &str = r#"
+import http.server, json, sys, urllib.parse
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get('content-length', 0))
+        ok = urllib.parse.parse_qs(self.rfile.read(n).decode()).get('token', [''])[0] == sys.argv[1]
+        b = json.dumps({'active': ok, 'username': sys.argv[2]} if ok else {'active': False}).encode()
+        self.send_response(200)
+        self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[3])), H).serve_forever()
+"#;
 
 pub struct Dovecot {
     pub port: u16,
@@ -17,12 +38,15 @@ pub struct Dovecot {
     pub ca: PathBuf,
     log: PathBuf,
     child: Child,
+    introspection: Child,
 }
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = self.introspection.kill();
+        let _ = self.introspection.wait();
     }
 }
 
@@ -47,12 +71,26 @@ impl Dovecot {
         std::fs::write(root.join("key.pem"), key.signing_key.serialize_pem()).expect("key");
         std::fs::write(root.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}::::::\n")).expect("passwd");
         let port = super::mail::free_port();
+        let token_port = super::mail::free_port();
+        let introspection = Command::new("python3")
+            .args(["-c", INTROSPECT, TOKEN, USER, &token_port.to_string()])
+            .spawn()
+            .expect("token endpoint");
+        std::fs::write(
+            root.join("oauth2.conf"),
+            format!(
+                "introspection_mode = post\nintrospection_url = http://127.0.0.1:{token_port}/introspect\n\
+                 username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+            ),
+        )
+        .expect("oauth2.conf");
         let r = root.display();
         let conf = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {r}/run\nstate_dir = {r}/state\n\
              log_path = {r}/dovecot.log\nssl = required\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem\n\
-             disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             disable_plaintext_auth = no\nauth_mechanisms = plain login xoauth2\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {r}/passwd\n}}\n\
+             passdb {{\n  driver = oauth2\n  mechanisms = xoauth2\n  args = {r}/oauth2.conf\n}}\n\
              userdb {{\n  driver = static\n  args = uid=mail gid=mail home={r}/home/%u\n}}\n\
              mail_location = maildir:{r}/mail/%u\nfirst_valid_uid = 1\nfirst_valid_gid = 1\n\
              service imap-login {{\n  inet_listener imap {{\n    port = 0\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {port}\n    ssl = yes\n  }}\n}}\n\
@@ -68,7 +106,7 @@ impl Dovecot {
             .stderr(Stdio::null())
             .spawn()
             .expect("dovecot (apt-get install dovecot-imapd)");
-        let d = Dovecot { port, ca, log: root.join("dovecot.log"), child };
+        let d = Dovecot { port, ca, log: root.join("dovecot.log"), child, introspection };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return d;

@@ -353,21 +353,32 @@ impl TenantStore {
         Ok(records.len() as u64)
     }
 
-    /// Checkpoints the WAL into the main file and truncates it.
     /// Checkpoints the WAL into the database and truncates it to zero
     /// bytes, so no old frame (an erased patient's wrapped key) survives
     /// there. SQLite answers busy, not an error, while another connection
-    /// reads (a CLI backup, an export): retried briefly, then
-    /// [`StoreError::CheckpointBusy`] (M6).
+    /// reads (a CLI backup, an export): retried for about 2.5 s, then
+    /// [`StoreError::CheckpointBusy`] (M6). The connection's busy timeout
+    /// (5 s) is lifted meanwhile: TRUNCATE waits on it for every reader, and
+    /// twenty such waits made a request take 100 s before it could answer.
     pub fn checkpoint_truncate(&self) -> Result<(), StoreError> {
-        for attempt in 0..20 {
-            let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-            if busy == 0 {
-                return Ok(());
+        self.conn.busy_timeout(std::time::Duration::ZERO)?;
+        let mut outcome = Err(StoreError::CheckpointBusy);
+        for attempt in 0..12 {
+            let busy: Result<i64, _> = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+            match busy {
+                Ok(0) => {
+                    outcome = Ok(());
+                    break;
+                }
+                Ok(_) => std::thread::sleep(std::time::Duration::from_millis(30 * (attempt + 1))),
+                Err(e) => {
+                    outcome = Err(e.into());
+                    break;
+                }
             }
-            std::thread::sleep(std::time::Duration::from_millis(25 * (attempt + 1)));
         }
-        Err(StoreError::CheckpointBusy)
+        self.conn.busy_timeout(std::time::Duration::from_millis(5000))?;
+        outcome
     }
 }
 

@@ -77,7 +77,12 @@ pub async fn inbound(
         .await
         .map_err(|_| ApiError::too_large(limits::EMAIL_MESSAGE_BYTES))?
         .map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
-    let result = with_store(&state, &caller, move |s, t, a, now| email::receive(s, t, a, &raw, now)).await?;
+    // Parsed on the blocking pool, before the tenant's writer is involved (L1).
+    let parsed = web::block(move || email::parse(raw.to_vec()))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(ApiError::from)?;
+    let result = with_store(&state, &caller, move |s, t, a, now| email::receive(s, t, a, parsed, now)).await?;
     let status = if result.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok(json(status, &result))
 }

@@ -96,21 +96,32 @@ fn cut(mut text: String, max: usize) -> String {
     text
 }
 
-pub fn receive(
-    store: &mut TenantStore,
-    settings: &TenantSettings,
-    actor: &Actor,
-    raw: &[u8],
-    now: i64,
-) -> Result<Inbound, ContinuityError> {
-    if actor.channel != policy::Channel::Email {
-        return Err(ContinuityError::forbidden(
-            "wrong_channel",
-            format!("inbound email is delivered by the email channel; the certificate is for {}", actor.channel),
-        ));
+/// A message parsed outside the tenant's write transaction (L1): MIME,
+/// the sender, the thread candidates, the text and the attachments, owned.
+pub struct Parsed {
+    raw: Vec<u8>,
+    sender: Identifier,
+    from_domain: String,
+    /// `Authentication-Results` header values, topmost first.
+    auth_results: Vec<String>,
+    own_id: Option<String>,
+    external_ref: String,
+    candidates: Vec<(super::thread::Via, String)>,
+    text: String,
+    attachments: Vec<Attachment>,
+}
+
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Parsed({} bytes, [REDACTED])", self.raw.len())
     }
+}
+
+/// Parses `raw` (CPU only: no store, no keys), so the tenant's single
+/// writer never waits on a 10 MiB MIME parse.
+pub fn parse(raw: Vec<u8>) -> Result<Parsed, ContinuityError> {
     let msg = MessageParser::default()
-        .parse(raw)
+        .parse(&raw)
         .ok_or_else(|| bad("invalid_message", "the body is not an RFC 5322 message (no header fields)"))?;
     let from = msg
         .from()
@@ -119,15 +130,16 @@ pub fn receive(
         .ok_or_else(|| bad("invalid_message", "the message has no From address"))?;
     let sender =
         Identifier::email(from).map_err(|_| bad("invalid_sender", "the From address is not a valid email address"))?;
-    let verdict = super::auth_results::verdict(
-        msg.headers_raw(),
-        sender.value().rsplit_once('@').map(|(_, d)| d).unwrap_or_default(),
-        &settings.policy.evidence,
-    );
+    let from_domain = sender.value().rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
+    let auth_results = msg
+        .headers_raw()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
+        .map(|(_, value)| value.to_owned())
+        .collect();
     let own_id = msg.message_id().and_then(message_id);
     // Idempotency is by the message's bytes, never by its Message-ID alone:
     // anyone can write another patient's Message-ID into a message (H3).
-    let external_ref = format!("sha256:{}", hex::encode(Sha256::digest(raw)));
+    let external_ref = format!("sha256:{}", hex::encode(Sha256::digest(&raw)));
     let candidates = thread_candidates(&msg);
     let mut text = msg.body_text(0).map(|t| reply_text(&t)).unwrap_or_default();
     if text.is_empty() {
@@ -151,7 +163,30 @@ pub fn receive(
     if attachments.len() > limits::ATTACHMENTS_PER_MESSAGE {
         return Err(bad("too_many_attachments", "at most 20 attachments per message"));
     }
+    drop(msg);
+    Ok(Parsed { raw, sender, from_domain, auth_results, own_id, external_ref, candidates, text, attachments })
+}
 
+/// Records a parsed message, in one transaction on the tenant's writer.
+pub fn receive(
+    store: &mut TenantStore,
+    settings: &TenantSettings,
+    actor: &Actor,
+    parsed: Parsed,
+    now: i64,
+) -> Result<Inbound, ContinuityError> {
+    if actor.channel != policy::Channel::Email {
+        return Err(ContinuityError::forbidden(
+            "wrong_channel",
+            format!("inbound email is delivered by the email channel; the certificate is for {}", actor.channel),
+        ));
+    }
+    let Parsed { raw, sender, from_domain, auth_results, own_id, external_ref, candidates, text, attachments } = parsed;
+    let verdict = super::auth_results::verdict(
+        auth_results.iter().map(|v| ("Authentication-Results", v.as_str())),
+        &from_domain,
+        &settings.policy.evidence,
+    );
     let tx = store.transaction()?;
     if let Some(hit) = tx.session_by_external_ref(actor.channel, &external_ref)? {
         let (existing, serial) = hit;
@@ -212,7 +247,7 @@ pub fn receive(
         } else {
             "confirmation_required"
         };
-        tx.hold_message(&row.id, why, raw, now)?;
+        tx.hold_message(&row.id, why, &raw, now)?;
         Some(why)
     };
     let stored = match (&row.customer_id, &row.conversation_id) {

@@ -10,7 +10,7 @@ mod smtp;
 mod thread;
 
 pub use auth_results::verdict;
-pub use inbound::{AttachmentAck, Inbound, receive};
+pub use inbound::{AttachmentAck, Inbound, Parsed, parse, receive};
 pub use outbound::{Composed, OutboundRequest, compose, record_delivery};
 pub use reply::reply_text;
 pub use smtp::{SendError, send};

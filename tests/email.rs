@@ -313,4 +313,7 @@ async fn outbound_email_is_delivered_by_a_real_smtp_server() {
     let chain = store.audit_records().unwrap();
     let sends: Vec<_> = chain.iter().filter(|r| r.action == "email.send").map(|r| r.outcome.as_str()).collect();
     assert_eq!(sends, ["ok", "ok", "failed"], "delivery outcomes on the audit chain");
+    // Each hand-off was recorded as an attempt before it happened (L10).
+    let attempts = chain.iter().filter(|r| r.action == "email.outbound" && r.reason.as_deref() == Some("smtp")).count();
+    assert_eq!(attempts, sends.len(), "an attempt before each outcome");
 }

@@ -8,16 +8,33 @@ use std::time::Duration;
 
 use crypto::Key256;
 use rusqlite::Connection;
-use rusqlite::backup::Backup;
+use rusqlite::backup::{Backup, StepResult};
 
 use super::{StoreError, open_encrypted};
 
 /// Copies `src` into a new encrypted file at `dst` and checks it opens.
+///
+/// In one step (`-1`: every page under one read transaction). Copying 512
+/// pages at a time let a write from another connection between two steps
+/// restart the copy from the first page, on a busy store for ever (the
+/// review's L15); in WAL mode one long read blocks no writer.
 pub(crate) fn snapshot(src: &Connection, dst: &Path, key: &Key256) -> Result<(), StoreError> {
     {
         let mut out = open_encrypted(dst, key, true)?;
         let backup = Backup::new(src, &mut out)?;
-        backup.run_to_completion(512, Duration::ZERO, None)?;
+        // Busy or locked (a writer mid-commit on this connection's file):
+        // try again shortly, a bounded number of times.
+        let mut tries = 0;
+        loop {
+            match backup.step(-1)? {
+                StepResult::Done => break,
+                StepResult::More | StepResult::Busy | StepResult::Locked if tries < 200 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                _ => return Err(StoreError::Snapshot { reason: "the store stayed busy for 5 s".into() }),
+            }
+        }
     }
     let check = open_encrypted(dst, key, false)?;
     let ok: String = check.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;

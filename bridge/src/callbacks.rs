@@ -78,7 +78,10 @@ async fn place(
             let vars = ctx.variables();
             let twiml = template::render(r.cfg.twiml.as_deref().unwrap_or(twilio::EMPTY_TWIML), &vars, true)
                 .map_err(|_| "twiml_template")?;
-            let status = format!("{}/twilio/{}/status", bridge.public_url, r.cfg.name);
+            // The session rides in the status callback's URL, which Twilio
+            // signs: the call's end finds its session even after a restart.
+            let status =
+                format!("{}/twilio/{}/status?throughline_session={}", bridge.public_url, r.cfg.name, ctx.session_id);
             let form = outbound::twilio_call(o, phone, &twiml, &status);
             let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
             platform

@@ -46,6 +46,12 @@ pub enum Message {
         status: String,
         ended_reason: Option<String>,
     },
+    /// The legacy single function call (`functionCall`), answered `{"result"}`.
+    FunctionCall {
+        call: Call,
+        name: String,
+        parameters: Value,
+    },
     EndOfCallReport {
         call: Call,
         ended_reason: String,
@@ -62,6 +68,7 @@ impl Message {
             Message::ToolCalls { .. } => "tool-calls",
             Message::StatusUpdate { .. } => "status-update",
             Message::EndOfCallReport { .. } => "end-of-call-report",
+            Message::FunctionCall { .. } => "function-call",
             Message::Other(t) => t,
         }
     }
@@ -102,6 +109,14 @@ pub fn parse(body: &[u8]) -> Result<Message, String> {
             ended_reason: m.get("endedReason").and_then(Value::as_str).unwrap_or_default().to_owned(),
             turns: turns(m.get("artifact").and_then(|a| a.get("messages"))),
         },
+        "function-call" => {
+            let f = m.get("functionCall").ok_or("message.functionCall is missing")?;
+            Message::FunctionCall {
+                call: call(m)?,
+                name: f.get("name").and_then(Value::as_str).ok_or("functionCall.name is missing")?.to_owned(),
+                parameters: f.get("parameters").cloned().unwrap_or(Value::Null),
+            }
+        }
         other => Message::Other(other.chars().take(64).collect()),
     })
 }
@@ -211,6 +226,13 @@ mod tests {
         assert_eq!(ended_reason, "customer-ended-call");
         let got: Vec<(&str, i64)> = turns.iter().map(|t| (t.speaker, t.time)).collect();
         assert_eq!(got, [("agent", 1723595101000), ("patient", 1723595103000), ("agent", 1723595105000)]);
+    }
+
+    #[test]
+    fn the_legacy_function_call() {
+        let body = br#"{"message":{"type":"function-call","call":{"id":"c1"},"functionCall":{"name":"forget","parameters":{"key":"k"}}}}"#;
+        let Message::FunctionCall { name, parameters, .. } = parse(body).unwrap() else { panic!("function-call") };
+        assert_eq!((name.as_str(), parameters), ("forget", json!({"key": "k"})));
     }
 
     #[test]

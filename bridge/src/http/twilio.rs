@@ -107,7 +107,12 @@ pub async fn status(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
     // The patient is the caller on inbound calls, the called party on outbound ones.
     let outbound = param(&v.params, "Direction").is_some_and(|d| d.starts_with("outbound"));
     let number = param(&v.params, if outbound { "To" } else { "From" });
-    let session = match (bridge.memo.session(&r.cfg.name, call_sid), number) {
+    // A call the bridge placed names its session in the (signed) URL.
+    let named = form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "throughline_session")
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| crate::core::safe_segment(v));
+    let session = match (named.or_else(|| bridge.memo.session(&r.cfg.name, call_sid)), number) {
         (Some(s), _) => Ok(s),
         (None, Some(n)) => r.core.open(n, Some(call_sid), None).await.map(|c| c.session_id),
         (None, None) => return malformed(&r.cfg.name, "twilio", "From or To is required"),

@@ -57,6 +57,17 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
         Message::EndOfCallReport { call, ended_reason, turns } => {
             report(&bridge, r, &call, &ended_reason, &turns).await
         }
+        Message::FunctionCall { call, name, parameters } => {
+            let outcome = match (session(&bridge, r, &call).await, tools::parse(&name, &parameters)) {
+                (Ok(s), Ok(tool)) => {
+                    act::perform(&r.core, &s, tool, bridge.texts(r, call.customer_number.as_deref())).await
+                }
+                (Err(e), _) => Err(e.to_string()),
+                (_, Err(why)) => Err(why),
+            };
+            let line = crate::context::single_line(&outcome.unwrap_or_else(|e| e));
+            (StatusCode::OK, json!({"result": line}))
+        }
         Message::StatusUpdate { .. } | Message::Other(_) => (StatusCode::OK, json!({})),
     };
     tracing::info!(

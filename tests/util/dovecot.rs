@@ -73,6 +73,7 @@ impl Dovecot {
         let port = super::mail::free_port();
         let token_port = super::mail::free_port();
         let introspection = Command::new("python3")
+            .env_remove("LD_PRELOAD")
             .args(["-c", INTROSPECT, TOKEN, USER, &token_port.to_string()])
             .spawn()
             .expect("token endpoint");
@@ -98,7 +99,11 @@ impl Dovecot {
         );
         let path = root.join("dovecot.conf");
         std::fs::write(&path, conf).expect("dovecot.conf");
+        // Not under the tests' libfaketime: each of Dovecot's child processes
+        // would start its fake clock anew, behind its master's.
         let child = Command::new("dovecot")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
             .arg("-F")
             .arg("-c")
             .arg(&path)

@@ -148,7 +148,11 @@ impl Postfix {
         let master = format!("127.0.0.1:{smtp_port} inet n - n - - smtpd\n{}\n", services.join("\n"));
         std::fs::write(etc.join("master.cf"), master).expect("master.cf");
         let log = root.join("postfix.log");
+        // Not under the tests' libfaketime (its daemons would each start a
+        // fake clock of their own).
         let child = Command::new("postfix")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
             .arg("-c")
             .arg(&etc)
             .arg("start-fg")

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 
-use super::{Bridge, body, error, header, malformed, now_ms, route, unauthorized};
+use super::{Bridge, error, header, malformed, now_ms, route_and_body, unauthorized};
 use crate::chatwoot::{self, Conversation, Event};
 use crate::config::Platform;
 use crate::context::Context;
@@ -19,15 +19,11 @@ use crate::load::LiveRoute;
 
 pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let started = Instant::now();
-    let r = match route(&bridge, &req, Platform::Chatwoot) {
-        Ok(r) => r,
+    let (r, bytes) = match route_and_body(&bridge, &req, payload, Platform::Chatwoot).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     let name = r.cfg.name.as_str();
-    let bytes = match body(payload, bridge.max_body_bytes).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
     let (sig, ts) = (header(&req, "x-chatwoot-signature"), header(&req, "x-chatwoot-timestamp"));
     if let Err(why) = chatwoot::verify(r.secret.expose_secret(), &bytes, sig.as_deref(), ts.as_deref(), now_ms()) {
         return unauthorized(name, "chatwoot", why);

@@ -72,6 +72,19 @@ fn route<'a>(bridge: &'a Bridge, req: &HttpRequest, platform: Platform) -> Resul
     }
 }
 
+/// A webhook's route (of `platform`, named in the path) and its body:
+/// what every handler reads before it verifies anything.
+async fn route_and_body<'a>(
+    bridge: &'a Bridge,
+    req: &HttpRequest,
+    payload: web::Payload,
+    platform: Platform,
+) -> Result<(&'a LiveRoute, web::Bytes), HttpResponse> {
+    let r = route(bridge, req, platform)?;
+    let bytes = body(payload, bridge.max_body_bytes).await?;
+    Ok((r, bytes))
+}
+
 /// The body, refused past the limit with 413 before it is all read.
 async fn body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, HttpResponse> {
     let mut buf = web::BytesMut::new();

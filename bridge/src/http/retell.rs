@@ -7,7 +7,7 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::{Bridge, body, header, malformed, now_ms, route, unauthorized};
+use super::{Bridge, header, malformed, now_ms, route_and_body, unauthorized};
 use crate::config::Platform;
 use crate::core::CoreError;
 use crate::load::LiveRoute;
@@ -16,15 +16,11 @@ use crate::{act, ended, tools};
 
 pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let started = Instant::now();
-    let r = match route(&bridge, &req, Platform::Retell) {
-        Ok(r) => r,
+    let (r, bytes) = match route_and_body(&bridge, &req, payload, Platform::Retell).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     let name = r.cfg.name.as_str();
-    let bytes = match body(payload, bridge.max_body_bytes).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
     let key = secrecy::ExposeSecret::expose_secret(&r.secret);
     if let Err(why) = retell::verify(key, &bytes, header(&req, "x-retell-signature").as_deref(), now_ms()) {
         return unauthorized(name, "retell", why);

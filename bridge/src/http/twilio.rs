@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ring::digest;
 
-use super::{Bridge, body, error, header, malformed, now_ms, route, unauthorized};
+use super::{Bridge, error, header, malformed, now_ms, route_and_body, unauthorized};
 use crate::config::Platform;
 use crate::core::CoreError;
 use crate::load::LiveRoute;
@@ -26,8 +26,7 @@ async fn verified<'a>(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Verified<'a>, HttpResponse> {
-    let r = route(bridge, req, Platform::Twilio)?;
-    let bytes = body(payload, bridge.max_body_bytes).await?;
+    let (r, bytes) = route_and_body(bridge, req, payload, Platform::Twilio).await?;
     // The URL exactly as Twilio called it: the public URL, this path, the query.
     let mut url = format!("{}{}", bridge.public_url, req.path());
     if !req.query_string().is_empty() {

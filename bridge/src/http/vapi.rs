@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
-use super::{Bridge, body, header, malformed, now_ms, route, unauthorized};
+use super::{Bridge, header, malformed, now_ms, route, route_and_body, unauthorized};
 use crate::config::Platform;
 use crate::core::CoreError;
 use crate::load::LiveRoute;
@@ -27,15 +27,11 @@ pub async fn tools(bridge: web::Data<Arc<Bridge>>, req: HttpRequest) -> HttpResp
 
 pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let started = Instant::now();
-    let r = match route(&bridge, &req, Platform::Vapi) {
-        Ok(r) => r,
+    let (r, bytes) = match route_and_body(&bridge, &req, payload, Platform::Vapi).await {
+        Ok(found) => found,
         Err(resp) => return resp,
     };
     let name = r.cfg.name.as_str();
-    let bytes = match body(payload, bridge.max_body_bytes).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
     let lookup = |h: &str| header(&req, h);
     if let Err(why) = crate::vapi_auth::verify(
         &r.cfg.vapi_auth,

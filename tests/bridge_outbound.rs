@@ -212,15 +212,7 @@ async fn codes_and_confirmations_go_out_by_text() {
     let b = env.bridge_with(&server, &ca_file(&env, &recorder), &routes);
     // A patient on file with this number (the clinic's PBX asserted it).
     let api = Api { http: client(&voice), base: server.url("") };
-    let ctx = api.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": NUMBER}}))).await;
-    let s = ctx["session_id"].as_str().unwrap().to_owned();
-    api.ok(
-        reqwest::Method::PATCH,
-        &format!("/v1/sessions/{s}/customer"),
-        Some(json!({"name": "Maria Lopez", "date_of_birth": "1985-03-14"})),
-    )
-    .await;
-    api.ok(reqwest::Method::POST, &format!("/v1/sessions/{s}/end"), Some(json!({"reason": "completed"}))).await;
+    api.patient_on_file(json!({"phone": NUMBER}), &[]).await;
 
     let vapi = |kind: &str, extra: Value| {
         let mut m = json!({"type": kind, "call": {"id": "call-texts", "customer": {"number": NUMBER}}});

@@ -52,21 +52,7 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     let server = env.serve();
     // The patient as the clinic's portal knows her (a login: possession).
     let api = Api { http: client(&portal), base: server.url("") };
-    let ctx = api.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"auth": "portal-42"}}))).await;
-    let s = ctx["session_id"].as_str().unwrap().to_owned();
-    api.ok(
-        reqwest::Method::PATCH,
-        &format!("/v1/sessions/{s}/customer"),
-        Some(json!({"name": "Maria Lopez", "date_of_birth": "1985-03-14"})),
-    )
-    .await;
-    api.ok(
-        reqwest::Method::POST,
-        &format!("/v1/sessions/{s}/turns"),
-        Some(json!({"speaker": "patient", "text": "My knee hurts since Monday."})),
-    )
-    .await;
-    api.ok(reqwest::Method::POST, &format!("/v1/sessions/{s}/end"), Some(json!({"reason": "completed"}))).await;
+    api.patient_on_file(json!({"auth": "portal-42"}), &["My knee hurts since Monday."]).await;
 
     let recorder = Recorder::start();
     let ca = env.tmp.path().join("platform-ca.pem");

@@ -58,3 +58,27 @@ impl Api {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 }
+
+impl Api {
+    /// A patient on file as this integration takes them in: a session with
+    /// `identifiers`, intake (Maria Lopez, 1985-03-14), the `turns` given
+    /// (patient's), then the session ends. Returns that session's id.
+    pub async fn patient_on_file(&self, identifiers: Value, turns: &[&str]) -> String {
+        let ctx =
+            self.ok(reqwest::Method::POST, "/v1/sessions", Some(serde_json::json!({"identifiers": identifiers}))).await;
+        let s = ctx["session_id"].as_str().expect("session id").to_owned();
+        let intake = serde_json::json!({"name": "Maria Lopez", "date_of_birth": "1985-03-14"});
+        self.ok(reqwest::Method::PATCH, &format!("/v1/sessions/{s}/customer"), Some(intake)).await;
+        for t in turns {
+            let turn = serde_json::json!({"speaker": "patient", "text": t});
+            self.ok(reqwest::Method::POST, &format!("/v1/sessions/{s}/turns"), Some(turn)).await;
+        }
+        self.ok(
+            reqwest::Method::POST,
+            &format!("/v1/sessions/{s}/end"),
+            Some(serde_json::json!({"reason": "completed"})),
+        )
+        .await;
+        s
+    }
+}

@@ -246,10 +246,7 @@ pub fn append_turn(
             if tx.held_by_external_ref(session, req.external_ref.as_deref())? {
                 return Ok(Ack { held: Some(true), ..Ack::new(session) });
             }
-            tx.hold_message(session, "confirmation_required", req.text.as_bytes(), now)?;
-            if let Some(r) = &req.external_ref {
-                tx.set_held_external_ref(session, r)?;
-            }
+            tx.hold_message(session, "confirmation_required", req.text.as_bytes(), req.external_ref.as_deref(), now)?;
             audit_outcome(
                 &tx,
                 actor,

@@ -83,14 +83,22 @@ impl TenantTx<'_> {
         Ok(())
     }
 
-    /// Keeps an inbound message for staff review instead of the conversation.
-    pub fn hold_message(&self, session: &SessionId, reason: &str, raw: &[u8], now: i64) -> Result<i64, StoreError> {
+    /// Keeps an inbound message for staff review instead of the conversation,
+    /// named with the integration's id when it gave one.
+    pub fn hold_message(
+        &self,
+        session: &SessionId,
+        reason: &str,
+        raw: &[u8],
+        external_ref: Option<&str>,
+        now: i64,
+    ) -> Result<i64, StoreError> {
         let sealed = self.keys.seal_pending(format!("held/{session}").as_bytes(), raw)?;
         self.tx
             .prepare_cached(
-                "INSERT INTO held_messages (session_id, reason, raw_sealed, received_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO held_messages (session_id, reason, raw_sealed, received_at, external_ref) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![session.as_str(), reason, sealed, now])?;
+            .execute(params![session.as_str(), reason, sealed, now, external_ref])?;
         Ok(self.tx.last_insert_rowid())
     }
 
@@ -103,14 +111,6 @@ impl TenantTx<'_> {
             |row| row.get(0),
         )?;
         Ok(n > 0)
-    }
-
-    /// Names the message just held with the integration's id.
-    pub fn set_held_external_ref(&self, session: &SessionId, external_ref: &str) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached("UPDATE held_messages SET external_ref = ?2 WHERE id = (SELECT max(id) FROM held_messages WHERE session_id = ?1)")?
-            .execute(params![session.as_str(), external_ref])?;
-        Ok(())
     }
 
     /// Held messages not yet reviewed.

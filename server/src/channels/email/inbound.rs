@@ -247,7 +247,7 @@ pub fn receive(
         } else {
             "confirmation_required"
         };
-        tx.hold_message(&row.id, why, &raw, now)?;
+        tx.hold_message(&row.id, why, &raw, None, now)?;
         Some(why)
     };
     let stored = match (&row.customer_id, &row.conversation_id) {

@@ -65,6 +65,11 @@ mod tests {
                     outcome: Outcome::Ok,
                     reason: None,
                     prev_hash: prev.clone(),
+                    role: None,
+                    purpose: None,
+                    break_glass: None,
+                    subjects: Vec::new(),
+                    query_hmac: None,
                 };
                 prev = r.hash_hex();
                 (r, prev.clone())

@@ -12,6 +12,9 @@
 //! | tenant | `source.site`, `source.observer.display` = Throughline |
 //! | `customer_id` | `entity` of type 1 (Person), pseudonymous identifier |
 //! | `session_id` | `entity` of type 2 (System Object) |
+//! | `role`, `purpose` | `agent[0].role`, `purposeOfEvent` (HL7 v3 ActReason) |
+//! | `subjects`, `query_hmac` | one `entity` per patient a page showed (role 24 Query), and the search's HMAC |
+//! | `break_glass` | `type` DICOM 110113 Security Alert, `subtype` 110127 Emergency Override Started, the grant as an `entity` |
 //! | `prev_hash`, `hash` | `entity` "audit-record" with `detail` prev_hash / hash, so the chain stays verifiable in FHIR form |
 
 use serde_json::{Value, json};
@@ -42,6 +45,7 @@ pub fn audit_event(r: &Record, hash: &str) -> Value {
         ActorKind::Channel => "urn:throughline:certificate-serial",
         ActorKind::Operator => "urn:throughline:operator",
         ActorKind::System => "urn:throughline:system",
+        ActorKind::Staff => "urn:throughline:staff",
     };
     let mut agent = json!({
         "who": {"identifier": {"system": who_system, "value": r.actor}},
@@ -52,6 +56,9 @@ pub fn audit_event(r: &Record, hash: &str) -> Value {
     }
     if let Some(p) = &r.peer {
         agent["network"] = json!({"address": p, "type": "2"});
+    }
+    if let Some(role) = &r.role {
+        agent["role"] = json!([{"coding": [{"system": "urn:throughline:role", "code": role}]}]);
     }
     let mut entities = vec![json!({
         "what": {"identifier": {"system": "urn:throughline:audit-record", "value": format!("{tenant}/{}", r.seq)}},
@@ -65,6 +72,20 @@ pub fn audit_event(r: &Record, hash: &str) -> Value {
         entities.push(json!({
             "what": {"identifier": {"system": "urn:throughline:customer", "value": c}},
             "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"}
+        }));
+    }
+    for s in &r.subjects {
+        entities.push(json!({
+            "what": {"identifier": {"system": "urn:throughline:customer", "value": s}},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24", "display": "Query"}
+        }));
+    }
+    if let Some(q) = &r.query_hmac {
+        entities.push(json!({
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24", "display": "Query"},
+            "detail": [{"type": "query_hmac", "valueString": q}]
         }));
     }
     if let Some(s) = &r.session_id {
@@ -91,6 +112,22 @@ pub fn audit_event(r: &Record, hash: &str) -> Value {
     });
     if let Some(reason) = &r.reason {
         event["outcomeDesc"] = json!(reason);
+    }
+    if let Some(p) = &r.purpose {
+        event["purposeOfEvent"] =
+            json!([{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": p}]}]);
+    }
+    if let Some(b) = &r.break_glass {
+        // DICOM 110113 "Security Alert" with 110127 "Emergency Override Started".
+        event["type"] = json!({"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110113", "display": "Security Alert"});
+        event["subtype"] = json!([
+            {"system": "urn:throughline:action", "code": r.action},
+            {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110127", "display": "Emergency Override Started"}
+        ]);
+        event["entity"].as_array_mut().map(|e| e.push(json!({
+            "what": {"identifier": {"system": "urn:throughline:break-glass", "value": b}},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}
+        })));
     }
     event
 }
@@ -132,6 +169,11 @@ mod tests {
             outcome: Outcome::Refused,
             reason: Some("mismatch".into()),
             prev_hash: GENESIS.into(),
+            role: None,
+            purpose: None,
+            break_glass: None,
+            subjects: Vec::new(),
+            query_hmac: None,
         };
         let e = audit_event(&r, "abc");
         assert_eq!(e["resourceType"], "AuditEvent");

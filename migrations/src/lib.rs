@@ -18,6 +18,7 @@ pub fn system() -> Migrations<'static> {
         M::up(include_str!("../sql/system/0004_sms_certificates.sql")),
         M::up(include_str!("../sql/system/0005_tenant_shredded.sql")),
         M::up(include_str!("../sql/system/0006_server_identity.sql")),
+        M::up(include_str!("../sql/system/0007_staff.sql")),
     ])
 }
 
@@ -29,6 +30,7 @@ pub fn tenant() -> Migrations<'static> {
         M::up(include_str!("../sql/tenant/0002_channels.sql")),
         M::up(include_str!("../sql/tenant/0003_identity_assurance.sql")),
         M::up(include_str!("../sql/tenant/0004_turn_refs.sql")),
+        M::up(include_str!("../sql/tenant/0005_staff_audit.sql")),
     ])
 }
 

@@ -93,6 +93,13 @@ pub fn operator_access() -> Access {
     Access { channel: Channel::Chat, allowed: PhiClasses::all() }
 }
 
+/// A staff member's view in the console: exactly the classes their role
+/// and scope allow (`console::roles::sight`). The console audits the read,
+/// naming the person, their role and the purpose; no channel gets this.
+pub fn staff_access(classes: PhiClasses) -> Access {
+    Access { channel: Channel::Chat, allowed: classes }
+}
+
 /// Why a patient-rights or state-changing action is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {

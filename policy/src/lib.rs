@@ -22,7 +22,7 @@ pub use config::{ChannelRules, ConfirmationPolicy, TenantPolicy};
 pub use confirmation::{Answer, ConfirmField, ConfirmationMode, Lockout, confirmation_required};
 pub use decision::{
     Access, Confirmation, Decision, Refusal, after_failed_confirmation, confirmation_locked, decide,
-    may_exercise_rights, may_start_fresh, may_write_inbound, operator_access,
+    may_exercise_rights, may_start_fresh, may_write_inbound, operator_access, staff_access,
 };
 pub use error::PolicyError;
 pub use evidence::{Attestation, CallerIdTrust, EmailVerdict, EvidencePolicy};

@@ -124,6 +124,11 @@ impl Installation {
                     "reason",
                     "prev_hash",
                     "hash",
+                    "role",
+                    "purpose",
+                    "break_glass",
+                    "subjects",
+                    "query_hmac",
                 ];
                 w.write_record(header).map_err(|e| io(e.into()))?;
                 for (r, h) in &chain {
@@ -143,6 +148,11 @@ impl Installation {
                         opt(&r.reason),
                         r.prev_hash.clone(),
                         h.clone(),
+                        opt(&r.role),
+                        opt(&r.purpose),
+                        opt(&r.break_glass),
+                        r.subjects.join(" "),
+                        opt(&r.query_hmac),
                     ])
                     .map_err(|e| io(e.into()))?;
                 }

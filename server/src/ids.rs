@@ -51,6 +51,10 @@ random_id!(CustomerId, "cus_", uuid::Uuid::new_v4());
 // differing in 32 random bits next to a known neighbour (L4).
 random_id!(ConversationId, "cnv_", uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext)));
 random_id!(SessionId, "ses_", uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoContext)));
+// A person at the clinic: never reused, so an audit record names one person forever.
+random_id!(StaffId, "stf_", uuid::Uuid::new_v4());
+// An emergency-access grant.
+random_id!(BreakGlassId, "brk_", uuid::Uuid::new_v4());
 
 /// A tenant's operator-facing name: 1 to 63 lowercase letters, digits and
 /// inner hyphens (it appears in certificates and file listings).

@@ -57,10 +57,30 @@ impl<'a> AuditEntry<'a> {
     }
 }
 
+/// What a staff member's record carries beyond a channel's (audit v2).
+#[derive(Clone, Debug, Default)]
+pub struct StaffFields<'a> {
+    pub role: Option<&'a str>,
+    pub purpose: Option<&'a str>,
+    pub break_glass: Option<&'a str>,
+    pub subjects: &'a [String],
+    pub query_hmac: Option<&'a str>,
+}
+
 pub(crate) fn append(
     conn: &Connection,
     table: AuditTable,
     entry: &AuditEntry<'_>,
+    at: i64,
+) -> Result<Record, StoreError> {
+    append_with(conn, table, entry, &StaffFields::default(), at)
+}
+
+pub(crate) fn append_with(
+    conn: &Connection,
+    table: AuditTable,
+    entry: &AuditEntry<'_>,
+    staff: &StaffFields<'_>,
     at: i64,
 ) -> Result<Record, StoreError> {
     let t = table.name();
@@ -86,12 +106,18 @@ pub(crate) fn append(
         outcome: entry.outcome,
         reason: entry.reason.map(str::to_owned),
         prev_hash,
+        role: staff.role.map(str::to_owned),
+        purpose: staff.purpose.map(str::to_owned),
+        break_glass: staff.break_glass.map(str::to_owned),
+        subjects: staff.subjects.to_vec(),
+        query_hmac: staff.query_hmac.map(str::to_owned),
     };
     let prev = hex::decode(&record.prev_hash).unwrap_or_default();
     conn.prepare_cached(&format!(
         "INSERT INTO {t} (seq, at, actor_kind, actor, channel, action, tenant_id, customer_id,
-                          session_id, peer, outcome, reason, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                          session_id, peer, outcome, reason, prev_hash, hash,
+                          role, purpose, break_glass, subjects, query_hmac)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
     ))?
     .execute(params![
         i64::try_from(record.seq).unwrap_or(i64::MAX),
@@ -108,7 +134,19 @@ pub(crate) fn append(
         record.reason,
         prev,
         record.hash().as_slice(),
+        record.role,
+        record.purpose,
+        record.break_glass,
+        (!record.subjects.is_empty()).then(|| record.subjects.join(" ")),
+        record.query_hmac,
     ])?;
+    if matches!(table, AuditTable::Tenant) {
+        let mut insert =
+            conn.prepare_cached("INSERT OR IGNORE INTO audit_subjects (seq, customer_id) VALUES (?1, ?2)")?;
+        for s in &record.subjects {
+            insert.execute(params![i64::try_from(record.seq).unwrap_or(i64::MAX), s])?;
+        }
+    }
     Ok(record)
 }
 
@@ -117,7 +155,8 @@ pub(crate) fn read_all(conn: &Connection, table: AuditTable) -> Result<Vec<(Reco
     let t = table.name();
     let mut stmt = conn.prepare(&format!(
         "SELECT seq, at, actor_kind, actor, channel, action, tenant_id, customer_id,
-                session_id, peer, outcome, reason, prev_hash, hash
+                session_id, peer, outcome, reason, prev_hash, hash,
+                role, purpose, break_glass, subjects, query_hmac
          FROM {t} ORDER BY seq"
     ))?;
     let rows = stmt.query_map([], |r| {
@@ -137,6 +176,14 @@ pub(crate) fn read_all(conn: &Connection, table: AuditTable) -> Result<Vec<(Reco
             outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
             reason: r.get(11)?,
             prev_hash: hex::encode(r.get::<_, Vec<u8>>(12)?),
+            role: r.get(14)?,
+            purpose: r.get(15)?,
+            break_glass: r.get(16)?,
+            subjects: r
+                .get::<_, Option<String>>(17)?
+                .map(|s| s.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            query_hmac: r.get(18)?,
         };
         Ok((record, hex::encode(r.get::<_, Vec<u8>>(13)?)))
     })?;

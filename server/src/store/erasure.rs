@@ -63,7 +63,7 @@ impl TenantTx<'_> {
         e.conversations = del("DELETE FROM conversations WHERE customer_id = ?1")?;
         e.identifiers = del("DELETE FROM identifiers WHERE customer_id = ?1")?;
         self.tx.execute(
-            "UPDATE customers SET wrapped_key = NULL, name_ct = NULL, dob_ct = NULL, erased_at = ?2, updated_at = ?2
+            "UPDATE customers SET wrapped_key = NULL, name_ct = NULL, name_bi = NULL, dob_ct = NULL, erased_at = ?2, updated_at = ?2
              WHERE id = ?1",
             params![c, now],
         )?;

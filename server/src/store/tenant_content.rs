@@ -30,7 +30,7 @@ fn require(access: &Access, class: PhiClass) -> Result<(), StoreError> {
     if access.allows(class) { Ok(()) } else { Err(StoreError::PolicyDenied { class }) }
 }
 
-fn turn_aad(conversation: &ConversationId, at: i64) -> Vec<u8> {
+pub(super) fn turn_aad(conversation: &ConversationId, at: i64) -> Vec<u8> {
     format!("turns/{conversation}/{at}").into_bytes()
 }
 

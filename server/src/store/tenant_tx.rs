@@ -116,7 +116,9 @@ impl<'a> TenantTx<'a> {
     pub fn audit_records_about(&self, customer: &CustomerId) -> Result<Vec<(Record, String)>, StoreError> {
         Ok(audit_log::read_all(&self.tx, AuditTable::Tenant)?
             .into_iter()
-            .filter(|(r, _)| r.customer_id.as_deref() == Some(customer.as_str()))
+            .filter(|(r, _)| {
+                r.customer_id.as_deref() == Some(customer.as_str()) || r.subjects.iter().any(|s| s == customer.as_str())
+            })
             .collect())
     }
 
@@ -309,9 +311,10 @@ impl<'a> TenantTx<'a> {
         let key = self.data_key(customer)?;
         if let Some(name) = name {
             let ct = key.seal(&super::tenant::field_aad(customer, "name"), name.as_bytes())?;
+            let bi = self.keys.blind_index("name", &super::tenant_console::normalise_name(name));
             self.tx.execute(
-                "UPDATE customers SET name_ct = ?2, updated_at = ?3 WHERE id = ?1",
-                params![customer.as_str(), ct, now],
+                "UPDATE customers SET name_ct = ?2, name_bi = ?3, updated_at = ?4 WHERE id = ?1",
+                params![customer.as_str(), ct, bi.0.as_slice(), now],
             )?;
         }
         if let Some(dob) = dob {
@@ -350,7 +353,7 @@ impl<'a> TenantTx<'a> {
         }))
     }
 
-    fn stored_fields(&self, customer: &CustomerId) -> Result<CustomerDisplay, StoreError> {
+    pub(super) fn stored_fields(&self, customer: &CustomerId) -> Result<CustomerDisplay, StoreError> {
         let (name_ct, dob_ct): (Option<Vec<u8>>, Option<Vec<u8>>) = self
             .tx
             .prepare_cached("SELECT name_ct, dob_ct FROM customers WHERE id = ?1")?

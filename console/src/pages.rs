@@ -1,0 +1,222 @@
+//! The console's pages (askama templates in `console/templates/`, HTML
+//! escaped by default). Each page is a plain struct the shell fills from the
+//! store; none holds a store type, a key or anything it could fetch more with.
+
+use askama::Template;
+
+/// The frame around every signed-in page.
+#[derive(Clone, Debug)]
+pub struct Chrome {
+    pub staff: String,
+    pub role: &'static str,
+    pub csrf: String,
+    /// When the session ends if idle (ms), and as shown.
+    pub ends_at: i64,
+    pub ends_at_text: String,
+    pub now: i64,
+    /// Set while an emergency-access grant is live: what it is for and until when.
+    pub break_glass: Option<String>,
+    pub nav: Vec<Nav>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Nav {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct Login {
+    pub chrome: Option<Chrome>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct Home {
+    pub chrome: Option<Chrome>,
+    pub role_label: &'static str,
+    pub links: Vec<Nav>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SearchRow {
+    pub id: String,
+    pub name: String,
+    pub in_scope: bool,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+pub struct Search {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub searched: bool,
+    pub rows: Vec<SearchRow>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AppointmentRow {
+    pub when: String,
+    pub minutes: i64,
+    pub status: String,
+    /// `None`: withheld for the role.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TurnRow {
+    pub at: String,
+    pub channel: String,
+    pub speaker: String,
+    /// `None`: withheld for the role.
+    pub text: Option<String>,
+    /// The email session to open as a thread, when the role may.
+    pub session: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "patient.html")]
+pub struct Patient {
+    pub chrome: Option<Chrome>,
+    pub id: String,
+    pub name: String,
+    pub dob: String,
+    pub contacts: Vec<String>,
+    pub withheld: Vec<&'static str>,
+    pub appointments: Vec<AppointmentRow>,
+    pub turns: Vec<TurnRow>,
+}
+
+#[derive(Template)]
+#[template(path = "out_of_scope.html")]
+pub struct OutOfScope {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub id: String,
+    pub may_break_glass: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueueRow {
+    pub since: String,
+    pub customer: String,
+    pub name: String,
+    pub why: String,
+    pub session: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+pub struct Queue {
+    pub chrome: Option<Chrome>,
+    pub rows: Vec<QueueRow>,
+}
+
+#[derive(Template)]
+#[template(path = "thread.html")]
+pub struct Thread {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub session: String,
+    pub customer: String,
+    pub name: String,
+    pub turns: Vec<TurnRow>,
+    pub subject: String,
+    pub sent: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GrantRow {
+    pub id: String,
+    pub started: String,
+    pub staff: String,
+    pub customer: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AlertRow {
+    pub at: String,
+    pub kind: String,
+    pub staff: String,
+    pub reference: String,
+}
+
+#[derive(Template)]
+#[template(path = "reviews.html")]
+pub struct Reviews {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub grants: Vec<GrantRow>,
+    pub alerts: Vec<AlertRow>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StaffRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub break_glass: bool,
+    pub status: String,
+    pub last_login: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff.html")]
+pub struct Staff {
+    pub chrome: Option<Chrome>,
+    pub rows: Vec<StaffRow>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct Message {
+    pub chrome: Option<Chrome>,
+    pub title: String,
+    pub message: String,
+    pub back: &'static str,
+}
+
+/// Renders a page; a template error (a bug, never input) becomes a plain page.
+pub fn render(t: &impl Template) -> String {
+    t.render().unwrap_or_else(|_| "<!doctype html><title>Error</title><p>The page could not be shown.</p>".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_no_inline_code_is_written() {
+        let page = Thread {
+            chrome: None,
+            csrf: "tok".into(),
+            session: "ses_1".into(),
+            customer: "cus_1".into(),
+            name: "<script>alert(1)</script>".into(),
+            turns: vec![TurnRow {
+                at: "now".into(),
+                channel: "email".into(),
+                speaker: "patient".into(),
+                text: Some("\"><img src=x onerror=alert(1)>".into()),
+                session: None,
+            }],
+            subject: "Re: hi".into(),
+            sent: None,
+            error: None,
+        };
+        let html = render(&page);
+        assert!(!html.contains("<script>alert") && !html.contains("<img src=x"), "{html}");
+        assert!(
+            html.contains("script&#62;alert") || html.contains("&lt;script&gt;") || html.contains("&#60;script"),
+            "{html}"
+        );
+        assert!(!html.contains(" style=") && !html.contains(" onclick="));
+    }
+}

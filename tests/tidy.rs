@@ -30,7 +30,7 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 
 fn all_sources() -> Vec<PathBuf> {
     let r = root();
-    ["crypto/src", "policy/src", "audit/src", "migrations/src", "bridge/src", "server/src", "tests"]
+    ["crypto/src", "policy/src", "audit/src", "migrations/src", "bridge/src", "console/src", "server/src", "tests"]
         .iter()
         .flat_map(|d| rust_files(&r.join(d)))
         .collect()
@@ -105,7 +105,7 @@ fn no_debugging_leftovers() {
 /// database or a network dependency. `audit` only formats and verifies.
 #[test]
 fn pure_crates_depend_only_on_an_allow_list() {
-    let allowed: [(&str, &[&str]); 5] = [
+    let allowed: [(&str, &[&str]); 6] = [
         ("policy", &["serde", "thiserror", "toml"]),
         (
             "crypto",
@@ -125,6 +125,8 @@ fn pure_crates_depend_only_on_an_allow_list() {
         ),
         ("audit", &["base64", "hex", "ring", "serde", "serde_json", "sha2", "thiserror", "time"]),
         ("migrations", &["rusqlite", "rusqlite_migration"]),
+        // The console's rules and pages: no store, no keys, no HTTP server, no network.
+        ("console", &["argon2", "askama", "hex", "policy", "ring", "subtle", "thiserror", "totp-rs", "zeroize"]),
         // The bridge speaks HTTP to the platforms and the core's API: never
         // the store, the keys or the policy (it learns what it may say from
         // the core, per request).
@@ -173,7 +175,8 @@ fn pure_crates_depend_only_on_an_allow_list() {
 fn no_panics_on_request_paths() {
     let banned = [".unwrap()", ".expect(", concat!("panic", "!("), concat!("unreachable", "!(")];
     let mut found = Vec::new();
-    for p in rust_files(&root().join("server/src")).into_iter().chain(rust_files(&root().join("bridge/src"))) {
+    let shells = ["server/src", "bridge/src", "console/src"];
+    for p in shells.iter().flat_map(|d| rust_files(&root().join(d))) {
         let r = rel(&p);
         if r.starts_with("server/src/cli/") || r.starts_with("server/src/bench/") || r.ends_with("main.rs") {
             continue;
@@ -221,4 +224,21 @@ fn the_bridge_reaches_only_the_api() {
         }
     }
     assert!(found.is_empty(), "the bridge reaches past the API at {found:?}");
+}
+
+/// The console's core never names the server, its store or its keys: the
+/// shell (`server/src/console/`) reads the store and hands it plain values.
+#[test]
+fn the_console_core_reaches_no_store_and_no_key() {
+    let banned = ["throughline::", "rusqlite::", "crypto::", "actix_web::", "reqwest::"];
+    let mut found = Vec::new();
+    for p in rust_files(&root().join("console/src")) {
+        let text = std::fs::read_to_string(&p).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if banned.iter().any(|b| line.contains(b)) {
+                found.push(format!("{}:{}", rel(&p), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "the console core reaches past its values at {found:?}");
 }

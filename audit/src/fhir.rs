@@ -124,10 +124,12 @@ pub fn audit_event(r: &Record, hash: &str) -> Value {
             {"system": "urn:throughline:action", "code": r.action},
             {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110127", "display": "Emergency Override Started"}
         ]);
-        event["entity"].as_array_mut().map(|e| e.push(json!({
-            "what": {"identifier": {"system": "urn:throughline:break-glass", "value": b}},
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}
-        })));
+        if let Some(e) = event["entity"].as_array_mut() {
+            e.push(json!({
+                "what": {"identifier": {"system": "urn:throughline:break-glass", "value": b}},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"}
+            }));
+        }
     }
     event
 }

@@ -43,6 +43,10 @@ pub enum Error {
     LedgerFile { line: usize },
     #[error("no such patient (or already erased without a receipt)")]
     CustomerNotFound,
+    #[error("staff: {message}")]
+    Staff { message: String },
+    #[error(transparent)]
+    Group(#[from] crate::group_commit::GroupError),
     #[error("an internal lock was poisoned by an earlier panic")]
     Poisoned,
     #[error("this installation has no CA (initialised by an older version?)")]

@@ -27,7 +27,7 @@ pub const RESTORE_MARKER: &str = "restore-incomplete";
 pub struct Installation {
     dir: DataDir,
     keyring: UnlockedKeyring,
-    system: SystemStore,
+    pub(crate) system: SystemStore,
     clock: Arc<dyn Clock>,
     operator: String,
 }

@@ -35,6 +35,8 @@ pub struct ServeOptions {
     pub writers: usize,
     /// SQLite's memory for all tenants together, in MiB.
     pub store_memory_mib: u64,
+    /// The staff console's listener, when asked for.
+    pub console: Option<crate::console::ConsoleOptions>,
 }
 
 impl ServeOptions {
@@ -48,6 +50,7 @@ impl ServeOptions {
             group_commit: true,
             writers: crate::group_commit::default_writers(),
             store_memory_mib: crate::tenants::DEFAULT_STORE_MEMORY_MIB,
+            console: None,
         }
     }
 }
@@ -58,6 +61,8 @@ pub struct Bound {
     pub addr: SocketAddr,
     pub refresher: Refresher,
     pub maintenance: Maintenance,
+    /// The console's server; the caller runs it beside the API's.
+    pub console: Option<crate::console::ConsoleBound>,
 }
 
 /// Binds the listener and builds the server. Call inside an actix system
@@ -66,6 +71,18 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     names.extend(opts.server_names.iter().cloned());
     let (cert_pem, key_pem, issued) = inst.server_identity(names)?;
+    let console_tls = match &opts.console {
+        None => None,
+        Some(c) => Some(match &c.cert {
+            Some((cert, key)) => {
+                let read = |p: &std::path::Path| {
+                    std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.to_owned(), source })
+                };
+                tls::console_config(&read(cert)?, &zeroize::Zeroizing::new(read(key)?))?
+            }
+            None => tls::console_config(&cert_pem, &key_pem)?,
+        }),
+    };
     if issued {
         tracing::info!("issued a new server certificate (the CA key was unsealed for it, and only for it)");
     }
@@ -90,6 +107,10 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         request_deadline: opts.client_timeout.saturating_mul(6),
     });
     let maintenance = Maintenance::start(state.clone().into_inner());
+    let console = match (&opts.console, console_tls) {
+        (Some(c), Some(tls)) => Some(crate::console::bind(state.clone(), c, tls, opts.workers.min(2))?),
+        _ => None,
+    };
     let body_limit = opts.body_limit;
     let listener = std::net::TcpListener::bind(opts.listen)
         .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
@@ -124,7 +145,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let addr = server.addrs().first().copied().unwrap_or(opts.listen);
-    Ok(Bound { server: server.run(), addr, refresher, maintenance })
+    Ok(Bound { server: server.run(), addr, refresher, maintenance, console })
 }
 
 /// How often expired session state is purged from open tenants.

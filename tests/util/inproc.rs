@@ -13,6 +13,8 @@ use super::{Env, PASSPHRASE};
 
 pub struct InProcess {
     pub addr: SocketAddr,
+    /// The staff console's address, when started with one.
+    pub console: Option<SocketAddr>,
     pub clock: ManualClock,
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -20,21 +22,40 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn start(env: &Env) -> Self {
+        Self::start_with(env, false)
+    }
+
+    /// The server and its staff console (`serve --console-listen 127.0.0.1:0`).
+    pub fn start_with_console(env: &Env) -> Self {
+        Self::start_with(env, true)
+    }
+
+    fn start_with(env: &Env, console: bool) -> Self {
         let clock = ManualClock::new(SystemClock.now_ms());
         let passphrase = SecretString::from(PASSPHRASE.to_owned());
         let mut inst = Installation::open(&env.data, &passphrase, Arc::new(clock.clone())).expect("open installation");
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let bound = serve::bind(&mut inst, &ServeOptions::new(([127, 0, 0, 1], 0).into())).expect("bind");
-                tx.send((bound.addr, bound.server.handle())).expect("send");
+                let mut opts = ServeOptions::new(([127, 0, 0, 1], 0).into());
+                if console {
+                    opts.console =
+                        Some(throughline::console::ConsoleOptions { listen: ([127, 0, 0, 1], 0).into(), cert: None });
+                }
+                let bound = serve::bind(&mut inst, &opts).expect("bind");
+                let console = bound.console.map(|c| {
+                    let addr = c.addr;
+                    actix_web::rt::spawn(c.server);
+                    addr
+                });
+                tx.send((bound.addr, console, bound.server.handle())).expect("send");
                 let _ = bound.server.await;
                 bound.refresher.stop();
                 bound.maintenance.stop();
             });
         });
-        let (addr, handle) = rx.recv().expect("server started");
-        InProcess { addr, clock, handle, thread: Some(thread) }
+        let (addr, console, handle) = rx.recv().expect("server started");
+        InProcess { addr, console, clock, handle, thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -4,11 +4,13 @@
 
 pub mod api;
 pub mod bridge;
+pub mod console;
 pub mod dovecot;
 pub mod inproc;
 pub mod mail;
 pub mod recorder;
 pub mod server;
+pub mod smtp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

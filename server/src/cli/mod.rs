@@ -13,6 +13,7 @@ mod link;
 mod passphrase;
 mod serve;
 mod soak;
+mod staff;
 mod tenant;
 mod token;
 
@@ -63,6 +64,9 @@ pub enum Command {
     /// Resume tokens (the links a chat hands a patient): revoke a patient's.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The clinic's staff: console accounts, roles, break-glass, assignments.
+    #[command(subcommand)]
+    Staff(staff::StaffCommand),
     /// Retention purge now: expired session state and conversations past each
     /// tenant's retention (`serve` also does this periodically).
     Purge {
@@ -122,6 +126,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bridge(args) => bridge::run(args),
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
+        Command::Staff(cmd) => staff::run(&cli.data_dir, &source, cmd),
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
         Command::Backup { out } => {

@@ -38,6 +38,16 @@ pub struct ServeArgs {
     /// schemas, statements); past it the least recently used pages go first.
     #[arg(long, default_value_t = throughline::tenants::DEFAULT_STORE_MEMORY_MIB)]
     pub store_memory_mib: u64,
+    /// Also serve the staff console (HTTPS, no client certificate) on this address.
+    #[arg(long)]
+    pub console_listen: Option<SocketAddr>,
+    /// The console's certificate chain (PEM) for browsers; default: the server
+    /// certificate from the Throughline CA (install the CA in the clinic's browsers).
+    #[arg(long, requires = "console_key")]
+    pub console_cert: Option<std::path::PathBuf>,
+    /// The console certificate's private key (PEM).
+    #[arg(long, requires = "console_cert")]
+    pub console_key: Option<std::path::PathBuf>,
 }
 
 pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
@@ -59,9 +69,17 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
     if let Some(n) = args.writers {
         opts.writers = n.clamp(1, 256);
     }
+    opts.console = args.console_listen.map(|listen| throughline::console::ConsoleOptions {
+        listen,
+        cert: args.console_cert.clone().zip(args.console_key.clone()),
+    });
     actix_web::rt::System::new().block_on(async move {
         let bound = serve::bind(&mut inst, &opts)?;
         println!("listening on https://{}", bound.addr);
+        if let Some(console) = bound.console {
+            println!("console on https://{}", console.addr);
+            actix_web::rt::spawn(console.server);
+        }
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %bound.addr, "serving");
         let result = bound.server.await;

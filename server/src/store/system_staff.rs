@@ -54,6 +54,9 @@ pub struct BreakGlassRow {
     pub review_outcome: Option<String>,
 }
 
+/// An alert: (at, kind, staff id, reference).
+pub type AlertRow = (i64, String, Option<String>, Option<String>);
+
 /// A new account.
 pub struct NewStaff<'a> {
     pub id: &'a str,
@@ -340,11 +343,7 @@ impl SystemStore {
     }
 
     /// The tenant's latest alerts: (at, kind, staff, reference).
-    pub fn staff_alerts(
-        &self,
-        tenant: &TenantId,
-        limit: u32,
-    ) -> Result<Vec<(i64, String, Option<String>, Option<String>)>, StoreError> {
+    pub fn staff_alerts(&self, tenant: &TenantId, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT at, kind, staff_id, reference FROM staff_alerts WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;

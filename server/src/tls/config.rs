@@ -57,6 +57,17 @@ pub fn server_config(
     Ok(config)
 }
 
+/// The staff console's TLS configuration: its certificate, no client
+/// certificate asked for (people sign in with a password and a second factor).
+pub fn console_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig, TlsError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
+    Ok(ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?)
+}
+
 /// A channel integration's TLS configuration: trusts the clinic's CA only and
 /// presents the channel certificate.
 pub fn client_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<ClientConfig, TlsError> {

@@ -9,7 +9,7 @@ mod identity;
 mod registry;
 
 pub use ca::{Ca, IssuedCert, LeafKind};
-pub use config::{TlsCounters, anonymous_client_config, client_config, server_config};
+pub use config::{TlsCounters, anonymous_client_config, client_config, console_config, server_config};
 pub use identity::{PeerIdentity, channel_uri};
 pub use registry::{Binding, CertRegistry};
 

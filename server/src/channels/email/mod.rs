@@ -7,6 +7,7 @@ mod inbound;
 mod outbound;
 mod reply;
 mod smtp;
+mod staff_reply;
 mod thread;
 
 pub use auth_results::verdict;
@@ -14,4 +15,5 @@ pub use inbound::{AttachmentAck, Inbound, Parsed, parse, receive};
 pub use outbound::{Composed, OutboundRequest, compose, record_delivery};
 pub use reply::reply_text;
 pub use smtp::{SendError, send};
+pub use staff_reply::{StaffActor, staff_reply};
 pub use thread::{Via, message_id, our_message_id, thread_candidates};

@@ -57,6 +57,42 @@ fn human_time(zone: &ClinicZone, a: &AppointmentRow) -> String {
     format!("{}, {} minutes", zone.render(a.starts_at), a.duration_min)
 }
 
+fn from_mailbox(settings: &TenantSettings) -> Result<Mailbox, ContinuityError> {
+    format!("{} <{}>", settings.email.from_name, settings.email.from_address)
+        .parse()
+        .map_err(|_| bad("email_not_configured", "the tenant's From address is not valid: see `tenant email`"))
+}
+
+/// The message itself (lettre's builder) under a new Message-ID of ours:
+/// (that id, the RFC 5322 bytes).
+pub(crate) fn build_message(
+    settings: &TenantSettings,
+    to: &str,
+    subject: &str,
+    body: &str,
+    replying_to: Option<&str>,
+    now: i64,
+) -> Result<(String, Vec<u8>), ContinuityError> {
+    let to_mailbox: Mailbox =
+        to.parse().map_err(|_| bad("invalid_email", "the patient's address cannot be written in a message"))?;
+    let id = our_message_id(settings.email.domain());
+    let date = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(now).unwrap_or(0));
+    let mut builder = Message::builder()
+        .message_id(Some(format!("<{id}>")))
+        .from(from_mailbox(settings)?)
+        .to(to_mailbox)
+        .subject(subject)
+        .date(date);
+    if let Some(parent) = replying_to {
+        builder = builder.in_reply_to(format!("<{parent}>")).references(format!("<{parent}>"));
+    }
+    let message = builder
+        .header(ContentType::TEXT_PLAIN)
+        .body(body.to_owned())
+        .map_err(|_| bad("invalid_text", "the message could not be composed"))?;
+    Ok((id, message.formatted()))
+}
+
 pub fn compose(
     store: &mut TenantStore,
     settings: &TenantSettings,
@@ -82,9 +118,7 @@ pub fn compose(
         Some(raw) => Some(message_id(raw).ok_or_else(|| bad("unknown_message_id", "in_reply_to is not a Message-ID"))?),
         None => None,
     };
-    let from_mailbox: Mailbox = format!("{} <{}>", settings.email.from_name, settings.email.from_address)
-        .parse()
-        .map_err(|_| bad("email_not_configured", "the tenant's From address is not valid: see `tenant email`"))?;
+    from_mailbox(settings)?;
 
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session, now)?;
@@ -128,24 +162,7 @@ pub fn compose(
     {
         return Err(bad("unknown_message_id", "in_reply_to is not a message of this conversation"));
     }
-    let to_mailbox: Mailbox =
-        to.parse().map_err(|_| bad("invalid_email", "the patient's address cannot be written in a message"))?;
-    let id = our_message_id(settings.email.domain());
-    let date = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(now).unwrap_or(0));
-    let mut builder = Message::builder()
-        .message_id(Some(format!("<{id}>")))
-        .from(from_mailbox)
-        .to(to_mailbox)
-        .subject(subject)
-        .date(date);
-    if let Some(parent) = &replying_to {
-        builder = builder.in_reply_to(format!("<{parent}>")).references(format!("<{parent}>"));
-    }
-    let message = builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(body.clone())
-        .map_err(|_| bad("invalid_text", "the message could not be composed"))?;
-    let raw = message.formatted();
+    let (id, raw) = build_message(settings, &to, subject, &body, replying_to.as_deref(), now)?;
     tx.record_message_id(&conversation, session, &id, "outbound", now)?;
     tx.append_turn(&customer, &conversation, session, "email", "agent", &format!("{subject}\n\n{body}"), now)?;
     tx.touch_conversation(&conversation, now)?;

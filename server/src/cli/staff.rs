@@ -1,0 +1,156 @@
+//! `throughline staff add|list|disable|enable|reset|role|assign`: the
+//! clinic's people. Accounts are never deleted (old audit records must still
+//! name a person); disabling ends every session at once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use console::Role;
+use throughline::clock::rfc3339;
+use zeroize::Zeroizing;
+
+use super::passphrase::Source;
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff account; prints the otpauth:// URI to enrol the required second factor.
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        /// front_desk, clinician, email_reviewer, compliance or admin.
+        #[arg(long)]
+        role: String,
+        /// Pre-authorise emergency access (break-glass) to patients outside their scope.
+        #[arg(long)]
+        break_glass: bool,
+        /// A file whose first line is the password (prompted for otherwise).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List a tenant's staff.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Disable an account: its sessions end at once.
+    Disable {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// New password and second factor (prints a new otpauth:// URI).
+    Reset {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Change an account's role or break-glass eligibility; its sessions end.
+    Role {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        break_glass: bool,
+    },
+    /// Put a patient in a clinician's scope.
+    Assign {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        customer: String,
+    },
+}
+
+fn role(raw: &str) -> anyhow::Result<Role> {
+    Role::parse(raw)
+        .ok_or_else(|| anyhow::anyhow!("--role must be front_desk, clinician, email_reviewer, compliance or admin"))
+}
+
+fn password(file: Option<&Path>) -> anyhow::Result<Zeroizing<String>> {
+    let text = match file {
+        Some(p) => Zeroizing::new(
+            std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("cannot read {}: {}", p.display(), e.kind()))?,
+        ),
+        None => Zeroizing::new(rpassword::prompt_password("staff password: ").context("reading the password")?),
+    };
+    Ok(Zeroizing::new(text.lines().next().unwrap_or_default().to_owned()))
+}
+
+fn print_enrolment(e: &throughline::staff::Enrolment) {
+    println!("staff id: {}", e.staff_id);
+    println!("enrol the authenticator app (shown once):");
+    println!("  {}", e.otpauth_uri.as_str());
+    println!("  or type the key: {}", e.totp_base32.as_str());
+}
+
+pub fn run(data_dir: &Path, source: &Source, cmd: StaffCommand) -> anyhow::Result<()> {
+    // Check what needs no key first.
+    let pw = match &cmd {
+        StaffCommand::Add { role: r, password_file, .. } => {
+            role(r)?;
+            Some(password(password_file.as_deref())?)
+        }
+        StaffCommand::Reset { password_file, .. } => Some(password(password_file.as_deref())?),
+        StaffCommand::Role { role: r, .. } => {
+            role(r)?;
+            None
+        }
+        _ => None,
+    };
+    let pw = pw.unwrap_or_default();
+    let mut inst = super::open(data_dir, source)?;
+    match cmd {
+        StaffCommand::Add { tenant, email, role: r, break_glass, .. } => {
+            let e = inst.add_staff(&tenant, &email, role(&r)?, break_glass, &pw)?;
+            print_enrolment(&e);
+        }
+        StaffCommand::List { tenant } => {
+            println!("{:<37} {:<32} {:<15} {:<11} {:<9} last sign-in", "id", "email", "role", "break-glass", "status");
+            for s in inst.list_staff(&tenant)? {
+                let status = if s.disabled_at.is_some() { "disabled" } else { "active" };
+                let last = s.last_login_at.map(rfc3339).unwrap_or_else(|| "never".into());
+                let bg = if s.break_glass { "yes" } else { "no" };
+                println!("{:<37} {:<32} {:<15} {:<11} {:<9} {last}", s.id, s.email, s.role, bg, status);
+            }
+        }
+        StaffCommand::Disable { tenant, id } => {
+            let ended = inst.set_staff_disabled(&tenant, &id, true)?;
+            println!("disabled {id}; ended {ended} console session(s)");
+        }
+        StaffCommand::Enable { tenant, id } => {
+            inst.set_staff_disabled(&tenant, &id, false)?;
+            println!("enabled {id}");
+        }
+        StaffCommand::Reset { tenant, id, .. } => {
+            let e = inst.reset_staff(&tenant, &id, &pw)?;
+            print_enrolment(&e);
+        }
+        StaffCommand::Role { tenant, id, role: r, break_glass } => {
+            let ended = inst.set_staff_role(&tenant, &id, role(&r)?, break_glass)?;
+            println!(
+                "{id} is now {r}{}; ended {ended} console session(s)",
+                if break_glass { " (break-glass)" } else { "" }
+            );
+        }
+        StaffCommand::Assign { tenant, id, customer } => {
+            let customer = super::customer_id(&customer)?;
+            inst.assign_patient(&tenant, &id, &customer)?;
+            println!("assigned {customer} to {id}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Staff administration from the operator's shell (`throughline staff`):
+//! accounts are added, given roles, disabled and reset, never deleted. Each
+//! change is audited in the tenant's chain with the operator as actor and
+//! the staff id and role in the record, so the compliance officer's reports
+//! show who was granted what, when, by whom (164.308(a)(4)(ii)(C)).
+
+use console::Role;
+use zeroize::Zeroizing;
+
+use crate::ids::{CustomerId, StaffId};
+use crate::store::{AuditEntry, NewStaff, StaffFields, StaffRow};
+use crate::{Error, Installation};
+
+fn staff_error(message: impl Into<String>) -> Error {
+    Error::Staff { message: message.into() }
+}
+
+/// What a new account or a reset hands the operator, once.
+pub struct Enrolment {
+    pub staff_id: String,
+    /// The `otpauth://` URI for the authenticator app; shown once, never stored in the clear elsewhere.
+    pub otpauth_uri: Zeroizing<String>,
+    pub totp_base32: Zeroizing<String>,
+}
+
+impl Installation {
+    fn audit_staff_change(
+        &self,
+        tenant_name: &str,
+        action: &str,
+        staff: &str,
+        role: &str,
+        customer: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut store = self.open_tenant(tenant_name)?;
+        let now = self.now_ms();
+        let tx = store.transaction()?;
+        let tenant_id = tx.keys().tenant_id().to_owned();
+        let entry = AuditEntry {
+            tenant_id: Some(&tenant_id),
+            customer_id: customer,
+            reason: Some(staff),
+            ..AuditEntry::operator(self.operator(), action)
+        };
+        tx.audit_staff(
+            &entry,
+            &StaffFields { role: Some(role), purpose: Some("HSYSADMIN"), ..Default::default() },
+            now,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn staff_of(&self, tenant_name: &str, id: &str) -> Result<StaffRow, Error> {
+        let tenant = self.tenant(tenant_name)?;
+        self.system
+            .staff(id)?
+            .filter(|s| s.tenant_id == tenant.id)
+            .ok_or_else(|| staff_error(format!("no staff member {id} in tenant '{tenant_name}'")))
+    }
+
+    /// Adds an account: password (Argon2id) and a TOTP secret, both required.
+    pub fn add_staff(
+        &mut self,
+        tenant_name: &str,
+        email: &str,
+        role: Role,
+        break_glass: bool,
+        password: &str,
+    ) -> Result<Enrolment, Error> {
+        let tenant = self.tenant(tenant_name)?;
+        let email = email.trim().to_lowercase();
+        crate::continuity::identifiers::Identifier::email(&email)
+            .map_err(|_| staff_error("--email is not a valid email address"))?;
+        if self.system.staff_email_taken(&email)? {
+            return Err(staff_error("a staff account with this email already exists; nothing was changed"));
+        }
+        let hash = console::password::hash(password).map_err(|e| staff_error(e.to_string()))?;
+        let secret = console::totp::new_secret().map_err(|e| staff_error(e.to_string()))?;
+        let id = StaffId::generate();
+        let now = self.now_ms();
+        self.system.insert_staff(
+            &NewStaff {
+                id: id.as_str(),
+                tenant_id: &tenant.id,
+                email: &email,
+                role: role.as_str(),
+                break_glass,
+                password_hash: &hash,
+                totp_secret: &secret,
+            },
+            now,
+        )?;
+        self.audit_staff_change(tenant_name, "staff.add", id.as_str(), role.as_str(), None)?;
+        Ok(Enrolment {
+            staff_id: id.to_string(),
+            otpauth_uri: console::totp::enrolment_uri(&secret, &email).map_err(|e| staff_error(e.to_string()))?,
+            totp_base32: console::totp::base32(&secret),
+        })
+    }
+
+    pub fn list_staff(&self, tenant_name: &str) -> Result<Vec<StaffRow>, Error> {
+        let tenant = self.tenant(tenant_name)?;
+        Ok(self.system.staff_of_tenant(&tenant.id)?)
+    }
+
+    /// Disables (ending every session at once) or re-enables an account.
+    pub fn set_staff_disabled(&mut self, tenant_name: &str, id: &str, disabled: bool) -> Result<usize, Error> {
+        let row = self.staff_of(tenant_name, id)?;
+        let ended = self.system.set_staff_disabled(id, disabled, self.now_ms())?;
+        let action = if disabled { "staff.disable" } else { "staff.enable" };
+        self.audit_staff_change(tenant_name, action, id, &row.role, None)?;
+        Ok(ended)
+    }
+
+    /// A new role or break-glass eligibility; the member's sessions end.
+    pub fn set_staff_role(
+        &mut self,
+        tenant_name: &str,
+        id: &str,
+        role: Role,
+        break_glass: bool,
+    ) -> Result<usize, Error> {
+        self.staff_of(tenant_name, id)?;
+        let ended = self.system.set_staff_role(id, role.as_str(), break_glass)?;
+        self.audit_staff_change(tenant_name, "staff.role", id, role.as_str(), None)?;
+        Ok(ended)
+    }
+
+    /// A new password and second factor (a lost phone, a forgotten password).
+    pub fn reset_staff(&mut self, tenant_name: &str, id: &str, password: &str) -> Result<Enrolment, Error> {
+        let row = self.staff_of(tenant_name, id)?;
+        let hash = console::password::hash(password).map_err(|e| staff_error(e.to_string()))?;
+        let secret = console::totp::new_secret().map_err(|e| staff_error(e.to_string()))?;
+        self.system.reset_staff(id, &hash, &secret)?;
+        self.audit_staff_change(tenant_name, "staff.reset", id, &row.role, None)?;
+        Ok(Enrolment {
+            staff_id: id.to_owned(),
+            otpauth_uri: console::totp::enrolment_uri(&secret, &row.email).map_err(|e| staff_error(e.to_string()))?,
+            totp_base32: console::totp::base32(&secret),
+        })
+    }
+
+    /// Puts a patient in a clinician's scope.
+    pub fn assign_patient(&mut self, tenant_name: &str, id: &str, customer: &CustomerId) -> Result<(), Error> {
+        let row = self.staff_of(tenant_name, id)?;
+        if row.role != Role::Clinician.as_str() {
+            return Err(staff_error("only clinicians have assigned patients"));
+        }
+        let mut store = self.open_tenant(tenant_name)?;
+        if !store.transaction()?.customer_live(customer)? {
+            return Err(Error::CustomerNotFound);
+        }
+        self.system.assign_patient(id, customer.as_str(), self.now_ms())?;
+        self.audit_staff_change(tenant_name, "staff.assign", id, &row.role, Some(customer.as_str()))?;
+        Ok(())
+    }
+
+    /// Test and demo support: the TOTP code an authenticator app would show at `ms`.
+    pub fn danger_staff_totp_at(&self, id: &str, ms: i64) -> Result<String, Error> {
+        let secrets = self.system.staff_secrets(id)?.ok_or_else(|| staff_error("no such staff member"))?;
+        console::totp::code_at(&secrets.totp_secret, ms).ok_or_else(|| staff_error("no code"))
+    }
+}

@@ -1,0 +1,356 @@
+//! The staff console end to end: the real server with its console listener
+//! on 127.0.0.1:0, staff made with `throughline staff add`, signed in with
+//! a password and a TOTP code computed as an authenticator app would, and
+//! driven as a browser drives it (forms, cookies, Origin). Covers the role
+//! by screen by scope matrix and the audit record each page writes, CSRF,
+//! headers on every route, lockout, idle logoff on the manual clock,
+//! disabling, break-glass and its review, and a front-desk reply that goes
+//! out through a real SMTP server and threads the patient's answer back.
+// Test helpers panic on unexpected results by design; the lint is for request paths.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use throughline::Clock as _;
+use util::Env;
+use util::api::Api;
+use util::console::Browser;
+use util::inproc::InProcess;
+use util::smtp::{delivered, smtp_server};
+
+const PASSWORD: &str = "correct horse battery staple";
+const TENANT: &str = "sunrise-clinic";
+
+fn add_staff(env: &Env, email: &str, role: &str, break_glass: bool) -> String {
+    let file = env.tmp.path().join("pw");
+    std::fs::write(&file, PASSWORD).unwrap();
+    let mut args = vec!["staff", "add", "--tenant", TENANT, "--email", email, "--role", role];
+    if break_glass {
+        args.push("--break-glass");
+    }
+    args.extend(["--password-file", file.to_str().unwrap()]);
+    let out = env.ok(&args);
+    assert!(out.contains("otpauth://totp/Throughline:"), "{out}");
+    out.lines().find_map(|l| l.strip_prefix("staff id: ")).unwrap().trim().to_owned()
+}
+
+async fn signed_in(env: &Env, server: &InProcess, ca: &str, email: &str, id: &str) -> Browser {
+    let mut b = Browser::new(server.console.unwrap(), ca);
+    let code = env.installation().danger_staff_totp_at(id, server.clock.now_ms()).unwrap();
+    let p = b.login(email, PASSWORD, &code).await;
+    assert_eq!((p.status, p.location.as_deref()), (303, Some("/")), "{}", p.body);
+    assert!(b.cookie.as_deref().unwrap().starts_with("__Host-tl_console="));
+    b
+}
+
+/// The tenant's audit records, as JSON, from `audit export`.
+fn audit(env: &Env) -> Vec<Value> {
+    let out = env.tmp.path().join(format!("audit-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    env.ok(&["audit", "export", "--tenant", TENANT, "--out", out.to_str().unwrap()]);
+    std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn last<'a>(records: &'a [Value], action: &str) -> &'a Value {
+    records.iter().rev().find(|r| r["action"] == action).unwrap_or_else(|| panic!("no {action} record"))
+}
+
+struct Clinic {
+    env: Env,
+    server: InProcess,
+    ca: String,
+    email: Api,
+    maria: String,
+    thread: String,
+    conversation: Value,
+    smtp: util::smtp::SmtpServer,
+}
+
+/// Maria: on file from a call (a voice turn), an appointment for knee pain
+/// booked in a confirmed chat, and an email to the clinic waiting for a human.
+async fn clinic() -> Clinic {
+    let smtp = smtp_server();
+    let env = Env::initialised();
+    env.tenant(&[TENANT, "--time-zone", "America/New_York"]);
+    env.ok(&["tenant", "email", TENANT, "--from", "appointments@sunrise-clinic.example"]);
+    env.ok(&["tenant", "email", TENANT, "--smtp", &format!("127.0.0.1:{}", smtp.port), "--smtp-tls", "none"]);
+    let certs: Vec<_> = ["voice", "chat", "email"].iter().map(|c| env.issue(TENANT, c)).collect();
+    let ca = certs[0].read("ca.crt");
+    let server = InProcess::start_with_console(&env);
+    let (voice, chat, email) =
+        (Api::new(&server, &certs[0]), Api::new(&server, &certs[1]), Api::new(&server, &certs[2]));
+    voice
+        .patient_on_file(
+            json!({"phone": "+1 415 555 0100", "email": "maria@example.com"}),
+            &["my knee hurts since the fall"],
+        )
+        .await;
+    let open = chat.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": "(415) 555-0100"}}))).await;
+    let sid = open["session_id"].as_str().unwrap().to_owned();
+    let confirmed = chat
+        .ok(Method::POST, &format!("/v1/sessions/{sid}/identity/confirm"), Some(json!({"date_of_birth": "1985-03-14"})))
+        .await;
+    let maria = confirmed["customer_id"].as_str().unwrap().to_owned();
+    let zone = throughline::calendar::ClinicZone::parse("America/New_York").unwrap();
+    let at = zone.next_weekday_at(server.clock.now_ms(), jiff::civil::Weekday::Tuesday, 14, 0).unwrap();
+    let body = json!({"starts_at": zone.rfc3339(at), "reason": "knee pain"});
+    chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;
+    let body = json!({"to": "maria@example.com", "subject": "Your appointment", "text": "See you on Tuesday."});
+    let sent = chat.ok(Method::POST, &format!("/v1/sessions/{sid}/email/outbound"), Some(body)).await;
+    let ours = sent["message_id"].as_str().unwrap();
+    let raw = format!(
+        "From: Maria Lopez <maria@example.com>\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Parking\r\nMessage-ID: <m1@example.com>\r\nIn-Reply-To: <{ours}>\r\n\r\nIs there parking near the clinic?\r\n"
+    );
+    let (status, v) = email.delivered("/v1/email/inbound", raw.into_bytes()).await;
+    assert_eq!(status, 201, "{v}");
+    let thread = v["context"]["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(v["context"]["customer_id"], json!(maria), "{v}");
+    let conversation = v["context"]["conversation_id"].clone();
+    Clinic { env, server, ca, email, maria, thread, conversation, smtp }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_desk_finds_the_patient_replies_and_the_answer_threads_back() {
+    let c = clinic().await;
+    let ana = add_staff(&c.env, "ana@sunrise-clinic.example", "front_desk", false);
+    let mut b = signed_in(&c.env, &c.server, &c.ca, "ana@sunrise-clinic.example", &ana).await;
+
+    // Search by phone: found through the blind index, audited with an HMAC, never the number.
+    let p = b.get("/search").await;
+    let csrf = p.csrf();
+    let p = b.post("/search", &[("csrf", &csrf), ("kind", "phone"), ("q", "415-555-0100")]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains(&c.maria) && p.body.contains("Maria Lopez"), "{}", p.body);
+    let records = audit(&c.env);
+    let search = last(&records, "patient.search");
+    assert_eq!(
+        (&search["actor_kind"], &search["actor"], &search["role"]),
+        (&json!("staff"), &json!(ana), &json!("front_desk"))
+    );
+    assert_eq!(search["subjects"], json!([c.maria]));
+    assert!(search["query_hmac"].as_str().unwrap().len() == 64);
+    assert!(!records.iter().any(|r| r.to_string().contains("4155550100")), "a phone number reached the audit trail");
+
+    // The patient page: identity and the appointment time, no reason, no call text.
+    let p = b.get(&format!("/patients/{}", c.maria)).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("1985-03-14") && p.body.contains("maria@example.com"));
+    assert!(!p.body.contains("knee"), "clinical text reached the front desk: {}", p.body);
+    let view = last(&audit(&c.env), "patient.view").clone();
+    assert_eq!((&view["customer_id"], &view["purpose"]), (&json!(c.maria), &json!("HOPERAT")));
+
+    // The queue lists Maria's email; the thread shows it; the reply goes out.
+    let p = b.get("/queue").await;
+    assert!(p.body.contains(&format!("/threads/{}", c.thread)), "{}", p.body);
+    assert_eq!(last(&audit(&c.env), "conversation.queue.list")["subjects"], json!([c.maria]));
+    let p = b.get(&format!("/threads/{}", c.thread)).await;
+    assert!(p.body.contains("Is there parking near the clinic?"), "{}", p.body);
+    let csrf = p.csrf();
+    let p = b
+        .post(
+            &format!("/threads/{}/reply", c.thread),
+            &[("csrf", &csrf), ("subject", "Re: Parking"), ("text", "Yes, behind the building.")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let mail = delivered(&c.smtp);
+    let reply = mail.iter().find(|m| m.contains("behind the building")).expect("the reply reached the SMTP server");
+    let id = reply.lines().find_map(|l| l.strip_prefix("Message-ID: <")).unwrap().trim_end_matches('>').to_owned();
+    let out = last(&audit(&c.env), "email.outbound").clone();
+    assert_eq!(
+        (&out["actor"], &out["role"], &out["session_id"]),
+        (&json!(ana), &json!("front_desk"), &json!(c.thread))
+    );
+
+    // Maria answers the staff reply: it threads into the same conversation.
+    let raw = format!(
+        "From: maria@example.com\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Re: Parking\r\nMessage-ID: <m2@example.com>\r\nIn-Reply-To: <{id}>\r\n\r\nThank you!\r\n"
+    );
+    let (status, v) = c.email.delivered("/v1/email/inbound", raw.into_bytes()).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["threaded_by"], "in_reply_to", "{v}");
+    assert_eq!(v["context"]["customer_id"], json!(c.maria));
+    assert_eq!(v["context"]["conversation_id"], json!(c.conversation), "the answer opened another conversation");
+    // Back in the queue, the thread holds the staff reply and the answer.
+    let answered = v["context"]["session_id"].as_str().unwrap();
+    let p = b.get(&format!("/threads/{answered}")).await;
+    assert!(p.body.contains("Thank you!"), "{}", p.body);
+    let p = b.get(&format!("/threads/{}", c.thread)).await;
+    assert!(p.body.contains("behind the building"), "{}", p.body);
+
+    // Every record still chains and verifies, v1 and v2 alike.
+    let file = c.env.tmp.path().join("trail.jsonl");
+    c.env.ok(&["audit", "export", "--tenant", TENANT, "--out", file.to_str().unwrap()]);
+    let out = c.env.ok(&["audit", "verify", file.to_str().unwrap()]);
+    assert!(out.contains("verified") || out.contains("ok"), "{out}");
+}
+
+/// Role by screen: what each role gets, and that no one but an assigned (or
+/// break-glass) clinician ever sees clinical text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_sees_only_its_screens_and_clinical_text_stays_with_clinicians() {
+    let c = clinic().await;
+    let roles = ["front_desk", "clinician", "email_reviewer", "compliance", "admin"];
+    let pages = [
+        "/search".to_owned(),
+        format!("/patients/{}", c.maria),
+        "/queue".to_owned(),
+        format!("/threads/{}", c.thread),
+        "/reviews".to_owned(),
+        "/staff".to_owned(),
+    ];
+    // Expected status per role, in the order of `pages` (the clinician is not assigned Maria).
+    let expected = [
+        [200, 200, 200, 200, 403, 403],
+        [200, 403, 403, 403, 403, 403],
+        [403, 403, 200, 200, 403, 403],
+        [403, 403, 403, 403, 200, 403],
+        [403, 403, 403, 403, 403, 200],
+    ];
+    for (role, want) in roles.iter().zip(expected) {
+        let email = format!("{role}@sunrise-clinic.example");
+        let id = add_staff(&c.env, &email, role, false);
+        let mut b = signed_in(&c.env, &c.server, &c.ca, &email, &id).await;
+        for (path, status) in pages.iter().zip(want) {
+            let p = b.get(path).await;
+            assert_eq!(p.status, status, "{role} {path}");
+            assert!(
+                !p.body.contains("knee pain") && !p.body.contains("my knee hurts"),
+                "{role} {path} saw clinical text"
+            );
+            for h in [
+                "content-security-policy",
+                "strict-transport-security",
+                "cache-control",
+                "referrer-policy",
+                "x-frame-options",
+            ] {
+                assert!(p.headers.contains_key(h), "{role} {path}: no {h}");
+            }
+        }
+        c.server.advance_minutes(1);
+    }
+    // The refused patient page was audited as refused, out of scope.
+    let records = audit(&c.env);
+    assert!(records.iter().any(|r| r["action"] == "patient.view"
+        && r["outcome"] == "refused"
+        && r["reason"] == "out_of_scope"
+        && r["role"] == "clinician"));
+
+    // Assigned, the clinician reads everything: the reason and the call.
+    let cal = add_staff(&c.env, "cal@sunrise-clinic.example", "clinician", false);
+    c.env.ok(&["staff", "assign", "--tenant", TENANT, &cal, "--customer", &c.maria]);
+    let mut b = signed_in(&c.env, &c.server, &c.ca, "cal@sunrise-clinic.example", &cal).await;
+    let p = b.get(&format!("/patients/{}", c.maria)).await;
+    assert!(p.body.contains("knee pain") && p.body.contains("my knee hurts"), "{}", p.body);
+    assert_eq!(last(&audit(&c.env), "patient.view")["purpose"], "TREAT");
+}
+
+/// Emergency access: a reason, 60 minutes, a banner, an alert, a review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_opens_for_an_hour_and_waits_for_sign_off() {
+    let c = clinic().await;
+    let dana = add_staff(&c.env, "dana@sunrise-clinic.example", "clinician", true);
+    let cora = add_staff(&c.env, "cora@sunrise-clinic.example", "compliance", false);
+    let mut b = signed_in(&c.env, &c.server, &c.ca, "dana@sunrise-clinic.example", &dana).await;
+    let p = b.get(&format!("/patients/{}", c.maria)).await;
+    assert_eq!(p.status, 403);
+    assert!(p.body.contains("Open for 60 minutes"), "{}", p.body);
+    let csrf = p.csrf();
+    let path = format!("/patients/{}/break-glass", c.maria);
+    let p = b.post(&path, &[("csrf", &csrf), ("reason", "short")]).await;
+    assert_eq!(p.status, 422);
+    let p = b.post(&path, &[("csrf", &csrf), ("reason", "Patient collapsed in the waiting room")]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = b.get(&format!("/patients/{}", c.maria)).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("Emergency access") && p.body.contains("knee pain"), "{}", p.body);
+    let records = audit(&c.env);
+    let start = last(&records, "breakglass.start");
+    let grant = start["break_glass"].as_str().unwrap().to_owned();
+    assert!(grant.starts_with("brk_") && start["purpose"] == "ETREAT");
+    let view = last(&records, "patient.view");
+    assert_eq!((&view["purpose"], &view["break_glass"]), (&json!("ETREAT"), &json!(grant)));
+    assert!(!records.iter().any(|r| r.to_string().contains("collapsed")), "the typed reason reached the audit trail");
+
+    // The compliance officer sees it waiting, with the alert, and signs it off.
+    let mut officer = signed_in(&c.env, &c.server, &c.ca, "cora@sunrise-clinic.example", &cora).await;
+    let p = officer.get("/reviews").await;
+    assert!(p.body.contains(&grant) && p.body.contains("break glass"), "{}", p.body);
+    let csrf = p.csrf();
+    let p = officer.post(&format!("/reviews/{grant}"), &[("csrf", &csrf), ("outcome", "justified")]).await;
+    assert_eq!(p.status, 303);
+    assert!(!officer.get("/reviews").await.body.contains(&format!("/reviews/{grant}")));
+    let review = last(&audit(&c.env), "breakglass.review").clone();
+    assert_eq!(
+        (&review["actor"], &review["reason"], &review["break_glass"]),
+        (&json!(cora), &json!("justified"), &json!(grant))
+    );
+
+    // Sixty minutes later the grant is over (the session stays alive by use).
+    for _ in 0..5 {
+        c.server.advance_minutes(13);
+        b.get("/").await;
+    }
+    assert_eq!(b.get(&format!("/patients/{}", c.maria)).await.status, 403);
+}
+
+/// Sessions: idle logoff, disabling, CSRF, lockout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_when_idle_or_disabled_and_forged_forms_are_refused() {
+    let c = clinic().await;
+    let ana = add_staff(&c.env, "ana@sunrise-clinic.example", "front_desk", false);
+    let mut b = signed_in(&c.env, &c.server, &c.ca, "ana@sunrise-clinic.example", &ana).await;
+    let page = b.get(&format!("/threads/{}", c.thread)).await;
+    let csrf = page.csrf();
+    let reply = format!("/threads/{}/reply", c.thread);
+    // Another site's form, and our form without the token: refused, nothing sent.
+    let p = b.post_from(&reply, &[("csrf", &csrf), ("subject", "x"), ("text", "forged")], "https://evil.example").await;
+    assert_eq!(p.status, 403);
+    assert_eq!(b.post(&reply, &[("csrf", "nope"), ("subject", "x"), ("text", "forged")]).await.status, 403);
+    assert!(!delivered(&c.smtp).iter().any(|m| m.contains("forged")));
+
+    // Fourteen idle minutes are fine; sixteen end the session, audited as idle.
+    c.server.advance_minutes(14);
+    assert_eq!(b.get("/").await.status, 200);
+    c.server.advance_minutes(16);
+    let p = b.get("/").await;
+    assert_eq!((p.status, p.location.as_deref()), (303, Some("/login?ended=1")));
+    assert_eq!(last(&audit(&c.env), "staff.logout")["reason"], "idle");
+
+    // Disabled: the live session ends at once.
+    let mut b = signed_in(&c.env, &c.server, &c.ca, "ana@sunrise-clinic.example", &ana).await;
+    assert_eq!(b.get("/").await.status, 200);
+    let out = c.env.ok(&["staff", "disable", "--tenant", TENANT, &ana]);
+    assert!(out.contains("ended 1 console session"), "{out}");
+    assert_eq!(b.get("/").await.status, 303);
+    c.server.advance_minutes(1);
+    let code = c.env.installation().danger_staff_totp_at(&ana, c.server.clock.now_ms()).unwrap();
+    assert_eq!(
+        Browser::new(c.server.console.unwrap(), &c.ca)
+            .login("ana@sunrise-clinic.example", PASSWORD, &code)
+            .await
+            .status,
+        401
+    );
+
+    // Five wrong codes lock the account; the right one is then refused too.
+    let eve = add_staff(&c.env, "eve@sunrise-clinic.example", "front_desk", false);
+    let mut x = Browser::new(c.server.console.unwrap(), &c.ca);
+    for _ in 0..5 {
+        assert_eq!(x.login("eve@sunrise-clinic.example", PASSWORD, "000000").await.status, 401);
+    }
+    let code = c.env.installation().danger_staff_totp_at(&eve, c.server.clock.now_ms()).unwrap();
+    assert_eq!(x.login("eve@sunrise-clinic.example", PASSWORD, &code).await.status, 401);
+    let records = audit(&c.env);
+    let fails = records.iter().filter(|r| r["action"] == "staff.login" && r["actor"] == json!(eve)).count();
+    assert_eq!(fails, 6);
+    assert_eq!(last(&records, "staff.login")["reason"], "locked");
+    // Login, logout and the assets carry the headers too.
+    for path in ["/login", "/assets/console.css", "/nowhere"] {
+        let p = x.get(path).await;
+        assert!(p.headers.get("content-security-policy").is_some(), "{path}");
+        assert_eq!(p.headers.get("cache-control").unwrap(), "no-store", "{path}");
+    }
+}

@@ -11,30 +11,12 @@
 
 mod util;
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use throughline::Clock as _;
 use util::Env;
-use util::api::Api;
-use util::console::Browser;
+use util::console::{Browser, PASSWORD, TENANT, add_staff, clinic};
 use util::inproc::InProcess;
-use util::smtp::{delivered, smtp_server};
-
-const PASSWORD: &str = "correct horse battery staple";
-const TENANT: &str = "sunrise-clinic";
-
-fn add_staff(env: &Env, email: &str, role: &str, break_glass: bool) -> String {
-    let file = env.tmp.path().join("pw");
-    std::fs::write(&file, PASSWORD).unwrap();
-    let mut args = vec!["staff", "add", "--tenant", TENANT, "--email", email, "--role", role];
-    if break_glass {
-        args.push("--break-glass");
-    }
-    args.extend(["--password-file", file.to_str().unwrap()]);
-    let out = env.ok(&args);
-    assert!(out.contains("otpauth://totp/Throughline:"), "{out}");
-    out.lines().find_map(|l| l.strip_prefix("staff id: ")).unwrap().trim().to_owned()
-}
+use util::smtp::delivered;
 
 async fn signed_in(env: &Env, server: &InProcess, ca: &str, email: &str, id: &str) -> Browser {
     let mut b = Browser::new(server.console.unwrap(), ca);
@@ -54,60 +36,6 @@ fn audit(env: &Env) -> Vec<Value> {
 
 fn last<'a>(records: &'a [Value], action: &str) -> &'a Value {
     records.iter().rev().find(|r| r["action"] == action).unwrap_or_else(|| panic!("no {action} record"))
-}
-
-struct Clinic {
-    env: Env,
-    server: InProcess,
-    ca: String,
-    email: Api,
-    maria: String,
-    thread: String,
-    conversation: Value,
-    smtp: util::smtp::SmtpServer,
-}
-
-/// Maria: on file from a call (a voice turn), an appointment for knee pain
-/// booked in a confirmed chat, and an email to the clinic waiting for a human.
-async fn clinic() -> Clinic {
-    let smtp = smtp_server();
-    let env = Env::initialised();
-    env.tenant(&[TENANT, "--time-zone", "America/New_York"]);
-    env.ok(&["tenant", "email", TENANT, "--from", "appointments@sunrise-clinic.example"]);
-    env.ok(&["tenant", "email", TENANT, "--smtp", &format!("127.0.0.1:{}", smtp.port), "--smtp-tls", "none"]);
-    let certs: Vec<_> = ["voice", "chat", "email"].iter().map(|c| env.issue(TENANT, c)).collect();
-    let ca = certs[0].read("ca.crt");
-    let server = InProcess::start_with_console(&env);
-    let (voice, chat, email) =
-        (Api::new(&server, &certs[0]), Api::new(&server, &certs[1]), Api::new(&server, &certs[2]));
-    voice
-        .patient_on_file(
-            json!({"phone": "+1 415 555 0100", "email": "maria@example.com"}),
-            &["my knee hurts since the fall"],
-        )
-        .await;
-    let open = chat.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": "(415) 555-0100"}}))).await;
-    let sid = open["session_id"].as_str().unwrap().to_owned();
-    let confirmed = chat
-        .ok(Method::POST, &format!("/v1/sessions/{sid}/identity/confirm"), Some(json!({"date_of_birth": "1985-03-14"})))
-        .await;
-    let maria = confirmed["customer_id"].as_str().unwrap().to_owned();
-    let zone = throughline::calendar::ClinicZone::parse("America/New_York").unwrap();
-    let at = zone.next_weekday_at(server.clock.now_ms(), jiff::civil::Weekday::Tuesday, 14, 0).unwrap();
-    let body = json!({"starts_at": zone.rfc3339(at), "reason": "knee pain"});
-    chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;
-    let body = json!({"to": "maria@example.com", "subject": "Your appointment", "text": "See you on Tuesday."});
-    let sent = chat.ok(Method::POST, &format!("/v1/sessions/{sid}/email/outbound"), Some(body)).await;
-    let ours = sent["message_id"].as_str().unwrap();
-    let raw = format!(
-        "From: Maria Lopez <maria@example.com>\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Parking\r\nMessage-ID: <m1@example.com>\r\nIn-Reply-To: <{ours}>\r\n\r\nIs there parking near the clinic?\r\n"
-    );
-    let (status, v) = email.delivered("/v1/email/inbound", raw.into_bytes()).await;
-    assert_eq!(status, 201, "{v}");
-    let thread = v["context"]["session_id"].as_str().unwrap().to_owned();
-    assert_eq!(v["context"]["customer_id"], json!(maria), "{v}");
-    let conversation = v["context"]["conversation_id"].clone();
-    Clinic { env, server, ca, email, maria, thread, conversation, smtp }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,10 @@ pub const JS: Asset = Asset {
     body: include_bytes!("../assets/console.js"),
 };
 
-pub const ALL: [Asset; 2] = [CSS, JS];
+pub const ICON: Asset =
+    Asset { path: "/assets/favicon.svg", content_type: "image/svg+xml", body: include_bytes!("../assets/favicon.svg") };
+
+pub const ALL: [Asset; 3] = [CSS, JS, ICON];
 
 pub fn find(path: &str) -> Option<&'static Asset> {
     ALL.iter().find(|a| a.path == path)

@@ -37,6 +37,11 @@ pub struct BenchArgs {
     /// bridge's LMTP listener, next to `POST /v1/email/inbound` direct.
     #[arg(long)]
     pub lmtp: Option<usize>,
+    /// Instead: the staff console's patient page for a patient with this
+    /// many turns, next to the API's context read of the same patient, and
+    /// the audit volume of a day of front-desk work.
+    #[arg(long)]
+    pub console: Option<u32>,
     /// How often the soak reports.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub soak_interval: std::time::Duration,
@@ -50,6 +55,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         let rows = bench::run_tenants(&args.tenants, args.opens, &mut std::io::stdout())?;
         println!("\n{}", bench::tenants_table(&rows));
         return Ok(());
+    }
+    if let Some(turns) = args.console {
+        return super::bench_console::run(turns.max(1), 200);
     }
     if let Some(n) = args.lmtp {
         return super::bench_lmtp::run(n.max(1), 8);

@@ -20,6 +20,12 @@ const SECRET: &str = "bench-vapi-secret";
 
 pub(super) struct Child(std::process::Child);
 
+impl From<std::process::Child> for Child {
+    fn from(c: std::process::Child) -> Self {
+        Child(c)
+    }
+}
+
 impl Drop for Child {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();

@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod bench_bridge;
+mod bench_console;
 mod bench_lmtp;
 mod bridge;
 mod cert;

@@ -189,8 +189,19 @@ async fn break_glass_opens_for_an_hour_and_waits_for_sign_off() {
     let path = format!("/patients/{}/break-glass", c.maria);
     let p = b.post(&path, &[("csrf", &csrf), ("reason", "short")]).await;
     assert_eq!(p.status, 422);
+    let before = b.cookie.clone();
     let p = b.post(&path, &[("csrf", &csrf), ("reason", "Patient collapsed in the waiting room")]).await;
     assert_eq!(p.status, 303, "{}", p.body);
+    assert_ne!(b.cookie, before, "the session id is renewed when emergency access starts");
+    let mut stale = Browser::new(c.server.console.unwrap(), &c.ca);
+    stale.cookie = before;
+    assert_eq!(stale.get("/").await.status, 303, "the old session id still works");
+    // The compliance officer is told by email (ids only, no patient data).
+    let alert = delivered(&c.smtp).into_iter().find(|m| m.contains("emergency access to review")).expect("alert mail");
+    assert!(
+        alert.contains("To: cora@sunrise-clinic.example") && !alert.contains("Maria") && !alert.contains("collapsed"),
+        "{alert}"
+    );
     let p = b.get(&format!("/patients/{}", c.maria)).await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("Emergency access") && p.body.contains("knee pain"), "{}", p.body);
@@ -281,4 +292,69 @@ async fn sessions_end_when_idle_or_disabled_and_forged_forms_are_refused() {
         assert!(p.headers.get("content-security-policy").is_some(), "{path}");
         assert_eq!(p.headers.get("cache-control").unwrap(), "no-store", "{path}");
     }
+}
+
+/// Held messages: an email no trusted MTA vouched for waits in the queue;
+/// a reviewer reads it, releases it into the patient's conversation once,
+/// or discards it and its bytes are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_messages_are_read_then_released_or_discarded_once() {
+    let c = clinic().await;
+    let unstamped = |id: &str, from: &str, text: &str| {
+        format!("From: {from}\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Re: Your appointment\r\nMessage-ID: <{id}@example.com>\r\nIn-Reply-To: <{}>\r\n\r\n{text}\r\n", c.ours).into_bytes()
+    };
+    let (status, v) =
+        c.email.raw("/v1/email/inbound", unstamped("h1", "maria@example.com", "Please move my visit to Friday.")).await;
+    assert_eq!((status, &v["held_for_review"]), (201, &json!(true)), "{v}");
+    let (status, v) =
+        c.email.raw("/v1/email/inbound", unstamped("h2", "spam@elsewhere.example", "Spam spam spam.")).await;
+    assert_eq!((status, &v["held_for_review"]), (201, &json!(true)), "{v}");
+
+    let rev = add_staff(&c.env, "rev@sunrise-clinic.example", "email_reviewer", false);
+    let mut b = signed_in(&c.env, &c.server, &c.ca, "rev@sunrise-clinic.example", &rev).await;
+    let queue = b.get("/queue").await;
+    let held: Vec<String> = queue
+        .body
+        .match_indices("/held/")
+        .map(|(i, _)| queue.body[i..].split('"').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(held.len(), 2, "{}", queue.body);
+    let p = b.get(&held[0]).await;
+    assert!(
+        p.body.contains("Please move my visit to Friday.") && p.body.contains("no trusted mail server"),
+        "{}",
+        p.body
+    );
+    assert_eq!(last(&audit(&c.env), "held.view")["reason"], "sender_not_authenticated");
+    let csrf = p.csrf();
+    assert!(p.body.contains("/release"), "Maria's held reply cannot be released: {}", p.body);
+    {
+        assert_eq!(b.post(&format!("{}/release", held[0]), &[("csrf", &csrf)]).await.status, 303);
+        let again = b.post(&format!("{}/release", held[0]), &[("csrf", &csrf)]).await;
+        assert_eq!(again.status, 303);
+        let records = audit(&c.env);
+        assert_eq!(records.iter().filter(|r| r["action"] == "held.release" && r["outcome"] == "ok").count(), 1);
+        assert_eq!(last(&records, "held.release")["reason"], "already_reviewed");
+        // Released, it is Maria's turn in her conversation.
+        let cal = add_staff(&c.env, "cal@sunrise-clinic.example", "clinician", false);
+        c.env.ok(&["staff", "assign", "--tenant", TENANT, &cal, "--customer", &c.maria]);
+        let mut doc = signed_in(&c.env, &c.server, &c.ca, "cal@sunrise-clinic.example", &cal).await;
+        assert!(doc.get(&format!("/patients/{}", c.maria)).await.body.contains("Please move my visit to Friday."));
+    }
+    assert_eq!(b.post(&format!("{}/discard", held[1]), &[("csrf", &csrf)]).await.status, 303);
+    let p = b.get(&held[1]).await;
+    assert!(p.body.contains("has been reviewed") && !p.body.contains("Discard"), "{}", p.body);
+    assert!(!b.get("/queue").await.body.contains(&held[1]), "a discarded message stays in the queue");
+    // Discarded bytes are gone from the store, not just hidden.
+    {
+        let mut store = c.env.installation().open_tenant(TENANT).unwrap();
+        let tx = store.transaction().unwrap();
+        let id: i64 = held[1].trim_start_matches("/held/").parse().unwrap();
+        let row = tx.held(id).unwrap().unwrap();
+        assert!(row.reviewed && tx.held_content(&row).is_err());
+    }
+    // The front desk may review email too; a compliance officer may not.
+    let cora = add_staff(&c.env, "cora@sunrise-clinic.example", "compliance", false);
+    let mut officer = signed_in(&c.env, &c.server, &c.ca, "cora@sunrise-clinic.example", &cora).await;
+    assert_eq!(officer.get(&held[0]).await.status, 403);
 }

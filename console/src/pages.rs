@@ -107,6 +107,26 @@ pub struct QueueRow {
     pub name: String,
     pub why: String,
     pub session: Option<String>,
+    /// A held message to review.
+    pub held: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "held.html")]
+pub struct Held {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub id: i64,
+    pub received: String,
+    pub channel: String,
+    pub why: String,
+    pub customer: String,
+    pub name: String,
+    /// `None`: withheld for the role.
+    pub text: Option<String>,
+    /// The message can be written into a patient's conversation.
+    pub releasable: bool,
+    pub settled: bool,
 }
 
 #[derive(Template)]

@@ -124,6 +124,8 @@ pub struct Clinic {
     pub maria: String,
     pub thread: String,
     pub conversation: Value,
+    /// The Message-ID of the clinic's email to Maria.
+    pub ours: String,
     pub smtp: SmtpServer,
 }
 
@@ -158,7 +160,7 @@ pub async fn clinic() -> Clinic {
     chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;
     let body = json!({"to": "maria@example.com", "subject": "Your appointment", "text": "See you on Tuesday."});
     let sent = chat.ok(Method::POST, &format!("/v1/sessions/{sid}/email/outbound"), Some(body)).await;
-    let ours = sent["message_id"].as_str().unwrap();
+    let ours = sent["message_id"].as_str().unwrap().to_owned();
     let raw = format!(
         "From: Maria Lopez <maria@example.com>\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Parking\r\nMessage-ID: <m1@example.com>\r\nIn-Reply-To: <{ours}>\r\n\r\nIs there parking near the clinic?\r\n"
     );
@@ -167,5 +169,5 @@ pub async fn clinic() -> Clinic {
     let thread = v["context"]["session_id"].as_str().unwrap().to_owned();
     assert_eq!(v["context"]["customer_id"], json!(maria), "{v}");
     let conversation = v["context"]["conversation_id"].clone();
-    Clinic { env, server, ca, email, maria, thread, conversation, smtp }
+    Clinic { env, server, ca, email, maria, thread, conversation, ours, smtp }
 }

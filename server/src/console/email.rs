@@ -60,6 +60,7 @@ pub async fn queue(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
                 customer: item.customer_id.clone().unwrap_or_else(|| "—".into()),
                 name,
                 session: (item.why == "waiting").then_some(item.session_id),
+                held: item.held_id,
                 why,
             });
         }

@@ -9,6 +9,7 @@
 mod admin;
 mod audit_event;
 mod email;
+mod held;
 mod patients;
 mod session;
 
@@ -79,7 +80,7 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 16] = [
+pub const ROUTES: [(&str, &str); 19] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -92,6 +93,9 @@ pub const ROUTES: [(&str, &str); 16] = [
     ("GET", "/queue"),
     ("GET", "/threads/{id}"),
     ("POST", "/threads/{id}/reply"),
+    ("GET", "/held/{id}"),
+    ("POST", "/held/{id}/release"),
+    ("POST", "/held/{id}/discard"),
     ("GET", "/reviews"),
     ("POST", "/reviews/{id}"),
     ("GET", "/staff"),
@@ -111,6 +115,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/queue", web::get().to(email::queue))
         .route("/threads/{id}", web::get().to(email::thread))
         .route("/threads/{id}/reply", web::post().to(email::reply))
+        .route("/held/{id}", web::get().to(held::held))
+        .route("/held/{id}/release", web::post().to(held::release))
+        .route("/held/{id}/discard", web::post().to(held::discard))
         .route("/reviews", web::get().to(admin::reviews))
         .route("/reviews/{id}", web::post().to(admin::review))
         .route("/staff", web::get().to(admin::staff))

@@ -25,7 +25,7 @@ pub const BREAK_GLASS_MS: i64 = 60 * 60_000;
 /// Turns a patient page shows (newest).
 pub const TIMELINE_TURNS: u32 = 1_000;
 
-fn refused_screen(signed: &Signed, state: &AppState) -> HttpResponse {
+pub fn refused_screen(signed: &Signed, state: &AppState) -> HttpResponse {
     let m = pages::Message {
         chrome: Some(signed.chrome(state, "")),
         title: "Not for your role".into(),
@@ -365,5 +365,11 @@ pub async fn break_glass(
         return internal(&e);
     }
     super::admin::alert_officers(&state, &signed.tenant, officers, &id, &signed.staff.id).await;
-    see_other(&format!("/patients/{customer}"))
+    match super::session::renew(&req, &state, &signed).await {
+        Ok(cookie) => HttpResponse::SeeOther()
+            .insert_header(("location", format!("/patients/{customer}")))
+            .insert_header(("set-cookie", cookie))
+            .finish(),
+        Err(e) => internal(&e),
+    }
 }

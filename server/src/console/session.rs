@@ -139,6 +139,29 @@ pub async fn signed_in(req: &HttpRequest, state: &web::Data<AppState>) -> Result
     }
 }
 
+/// A new session id for the same sign-in (at a privilege change such as
+/// emergency access, OWASP): the old id stops working; the new cookie is returned.
+pub async fn renew(req: &HttpRequest, state: &web::Data<AppState>, signed: &Signed) -> Result<String, crate::Error> {
+    let old = cookie_id(req).ok_or(crate::Error::Poisoned)?;
+    let st = state.clone();
+    let (staff, peer, created) = (signed.staff.id.clone(), signed.peer.clone(), signed.times.created_at);
+    let now = state.clock.now_ms();
+    web::block(move || -> Result<String, crate::Error> {
+        let system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
+        let raw = crypto::random_bytes::<32>().map_err(|e| crate::Error::Staff { message: e.to_string() })?;
+        let csrf =
+            hex::encode(crypto::random_bytes::<32>().map_err(|e| crate::Error::Staff { message: e.to_string() })?);
+        let hash: [u8; 32] = Sha256::digest(raw).into();
+        system.delete_staff_session(&old)?;
+        system.insert_staff_session(&hash, &staff, &csrf, peer.as_deref(), now)?;
+        // The absolute limit still counts from the sign-in.
+        system.set_staff_session_created(&hash, created)?;
+        Ok(console::headers::session_cookie(&hex::encode(raw)))
+    })
+    .await
+    .map_err(|_| crate::Error::Poisoned)?
+}
+
 #[derive(Deserialize)]
 pub struct Ended {
     ended: Option<String>,

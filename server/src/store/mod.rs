@@ -19,6 +19,7 @@ mod tenant;
 mod tenant_channels;
 mod tenant_console;
 mod tenant_content;
+mod tenant_held;
 mod tenant_identity;
 mod tenant_tx;
 
@@ -37,6 +38,7 @@ pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStor
 pub use tenant_channels::{AppointmentRow, ClaimedCallback, NewAppointment, NewCallback};
 pub use tenant_console::{ConsoleTurn, QueueItem, normalise_name};
 pub use tenant_content::TurnView;
+pub use tenant_held::HeldRow;
 pub use tenant_identity::{Challenge, FailureWindow, Subject};
 pub use tenant_tx::{SessionRow, TenantTx};
 

@@ -258,6 +258,12 @@ impl SystemStore {
             .optional()?)
     }
 
+    pub fn set_staff_session_created(&self, id_hash: &[u8], created_at: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("UPDATE staff_sessions SET created_at = ?2 WHERE id_hash = ?1", params![id_hash, created_at])?;
+        Ok(())
+    }
+
     pub fn touch_staff_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError> {
         self.conn.execute("UPDATE staff_sessions SET last_seen = ?2 WHERE id_hash = ?1", params![id_hash, now])?;
         Ok(())

@@ -33,6 +33,8 @@ pub struct QueueItem {
     pub since: i64,
     /// `waiting` (the patient wrote last) or the reason a message is held.
     pub why: String,
+    /// The held message's id, for a held one.
+    pub held_id: Option<i64>,
 }
 
 fn require(access: &Access, class: PhiClass) -> Result<(), StoreError> {
@@ -183,17 +185,17 @@ impl TenantTx<'_> {
         let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         for row in rows {
             let (session_id, customer_id, since) = row?;
-            out.push(QueueItem { session_id, customer_id, since, why: "waiting".into() });
+            out.push(QueueItem { session_id, customer_id, since, why: "waiting".into(), held_id: None });
         }
         let mut stmt = self.tx.prepare_cached(
-            "SELECT h.session_id, s.customer_id, h.received_at, h.reason FROM held_messages h
+            "SELECT h.session_id, s.customer_id, h.received_at, h.reason, h.id FROM held_messages h
              JOIN sessions s ON s.id = h.session_id
              WHERE h.reviewed_at IS NULL ORDER BY h.received_at LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let rows = stmt.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
         for row in rows {
-            let (session_id, customer_id, since, why) = row?;
-            out.push(QueueItem { session_id, customer_id, since, why });
+            let (session_id, customer_id, since, why, id) = row?;
+            out.push(QueueItem { session_id, customer_id, since, why, held_id: Some(id) });
         }
         out.sort_by_key(|q| q.since);
         Ok(out)

@@ -117,6 +117,13 @@ impl std::fmt::Debug for Parsed {
     }
 }
 
+impl Parsed {
+    /// The message's own words (quoted history left out), for a reviewer.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// Parses `raw` (CPU only: no store, no keys), so the tenant's single
 /// writer never waits on a 10 MiB MIME parse.
 pub fn parse(raw: Vec<u8>) -> Result<Parsed, ContinuityError> {

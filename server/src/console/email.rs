@@ -205,6 +205,12 @@ pub async fn reply(
     };
     let now = state.clock.now_ms();
     let settings = handle.settings.clone();
+    if settings.email.smtp.is_none() {
+        // Nobody would send it: the API's gateway mode hands the message to
+        // the caller, and a browser is not an email gateway.
+        let msg = "This clinic has no SMTP relay, so the console cannot send email. An administrator sets one with `throughline tenant email --smtp`.";
+        return render_thread(&req, &state, session.as_str(), None, Some(msg.into())).await;
+    }
     let (staff_id, role, peer) = (signed.staff.id.clone(), signed.role, signed.peer.clone());
     let purpose = if sight.break_glass { "ETREAT" } else { role.purpose() };
     let form = form.into_inner();
@@ -230,7 +236,7 @@ pub async fn reply(
         }
         Err(e) => return internal(&e),
     };
-    let delivery = match &composed.smtp {
+    match &composed.smtp {
         Some(smtp) => {
             let sent = crate::channels::email::send(smtp, &composed.from, &composed.to, &composed.raw).await;
             let mut ev: StaffEvent = signed.event("email.send");
@@ -253,9 +259,8 @@ pub async fn reply(
                 )
                 .await;
             }
-            "smtp"
+            see_other(&format!("/threads/{session}?sent=smtp"))
         }
-        None => "gateway",
-    };
-    see_other(&format!("/threads/{session}?sent={delivery}"))
+        None => internal(&"no relay"),
+    }
 }

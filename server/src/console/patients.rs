@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::audit_event::{in_tenant, record};
 use super::session::{Signed, signed_in};
-use super::{internal, page, see_other};
+use super::{internal, page};
 use crate::api::AppState;
 use crate::continuity::identifiers::Identifier;
 use crate::ids::{BreakGlassId, CustomerId};

@@ -8,6 +8,7 @@
 //! transaction as the change or read they describe.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 mod chain;
 pub mod checkpoint;
 pub mod export;

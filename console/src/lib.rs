@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod csrf;
 pub mod headers;
+pub mod integrity;
 pub mod lifetime;
 pub mod lockout;
 pub mod pages;

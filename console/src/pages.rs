@@ -194,6 +194,57 @@ pub struct Staff {
     pub rows: Vec<StaffRow>,
 }
 
+/// One audit record as the compliance console lists it (no PHI: ids and codes).
+#[derive(Clone, Debug)]
+pub struct AuditRow {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    /// The staff member's email, or the channel, for people to read.
+    pub actor_label: String,
+    pub role: String,
+    pub action: String,
+    pub customer: String,
+    pub purpose: String,
+    pub break_glass: String,
+    pub outcome: String,
+    pub reason: String,
+    pub shown: usize,
+}
+
+/// The search form's values, echoed back (pseudonyms and codes only; a
+/// phone or email searched for is never echoed).
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub patient: String,
+    pub actor: String,
+    pub action: String,
+    pub outcome: String,
+    pub channel: String,
+    pub from: String,
+    pub until: String,
+    pub break_glass: bool,
+    pub oldest_first: bool,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct Audit {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub badge: crate::integrity::Badge,
+    pub level: &'static str,
+    pub verifier_key: String,
+    pub title: String,
+    pub note: Option<String>,
+    pub query: AuditQuery,
+    pub rows: Vec<AuditRow>,
+    /// The cursor for the next page, when there is one.
+    pub next: Option<u64>,
+    /// A verification of an uploaded export: (ok, what it said).
+    pub verified: Option<(bool, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message {

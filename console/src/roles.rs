@@ -37,6 +37,8 @@ pub enum Screen {
     BreakGlass,
     /// Break-glass uses waiting for sign-off, and alerts.
     Reviews,
+    /// The audit trail: integrity, search, reports, exports.
+    Audit,
     /// The clinic's staff.
     Staff,
 }
@@ -101,7 +103,7 @@ impl Role {
             Role::FrontDesk => matches!(screen, Search | Patient | Queue | Thread | Reply),
             Role::Clinician => matches!(screen, Search | Patient | Thread | Reply | BreakGlass),
             Role::EmailReviewer => matches!(screen, Queue | Thread | Reply),
-            Role::Compliance => matches!(screen, Reviews),
+            Role::Compliance => matches!(screen, Reviews | Audit),
             Role::Admin => matches!(screen, Staff),
         }
     }

@@ -37,6 +37,9 @@ pub struct ServeOptions {
     pub store_memory_mib: u64,
     /// The staff console's listener, when asked for.
     pub console: Option<crate::console::ConsoleOptions>,
+    /// How often every tenant's audit trail gets a signed checkpoint
+    /// (when it grew); `None`: only by `throughline audit checkpoint`.
+    pub checkpoint_every: Option<Duration>,
 }
 
 impl ServeOptions {
@@ -51,6 +54,7 @@ impl ServeOptions {
             writers: crate::group_commit::default_writers(),
             store_memory_mib: crate::tenants::DEFAULT_STORE_MEMORY_MIB,
             console: None,
+            checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
         }
     }
 }
@@ -106,7 +110,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         // Six head timeouts: 30 s by default.
         request_deadline: opts.client_timeout.saturating_mul(6),
     });
-    let maintenance = Maintenance::start(state.clone().into_inner());
+    let maintenance = Maintenance::start(state.clone().into_inner(), opts.checkpoint_every);
     let console = match (&opts.console, console_tls) {
         (Some(c), Some(tls)) => Some(crate::console::bind(state.clone(), c, tls, opts.workers.min(2))?),
         _ => None,
@@ -148,6 +152,9 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     Ok(Bound { server: server.run(), addr, refresher, maintenance, console })
 }
 
+/// How often `serve` signs checkpoints by default.
+pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(3600);
+
 /// How often expired session state is purged from open tenants.
 pub const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// How often conversations past retention are purged.
@@ -161,7 +168,7 @@ pub struct Maintenance {
 }
 
 impl Maintenance {
-    fn start(state: Arc<AppState>) -> Self {
+    fn start(state: Arc<AppState>, checkpoint_every: Option<Duration>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -169,8 +176,17 @@ impl Maintenance {
             .spawn(move || {
                 let mut last = Instant::now();
                 let mut last_conversations = Instant::now();
+                let mut last_checkpoint = Instant::now();
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(200));
+                    if checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every) {
+                        last_checkpoint = Instant::now();
+                        match state.tenants.checkpoint_all(state.clock.now_ms()) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(tenants = n, "audit checkpoints signed"),
+                            Err(e) => tracing::error!(error = %e, "audit checkpoints failed"),
+                        }
+                    }
                     if last.elapsed() < PURGE_EVERY {
                         continue;
                     }

@@ -88,6 +88,21 @@ impl Browser {
         self.page(req).await
     }
 
+    /// A file upload, as a browser's multipart form sends it.
+    pub async fn upload(&mut self, path: &str, csrf: &str, file: &[u8]) -> Page {
+        let b = "----throughline-test-boundary";
+        let mut body = format!("--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"export.jsonl\"\r\nContent-Type: application/octet-stream\r\n\r\n").into_bytes();
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("origin", self.base.clone())
+            .header("content-type", format!("multipart/form-data; boundary={b}"))
+            .body(body);
+        self.page(req).await
+    }
+
     pub async fn login(&mut self, email: &str, password: &str, code: &str) -> Page {
         self.post("/login", &[("email", email), ("password", password), ("code", code)]).await
     }

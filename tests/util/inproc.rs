@@ -39,6 +39,8 @@ impl InProcess {
             actix_web::rt::System::new().block_on(async move {
                 let mut opts = ServeOptions::new(([127, 0, 0, 1], 0).into());
                 if console {
+                    // Checkpoints every second, so the compliance console has a fresh one.
+                    opts.checkpoint_every = Some(std::time::Duration::from_secs(1));
                     opts.console =
                         Some(throughline::console::ConsoleOptions { listen: ([127, 0, 0, 1], 0).into(), cert: None });
                 }

@@ -38,6 +38,10 @@ pub struct ServeArgs {
     /// schemas, statements); past it the least recently used pages go first.
     #[arg(long, default_value_t = throughline::tenants::DEFAULT_STORE_MEMORY_MIB)]
     pub store_memory_mib: u64,
+    /// Sign every tenant's audit checkpoint this often when its trail grew
+    /// (`0s`: never; then only `throughline audit checkpoint` signs).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+    pub checkpoint_interval: Duration,
     /// Also serve the staff console (HTTPS, no client certificate) on this address.
     #[arg(long)]
     pub console_listen: Option<SocketAddr>,
@@ -69,6 +73,7 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
     if let Some(n) = args.writers {
         opts.writers = n.clamp(1, 256);
     }
+    opts.checkpoint_every = (!args.checkpoint_interval.is_zero()).then_some(args.checkpoint_interval);
     opts.console = args.console_listen.map(|listen| throughline::console::ConsoleOptions {
         listen,
         cert: args.console_cert.clone().zip(args.console_key.clone()),

@@ -8,6 +8,8 @@
 
 mod admin;
 mod audit_event;
+mod audit_export;
+mod audit_pages;
 mod email;
 mod held;
 mod patients;
@@ -80,7 +82,7 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 19] = [
+pub const ROUTES: [(&str, &str); 26] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -99,6 +101,13 @@ pub const ROUTES: [(&str, &str); 19] = [
     ("GET", "/reviews"),
     ("POST", "/reviews/{id}"),
     ("GET", "/staff"),
+    ("GET", "/audit"),
+    ("POST", "/audit"),
+    ("GET", "/audit/patients/{id}"),
+    ("GET", "/audit/staff/{id}"),
+    ("GET", "/audit/logins"),
+    ("GET", "/audit/checkpoint"),
+    ("POST", "/audit/verify"),
     ("GET", "/assets/{file}"),
 ];
 
@@ -121,6 +130,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reviews", web::get().to(admin::reviews))
         .route("/reviews/{id}", web::post().to(admin::review))
         .route("/staff", web::get().to(admin::staff))
+        .route("/audit", web::get().to(audit_pages::audit_home))
+        .route("/audit", web::post().to(audit_pages::search))
+        .route("/audit/patients/{id}", web::get().to(audit_pages::patient_report))
+        .route("/audit/staff/{id}", web::get().to(audit_pages::staff_report))
+        .route("/audit/logins", web::get().to(audit_pages::logins_report))
+        .route("/audit/checkpoint", web::get().to(audit_export::checkpoint))
+        .route("/audit/verify", web::post().to(audit_export::verify))
         .route("/assets/{file}", web::get().to(asset));
 }
 

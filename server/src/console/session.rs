@@ -73,6 +73,7 @@ pub fn nav(role: Role, current: &str) -> Vec<Nav> {
     [
         ("/search", "Find a patient", Screen::Search),
         ("/queue", "Email review", Screen::Queue),
+        ("/audit", "Audit trail", Screen::Audit),
         ("/reviews", "Reviews", Screen::Reviews),
         ("/staff", "Staff", Screen::Staff),
     ]

@@ -150,42 +150,45 @@ pub(crate) fn append_with(
     Ok(record)
 }
 
+/// The columns [`record_row`] reads, in its order.
+pub(super) const RECORD_COLUMNS: &str = "seq, at, actor_kind, actor, channel, action, tenant_id, customer_id,
+                session_id, peer, outcome, reason, prev_hash, hash,
+                role, purpose, break_glass, subjects, query_hmac";
+
+/// One stored record and its hash, from a row of [`RECORD_COLUMNS`].
+pub(super) fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Record, String)> {
+    let kind: String = r.get(2)?;
+    let outcome: String = r.get(10)?;
+    let record = Record {
+        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+        at: r.get(1)?,
+        actor_kind: ActorKind::parse(&kind).unwrap_or(ActorKind::System),
+        actor: r.get(3)?,
+        channel: r.get(4)?,
+        action: r.get(5)?,
+        tenant_id: r.get(6)?,
+        customer_id: r.get(7)?,
+        session_id: r.get(8)?,
+        peer: r.get(9)?,
+        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+        reason: r.get(11)?,
+        prev_hash: hex::encode(r.get::<_, Vec<u8>>(12)?),
+        role: r.get(14)?,
+        purpose: r.get(15)?,
+        break_glass: r.get(16)?,
+        subjects: r
+            .get::<_, Option<String>>(17)?
+            .map(|s| s.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default(),
+        query_hmac: r.get(18)?,
+    };
+    Ok((record, hex::encode(r.get::<_, Vec<u8>>(13)?)))
+}
+
 /// Every record of the chain in order, each with the hash stored beside it.
 pub(crate) fn read_all(conn: &Connection, table: AuditTable) -> Result<Vec<(Record, String)>, StoreError> {
     let t = table.name();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT seq, at, actor_kind, actor, channel, action, tenant_id, customer_id,
-                session_id, peer, outcome, reason, prev_hash, hash,
-                role, purpose, break_glass, subjects, query_hmac
-         FROM {t} ORDER BY seq"
-    ))?;
-    let rows = stmt.query_map([], |r| {
-        let kind: String = r.get(2)?;
-        let outcome: String = r.get(10)?;
-        let record = Record {
-            seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-            at: r.get(1)?,
-            actor_kind: ActorKind::parse(&kind).unwrap_or(ActorKind::System),
-            actor: r.get(3)?,
-            channel: r.get(4)?,
-            action: r.get(5)?,
-            tenant_id: r.get(6)?,
-            customer_id: r.get(7)?,
-            session_id: r.get(8)?,
-            peer: r.get(9)?,
-            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
-            reason: r.get(11)?,
-            prev_hash: hex::encode(r.get::<_, Vec<u8>>(12)?),
-            role: r.get(14)?,
-            purpose: r.get(15)?,
-            break_glass: r.get(16)?,
-            subjects: r
-                .get::<_, Option<String>>(17)?
-                .map(|s| s.split(' ').map(str::to_owned).collect())
-                .unwrap_or_default(),
-            query_hmac: r.get(18)?,
-        };
-        Ok((record, hex::encode(r.get::<_, Vec<u8>>(13)?)))
-    })?;
+    let mut stmt = conn.prepare(&format!("SELECT {RECORD_COLUMNS} FROM {t} ORDER BY seq"))?;
+    let rows = stmt.query_map([], record_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

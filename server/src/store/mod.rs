@@ -16,6 +16,8 @@ mod system_email;
 mod system_server;
 mod system_staff;
 mod tenant;
+mod tenant_audit_search;
+mod tenant_audit_state;
 mod tenant_channels;
 mod tenant_console;
 mod tenant_content;
@@ -35,6 +37,8 @@ pub use system_email::{EmailSettingsRow, SmtpRow};
 pub use system_server::ServerIdentityRow;
 pub use system_staff::{BreakGlassRow, NewStaff, StaffRow, StaffSecrets, StaffSessionRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};
+pub use tenant_audit_search::AuditFilter;
+pub use tenant_audit_state::{Integrity, SignedCheckpoint};
 pub use tenant_channels::{AppointmentRow, ClaimedCallback, NewAppointment, NewCallback};
 pub use tenant_console::{ConsoleTurn, QueueItem, normalise_name};
 pub use tenant_content::TurnView;
@@ -69,6 +73,8 @@ pub enum StoreError {
     AuditChain { path: PathBuf, source: audit::ChainError },
     #[error("the write-ahead log could not be truncated: another reader holds the store")]
     CheckpointBusy,
+    #[error("audit trail: {reason}")]
+    AuditInconsistent { reason: String },
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
     #[error("database: {0}")]

@@ -285,16 +285,31 @@ impl TenantStore {
         operator: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.insert_checkpoint_by(size, root, note, &AuditEntry::operator(operator, "audit.checkpoint"), now)
+    }
+
+    /// Records a signed checkpoint and the act of whoever signed it
+    /// (`actor`: its kind, name and peer), one transaction.
+    pub fn insert_checkpoint_by(
+        &mut self,
+        size: u64,
+        root: &[u8; 32],
+        note: &str,
+        actor: &AuditEntry<'_>,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let tx = self.transaction()?;
         tx.tx.execute(
             "INSERT OR IGNORE INTO audit_checkpoints (size, root_hash, note, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![i64::try_from(size).unwrap_or(i64::MAX), root.as_slice(), note, now],
         )?;
         let reason = format!("size:{size}");
+        let tenant_id = tx.keys().tenant_id().to_owned();
         let entry = AuditEntry {
-            tenant_id: Some(tx.keys().tenant_id()),
+            tenant_id: Some(&tenant_id),
             reason: Some(&reason),
-            ..AuditEntry::operator(operator, "audit.checkpoint")
+            action: "audit.checkpoint",
+            ..actor.clone()
         };
         tx.audit(&entry, now)?;
         tx.commit()

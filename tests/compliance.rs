@@ -1,0 +1,115 @@
+//! The compliance officer's console end to end (issue 20): the integrity
+//! badge (amber without a checkpoint, green once `serve` signed one, red for
+//! an uploaded copy with an altered record), a search by phone and its
+//! export verifying offline with `throughline audit verify`, the report of
+//! who accessed a patient naming the clinician, the sign-in failures report,
+//! and every reading of the trail audited. Only the compliance role opens it.
+// Test helpers panic on unexpected results by design; the lint is for request paths.
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+use serde_json::{Value, json};
+use throughline::Clock as _;
+use util::console::{Browser, PASSWORD, TENANT, add_staff, clinic};
+
+async fn signed_in(c: &util::console::Clinic, email: &str, id: &str) -> Browser {
+    let mut b = Browser::new(c.server.console.unwrap(), &c.ca);
+    let code = c.env.installation().danger_staff_totp_at(id, c.server.clock.now_ms()).unwrap();
+    assert_eq!(b.login(email, PASSWORD, &code).await.status, 303);
+    b
+}
+
+fn trail(c: &util::console::Clinic) -> Vec<Value> {
+    let out = c.env.tmp.path().join(format!("t-{}.jsonl", uuid::Uuid::new_v4().simple()));
+    c.env.ok(&["audit", "export", "--tenant", TENANT, "--out", out.to_str().unwrap()]);
+    std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_officer_proves_the_trail_intact_and_finds_who_read_the_patient() {
+    let c = clinic().await;
+    let cal = add_staff(&c.env, "cal@sunrise-clinic.example", "clinician", false);
+    c.env.ok(&["staff", "assign", "--tenant", TENANT, &cal, "--customer", &c.maria]);
+    let cora = add_staff(&c.env, "cora@sunrise-clinic.example", "compliance", false);
+    let ana = add_staff(&c.env, "ana@sunrise-clinic.example", "front_desk", false);
+
+    let mut doc = signed_in(&c, "cal@sunrise-clinic.example", &cal).await;
+    assert_eq!(doc.get(&format!("/patients/{}", c.maria)).await.status, 200);
+    assert_eq!(doc.get("/audit").await.status, 403, "a clinician opened the audit trail");
+    let mut desk = signed_in(&c, "ana@sunrise-clinic.example", &ana).await;
+    assert_eq!(desk.get("/audit").await.status, 403);
+    let mut wrong = Browser::new(c.server.console.unwrap(), &c.ca);
+    assert_eq!(wrong.login("ana@sunrise-clinic.example", PASSWORD, "000000").await.status, 401);
+
+    // `serve` signs a checkpoint on its schedule: the badge turns green.
+    let mut o = signed_in(&c, "cora@sunrise-clinic.example", &cora).await;
+    let mut green = None;
+    for _ in 0..50 {
+        let p = o.get("/audit").await;
+        if p.body.contains("integrity verified") {
+            green = Some(p);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let p = green.expect("no checkpoint was signed on the schedule");
+    assert!(p.body.contains("records verified") && p.body.contains("throughline audit verify"), "{}", p.body);
+    let key = c.env.ok(&["audit", "key", "--tenant", TENANT]).trim().to_owned();
+    assert!(p.body.contains(&key), "the page does not give the verifier key");
+
+    // Who accessed Maria: the clinician, with purpose.
+    let p = o.get(&format!("/audit/patients/{}", c.maria)).await;
+    assert!(
+        p.body.contains("cal@sunrise-clinic.example") && p.body.contains("patient.view") && p.body.contains("TREAT"),
+        "{}",
+        p.body
+    );
+    // Sign-in failures: Ana's wrong code.
+    let p = o.get("/audit/logins").await;
+    assert!(p.body.contains("ana@sunrise-clinic.example") && p.body.contains("bad_code"), "{}", p.body);
+
+    // Search by phone (never echoed), then export the result: it verifies offline.
+    let csrf = o.get("/audit").await.csrf();
+    let form = [("csrf", csrf.as_str()), ("patient", "(415) 555-0100"), ("action", "patient.view"), ("do", "search")];
+    let p = o.post("/audit", &form).await;
+    assert!(p.body.contains("cal@sunrise-clinic.example") && !p.body.contains("555-0100"), "{}", p.body);
+    let form = [("csrf", csrf.as_str()), ("patient", "(415) 555-0100"), ("action", "patient.view"), ("do", "export")];
+    let p = o.post("/audit", &form).await;
+    assert_eq!(p.status, 200);
+    assert!(p.headers.get("content-disposition").unwrap().to_str().unwrap().starts_with("attachment"));
+    let bundle = c.env.tmp.path().join("search.jsonl");
+    std::fs::write(&bundle, &p.body).unwrap();
+    let out = c.env.ok(&["audit", "verify", bundle.to_str().unwrap(), "--key", &key]);
+    assert!(out.contains("verified 1 records: each unchanged and included in the signed checkpoint"), "{out}");
+    let forged = c.env.tmp.path().join("forged.jsonl");
+    std::fs::write(&forged, p.body.replace("\"role\":\"clinician\"", "\"role\":\"front_desk\"")).unwrap();
+    let err = c.env.fails(&mut c.env.cmd(&["audit", "verify", forged.to_str().unwrap(), "--key", &key]));
+    assert!(err.contains("altered"), "{err}");
+
+    // An exported copy with one record altered: the upload shows it broken.
+    let whole = c.env.tmp.path().join("whole.jsonl");
+    c.env.ok(&["audit", "export", "--tenant", TENANT, "--out", whole.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let p = o.upload("/audit/verify", &csrf, text.as_bytes()).await;
+    assert!(
+        p.body.contains("class=\"notice\" role=\"status\">Uploaded export:") && p.body.contains("records verified"),
+        "{}",
+        p.body
+    );
+    let altered = text.replacen("\"patient.view\"", "\"patient.search\"", 1);
+    let p = o.upload("/audit/verify", &csrf, altered.as_bytes()).await;
+    assert!(p.body.contains("class=\"error\" role=\"status\">Uploaded export: does not verify"), "{}", p.body);
+
+    // Reading the trail was itself audited, naming the officer.
+    let records = trail(&c);
+    for action in ["audit.view", "audit.report", "audit.search", "audit.export", "audit.verify"] {
+        assert!(
+            records.iter().any(|r| r["action"] == action && r["actor"] == json!(cora) && r["role"] == "compliance"),
+            "no {action} record by the officer"
+        );
+    }
+    assert!(records.iter().any(|r| r["action"] == "audit.verify" && r["outcome"] == "failed"));
+    assert!(records.iter().any(|r| r["action"] == "audit.checkpoint" && r["actor_kind"] == "system"));
+    assert!(!records.iter().any(|r| r.to_string().contains("4155550100")), "the searched phone reached the trail");
+}

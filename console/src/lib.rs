@@ -13,6 +13,7 @@ pub mod headers;
 pub mod integrity;
 pub mod lifetime;
 pub mod lockout;
+pub mod oidc;
 pub mod pages;
 pub mod password;
 pub mod roles;

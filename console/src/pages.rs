@@ -32,6 +32,19 @@ pub struct Login {
     pub chrome: Option<Chrome>,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// Clinics that sign in through their identity provider: (tenant name, label).
+    pub providers: Vec<(String, String)>,
+}
+
+/// After a provider's sign-in: a same-origin page that moves on to the console.
+#[derive(Template)]
+#[template(path = "continue.html")]
+pub struct Continue {
+    pub chrome: Option<Chrome>,
+    pub heading: &'static str,
+    /// Where the page moves on to (ours, or the provider's logout).
+    pub to: String,
+    pub link: &'static str,
 }
 
 #[derive(Template)]

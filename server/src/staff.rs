@@ -156,6 +156,56 @@ impl Installation {
         Ok(())
     }
 
+    /// Sets the clinic's identity provider (OpenID Connect). The mapping is
+    /// checked whole first: no admin, known roles, https (or loopback) URLs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_idp(
+        &mut self,
+        tenant_name: &str,
+        label: &str,
+        issuer: &str,
+        client_id: &str,
+        client_secret: &str,
+        redirect_url: &str,
+        role_claim: &str,
+        scopes: Vec<String>,
+        map: &[String],
+    ) -> Result<(), Error> {
+        let tenant = self.tenant(tenant_name)?;
+        let map = console::oidc::parse_map(map).map_err(|e| staff_error(e.to_string()))?;
+        if !console::oidc::acceptable_url(issuer) {
+            return Err(staff_error("--issuer must be https:// (http:// only on this machine)"));
+        }
+        if !console::oidc::acceptable_url(redirect_url) || !redirect_url.ends_with("/oidc/callback") {
+            return Err(staff_error("--redirect-url must be the console's https://HOST[:PORT]/oidc/callback"));
+        }
+        if client_id.is_empty() || client_secret.is_empty() || role_claim.is_empty() || label.is_empty() {
+            return Err(staff_error("--label, --client-id, the client secret and --role-claim must not be empty"));
+        }
+        let row = crate::store::IdpRow {
+            tenant_id: tenant.id.clone(),
+            label: label.to_owned(),
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: Zeroizing::new(client_secret.to_owned()),
+            redirect_url: redirect_url.to_owned(),
+            role_claim: role_claim.to_owned(),
+            scopes,
+            role_map: map.iter().map(|(v, r)| (v.clone(), r.as_str().to_owned())).collect(),
+        };
+        self.system.set_idp(&row, self.now_ms())?;
+        self.audit_staff_change(tenant_name, "staff.idp", "idp", "none", None)?;
+        Ok(())
+    }
+
+    /// Removes the clinic's identity provider (its accounts stay, unable to sign in).
+    pub fn remove_idp(&mut self, tenant_name: &str) -> Result<bool, Error> {
+        let tenant = self.tenant(tenant_name)?;
+        let removed = self.system.remove_idp(&tenant.id)?;
+        self.audit_staff_change(tenant_name, "staff.idp.remove", "idp", "none", None)?;
+        Ok(removed)
+    }
+
     /// Test and demo support: the TOTP code an authenticator app would show at `ms`.
     pub fn danger_staff_totp_at(&self, id: &str, ms: i64) -> Result<String, Error> {
         let secrets = self.system.staff_secrets(id)?.ok_or_else(|| staff_error("no such staff member"))?;

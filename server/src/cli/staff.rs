@@ -65,6 +65,41 @@ pub enum StaffCommand {
         #[arg(long)]
         break_glass: bool,
     },
+    /// Sign-in through the clinic's identity provider (OpenID Connect).
+    /// Roles come from a claim of the ID token at every sign-in; a person
+    /// with no mapped value is refused; nothing maps to admin.
+    Idp {
+        #[arg(long)]
+        tenant: String,
+        /// The button's text, e.g. "Sunrise SSO".
+        #[arg(long)]
+        label: String,
+        /// The provider's issuer URL (https; http only on this machine).
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        /// A file whose first line is the client secret.
+        #[arg(long)]
+        client_secret_file: PathBuf,
+        /// The console's callback: https://HOST[:PORT]/oidc/callback.
+        #[arg(long)]
+        redirect_url: String,
+        /// The ID token claim holding groups or roles.
+        #[arg(long, default_value = "groups")]
+        role_claim: String,
+        /// A scope besides openid (repeatable; default: email).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// VALUE=ROLE, tried in order (repeatable).
+        #[arg(long = "map", required = true)]
+        map: Vec<String>,
+    },
+    /// Stop signing in through the clinic's identity provider.
+    IdpRemove {
+        #[arg(long)]
+        tenant: String,
+    },
     /// Put a patient in a clinician's scope.
     Assign {
         #[arg(long)]
@@ -145,6 +180,26 @@ pub fn run(data_dir: &Path, source: &Source, cmd: StaffCommand) -> anyhow::Resul
                 "{id} is now {r}{}; ended {ended} console session(s)",
                 if break_glass { " (break-glass)" } else { "" }
             );
+        }
+        StaffCommand::Idp {
+            tenant,
+            label,
+            issuer,
+            client_id,
+            client_secret_file,
+            redirect_url,
+            role_claim,
+            scopes,
+            map,
+        } => {
+            let secret = password(Some(&client_secret_file))?;
+            let scopes = if scopes.is_empty() { vec!["email".to_owned()] } else { scopes };
+            inst.set_idp(&tenant, &label, &issuer, &client_id, &secret, &redirect_url, &role_claim, scopes, &map)?;
+            println!("{tenant} signs in through {issuer} (roles from the `{role_claim}` claim)");
+        }
+        StaffCommand::IdpRemove { tenant } => {
+            let removed = inst.remove_idp(&tenant)?;
+            println!("{}", if removed { "removed" } else { "no identity provider was set" });
         }
         StaffCommand::Assign { tenant, id, customer } => {
             let customer = super::customer_id(&customer)?;

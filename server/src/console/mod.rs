@@ -12,6 +12,8 @@ mod audit_export;
 mod audit_pages;
 mod email;
 mod held;
+mod oidc;
+mod oidc_session;
 mod patients;
 mod session;
 
@@ -44,6 +46,8 @@ pub struct ConsoleOptions {
 pub struct ConsoleState {
     /// Failed logins per source address (164.308(a)(5)(ii)(C)).
     sources: Mutex<HashMap<IpAddr, console::lockout::Source>>,
+    /// Provider sign-ins in flight, by state (ten minutes at most).
+    oidc_pending: Mutex<HashMap<String, oidc::Pending>>,
 }
 
 /// A bound console listener.
@@ -82,11 +86,13 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 26] = [
+pub const ROUTES: [(&str, &str); 28] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
     ("POST", "/session/extend"),
+    ("GET", "/oidc/start/{tenant}"),
+    ("GET", "/oidc/callback"),
     ("GET", "/"),
     ("GET", "/search"),
     ("POST", "/search"),
@@ -116,6 +122,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(session::login))
         .route("/logout", web::post().to(session::logout))
         .route("/session/extend", web::post().to(session::extend))
+        .route("/oidc/start/{tenant}", web::get().to(oidc::start))
+        .route("/oidc/callback", web::get().to(oidc::callback))
         .route("/", web::get().to(admin::home))
         .route("/search", web::get().to(patients::search_page))
         .route("/search", web::post().to(patients::search))

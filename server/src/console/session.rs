@@ -168,9 +168,22 @@ pub struct Ended {
     ended: Option<String>,
 }
 
-pub async fn login_page(q: web::Query<Ended>) -> HttpResponse {
+/// The clinics that sign in through their provider, for the sign-in page.
+async fn providers(state: &web::Data<AppState>) -> Vec<(String, String)> {
+    let st = state.clone();
+    web::block(move || -> Result<Vec<(String, String)>, crate::Error> {
+        Ok(st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?.idp_labels()?)
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or_default()
+}
+
+pub async fn login_page(state: web::Data<AppState>, q: web::Query<Ended>) -> HttpResponse {
     let notice = q.ended.as_ref().map(|_| "You were signed out. Sign in again to continue.".to_owned());
-    page(StatusCode::OK, &pages::render(&Login { chrome: None, error: None, notice }))
+    let providers = providers(&state).await;
+    page(StatusCode::OK, &pages::render(&Login { chrome: None, error: None, notice, providers }))
 }
 
 #[derive(Deserialize)]
@@ -306,7 +319,12 @@ pub async fn login(
             let error = "The email, password or code is not right, or the account is locked. After five failures an account is locked for 15 minutes.";
             page(
                 StatusCode::UNAUTHORIZED,
-                &pages::render(&Login { chrome: None, error: Some(error.into()), notice: None }),
+                &pages::render(&Login {
+                    chrome: None,
+                    error: Some(error.into()),
+                    notice: None,
+                    providers: providers(&state).await,
+                }),
             )
         }
     }
@@ -327,19 +345,35 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, form: web::For
     }
     let Some(id_hash) = cookie_id(&req) else { return see_other("/login") };
     let st = state.clone();
-    let deleted = web::block(move || -> Result<bool, crate::Error> {
+    let deleted = web::block(move || -> Result<Option<String>, crate::Error> {
         let system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
-        Ok(system.delete_staff_session(&id_hash)?)
+        let provider_logout = system.session_logout_url(&id_hash)?;
+        system.delete_staff_session(&id_hash)?;
+        Ok(provider_logout)
     })
     .await;
-    if !matches!(deleted, Ok(Ok(_))) {
-        return internal(&"logout failed");
-    }
+    let Ok(Ok(provider_logout)) = deleted else { return internal(&"logout failed") };
     let mut ev = signed.event("staff.logout");
     ev.purpose = "HSYSADMIN";
     ev.reason = Some("user".into());
     if let Err(e) = record(&state, &signed.tenant, ev).await {
         return internal(&e);
+    }
+    // A session from the clinic's provider signs out there too (RP-initiated
+    // logout), by a page that moves on: CSP's form-action forbids a form's
+    // redirect to another origin.
+    if let Some(to) = provider_logout {
+        let p = pages::Continue {
+            chrome: None,
+            heading: "Signing you out",
+            to,
+            link: "Sign out of the clinic's account too",
+        };
+        return HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("set-cookie", console::headers::expired_cookie()))
+            .insert_header(console::headers::CLEAR_SITE_DATA)
+            .body(pages::render(&p));
     }
     HttpResponse::SeeOther()
         .insert_header(("location", "/login"))

@@ -113,3 +113,56 @@ async fn the_officer_proves_the_trail_intact_and_finds_who_read_the_patient() {
     assert!(records.iter().any(|r| r["action"] == "audit.checkpoint" && r["actor_kind"] == "system"));
     assert!(!records.iter().any(|r| r.to_string().contains("4155550100")), "the searched phone reached the trail");
 }
+
+/// Patients' requests: entered for a request by phone, due a calendar month
+/// after receipt (overdue shows), an access export built from the queue, and
+/// an erasure that runs only when a second person approves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
+    let c = clinic().await;
+    let cora = add_staff(&c.env, "cora@sunrise-clinic.example", "compliance", false);
+    let amy = add_staff(&c.env, "amy@sunrise-clinic.example", "admin", false);
+    let mut o = signed_in(&c, "cora@sunrise-clinic.example", &cora).await;
+    let csrf = o.get("/requests").await.csrf();
+
+    // Access, by pseudonym: the export is built from the queue.
+    let p = o.post("/requests", &[("csrf", &csrf), ("patient", &c.maria), ("kind", "access"), ("note", "called back on the number on file")]).await;
+    assert_eq!(p.status, 303);
+    let page = o.get("/requests").await.body;
+    let export = page.split("action=\"/requests/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(export.ends_with("/export"), "{page}");
+    let p = o.post(&format!("/requests/{export}"), &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains("throughline-patient-export/v1") && p.body.contains("Maria Lopez"), "{}", p.body);
+
+    // Erasure, by phone, received in January: due the last day of February, overdue now.
+    let p = o.post("/requests", &[("csrf", &csrf), ("patient", "(415) 555-0100"), ("kind", "erasure"), ("received", "2026-01-31")]).await;
+    assert_eq!(p.status, 303);
+    let page = o.get("/requests").await.body;
+    assert!(page.contains("2026-02-28") && page.contains("overdue"), "{page}");
+    assert!(!page.contains("/approve"), "the person who entered it was offered the approval");
+    let mut admin = signed_in(&c, "amy@sunrise-clinic.example", &amy).await;
+    let page = admin.get("/requests").await.body;
+    let approve = page.split("action=\"/requests/").find(|s| s.contains("/approve")).unwrap().split('"').next().unwrap().to_owned();
+    // Cora cannot approve her own, even by posting the form herself.
+    let p = o.post(&format!("/requests/{approve}"), &[("csrf", &csrf)]).await;
+    assert!(p.body.contains("A second person must approve"), "{}", p.body);
+    {
+        let mut store = c.env.installation().open_tenant(TENANT).unwrap();
+        let tx = store.transaction().unwrap();
+        assert!(tx.customer_live(&throughline::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
+    }
+    let csrf2 = admin.get("/requests").await.csrf();
+    let p = admin.post(&format!("/requests/{approve}"), &[("csrf", &csrf2)]).await;
+    assert!(p.body.contains("the patient was erased and the receipt recorded"), "{}", p.body);
+    {
+        let mut store = c.env.installation().open_tenant(TENANT).unwrap();
+        let tx = store.transaction().unwrap();
+        assert!(!tx.customer_live(&throughline::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
+    }
+    let records = trail(&c);
+    assert!(records.iter().any(|r| r["action"] == "rights.approve" && r["outcome"] == "refused" && r["reason"] == "same_person"));
+    let erase = records.iter().rev().find(|r| r["action"] == "customer.erase").unwrap();
+    assert_eq!((&erase["actor_kind"], &erase["actor"]), (&json!("staff"), &json!(amy)));
+    assert!(records.iter().any(|r| r["action"] == "rights.approve" && r["outcome"] == "ok" && r["actor"] == json!(amy)));
+}

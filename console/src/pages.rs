@@ -258,6 +258,34 @@ pub struct Audit {
     pub verified: Option<(bool, String)>,
 }
 
+#[derive(Clone, Debug)]
+pub struct RequestRow {
+    pub id: String,
+    pub customer: String,
+    pub kind: String,
+    pub source: String,
+    pub received: String,
+    pub due: String,
+    pub overdue: bool,
+    pub status: String,
+    pub requested_by: String,
+    pub approved_by: String,
+    pub receipt: String,
+    /// An open erasure someone else entered: this person may approve it.
+    pub can_approve: bool,
+    pub can_export: bool,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+pub struct Requests {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub rows: Vec<RequestRow>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message {

@@ -39,6 +39,8 @@ pub enum Screen {
     Reviews,
     /// The audit trail: integrity, search, reports, exports.
     Audit,
+    /// Patients' requests (access, erasure) and their deadlines.
+    Requests,
     /// The clinic's staff.
     Staff,
 }
@@ -103,8 +105,8 @@ impl Role {
             Role::FrontDesk => matches!(screen, Search | Patient | Queue | Thread | Reply),
             Role::Clinician => matches!(screen, Search | Patient | Thread | Reply | BreakGlass),
             Role::EmailReviewer => matches!(screen, Queue | Thread | Reply),
-            Role::Compliance => matches!(screen, Reviews | Audit),
-            Role::Admin => matches!(screen, Staff),
+            Role::Compliance => matches!(screen, Reviews | Audit | Requests),
+            Role::Admin => matches!(screen, Staff | Requests),
         }
     }
 }

@@ -32,6 +32,7 @@ pub fn tenant() -> Migrations<'static> {
         M::up(include_str!("../sql/tenant/0003_identity_assurance.sql")),
         M::up(include_str!("../sql/tenant/0004_turn_refs.sql")),
         M::up(include_str!("../sql/tenant/0005_staff_audit.sql")),
+        M::up(include_str!("../sql/tenant/0006_rights_requests.sql")),
     ])
 }
 

@@ -55,6 +55,8 @@ random_id!(SessionId, "ses_", uuid::Uuid::new_v7(uuid::Timestamp::now(uuid::NoCo
 random_id!(StaffId, "stf_", uuid::Uuid::new_v4());
 // An emergency-access grant.
 random_id!(BreakGlassId, "brk_", uuid::Uuid::new_v4());
+// A patient's request (access, erasure).
+random_id!(RequestId, "req_", uuid::Uuid::new_v4());
 
 /// A tenant's operator-facing name: 1 to 63 lowercase letters, digits and
 /// inner hyphens (it appears in certificates and file listings).

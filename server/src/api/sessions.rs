@@ -267,8 +267,28 @@ pub async fn erasure(
             },
             label: format!("channel:{}:{}", actor.channel, actor.serial),
         };
-        crate::erasure::erase(&mut store, state.tenants.system(), &tenant, &customer, &by, now)
-            .map_err(|e| ApiError::internal(&e))
+        let receipt = crate::erasure::erase(&mut store, state.tenants.system(), &tenant, &customer, &by, now)
+            .map_err(|e| ApiError::internal(&e))?;
+        // The patients' requests queue lists it, answered at once.
+        let rid = crate::ids::RequestId::generate().to_string();
+        let mut record = || -> Result<(), crate::store::StoreError> {
+            let tx = store.transaction()?;
+            let by = format!("channel:{}", actor.serial);
+            tx.insert_request(
+                &rid,
+                customer.as_str(),
+                "erasure",
+                "api",
+                now,
+                crate::store::rights_due(now),
+                None,
+                &by,
+            )?;
+            tx.complete_request(&rid, None, Some(&crate::store::receipt_id(&receipt)), now)?;
+            tx.commit()
+        };
+        record().map_err(|e| ApiError::store(&e))?;
+        Ok(receipt)
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;

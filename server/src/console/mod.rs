@@ -15,6 +15,7 @@ mod held;
 mod oidc;
 mod oidc_session;
 mod patients;
+mod requests;
 mod session;
 
 use std::collections::HashMap;
@@ -86,7 +87,7 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 28] = [
+pub const ROUTES: [(&str, &str); 32] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -114,6 +115,10 @@ pub const ROUTES: [(&str, &str); 28] = [
     ("GET", "/audit/logins"),
     ("GET", "/audit/checkpoint"),
     ("POST", "/audit/verify"),
+    ("GET", "/requests"),
+    ("POST", "/requests"),
+    ("POST", "/requests/{id}/export"),
+    ("POST", "/requests/{id}/approve"),
     ("GET", "/assets/{file}"),
 ];
 
@@ -145,6 +150,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit/logins", web::get().to(audit_pages::logins_report))
         .route("/audit/checkpoint", web::get().to(audit_export::checkpoint))
         .route("/audit/verify", web::post().to(audit_export::verify))
+        .route("/requests", web::get().to(requests::requests))
+        .route("/requests", web::post().to(requests::enter))
+        .route("/requests/{id}/export", web::post().to(requests::export))
+        .route("/requests/{id}/approve", web::post().to(requests::approve))
         .route("/assets/{file}", web::get().to(asset));
 }
 

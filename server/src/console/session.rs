@@ -75,6 +75,7 @@ pub fn nav(role: Role, current: &str) -> Vec<Nav> {
         ("/queue", "Email review", Screen::Queue),
         ("/audit", "Audit trail", Screen::Audit),
         ("/reviews", "Reviews", Screen::Reviews),
+        ("/requests", "Patients' requests", Screen::Requests),
         ("/staff", "Staff", Screen::Staff),
     ]
     .into_iter()

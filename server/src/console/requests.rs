@@ -1,0 +1,296 @@
+//! Patients' requests in the console: the queue with each request's GDPR
+//! Art. 12(3) deadline, entering one made by phone or letter, building an
+//! access export, and an erasure that runs only when a second person (not
+//! the one who entered it) approves. Every step is audited.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use console::Screen;
+use console::pages::{self, RequestRow, Requests};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::audit_event::{StaffEvent, in_tenant, record};
+use super::session::{Signed, signed_in};
+use super::{internal, page, see_other};
+use crate::api::AppState;
+use crate::continuity::identifiers::Identifier;
+use crate::ids::{CustomerId, RequestId};
+use crate::store::{AuditEntry, IdentifierKind, StoreError};
+
+async fn list(
+    state: &web::Data<AppState>,
+    signed: &Signed,
+    notice: Option<String>,
+    error: Option<String>,
+) -> HttpResponse {
+    let now = state.clock.now_ms();
+    let mut ev = signed.event("rights.list");
+    let me = signed.staff.id.clone();
+    let read = in_tenant(state, &signed.tenant, move |tx, _| {
+        let rows = tx.requests(200)?;
+        ev.subjects = rows.iter().map(|r| r.customer_id.clone()).collect();
+        ev.subjects.sort();
+        ev.subjects.dedup();
+        ev.write(tx, now)?;
+        Ok::<_, StoreError>(rows)
+    })
+    .await;
+    let rows = match read {
+        Ok(r) => r,
+        Err(e) => return internal(&e),
+    };
+    let zone = crate::calendar::ClinicZone::utc();
+    let day = |t: i64| zone.format(t, "%Y-%m-%d");
+    let rows = rows
+        .into_iter()
+        .map(|r| RequestRow {
+            can_approve: r.status == "open" && r.kind == "erasure" && r.requested_by != me,
+            can_export: r.status == "open" && r.kind == "access",
+            overdue: r.status == "open" && now > r.due_at,
+            id: r.id,
+            customer: r.customer_id,
+            kind: r.kind,
+            source: r.source,
+            received: day(r.received_at),
+            due: day(r.due_at),
+            status: r.status,
+            requested_by: r.requested_by,
+            approved_by: r.approved_by.unwrap_or_default(),
+            receipt: r.receipt.map(|x| x.chars().take(16).collect()).unwrap_or_default(),
+        })
+        .collect();
+    let p =
+        Requests { chrome: Some(signed.chrome(state, "/requests")), csrf: signed.csrf.clone(), rows, notice, error };
+    page(StatusCode::OK, &pages::render(&p))
+}
+
+fn refused(signed: &Signed, state: &AppState) -> Option<HttpResponse> {
+    (!signed.role.allows(Screen::Requests)).then(|| super::patients::refused_screen(signed, state))
+}
+
+pub async fn requests(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let signed = match signed_in(&req, &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(r) = refused(&signed, &state) {
+        return r;
+    }
+    list(&state, &signed, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewRequest {
+    csrf: String,
+    patient: Zeroizing<String>,
+    kind: String,
+    #[serde(default)]
+    received: String,
+    #[serde(default)]
+    note: Zeroizing<String>,
+}
+
+pub async fn enter(req: HttpRequest, state: web::Data<AppState>, form: web::Form<NewRequest>) -> HttpResponse {
+    let signed = match signed_in(&req, &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = signed.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Some(r) = refused(&signed, &state) {
+        return r;
+    }
+    let form = form.into_inner();
+    if !matches!(form.kind.as_str(), "access" | "erasure") {
+        return list(&state, &signed, None, Some("Choose access or erasure.".into())).await;
+    }
+    let now = state.clock.now_ms();
+    let received = if form.received.trim().is_empty() {
+        now
+    } else {
+        match jiff::civil::Date::strptime("%Y-%m-%d", form.received.trim())
+            .ok()
+            .and_then(|d| d.to_datetime(jiff::civil::Time::midnight()).to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+            .map(|z| z.timestamp().as_millisecond())
+        {
+            Some(t) if t <= now => t,
+            _ => {
+                return list(
+                    &state,
+                    &signed,
+                    None,
+                    Some("The date received must be YYYY-MM-DD and not in the future.".into()),
+                )
+                .await;
+            }
+        }
+    };
+    let id = RequestId::generate().to_string();
+    let mut ev = signed.event("rights.request");
+    ev.reason = Some(form.kind.clone());
+    let staff = signed.staff.id.clone();
+    let done = in_tenant(&state, &signed.tenant, move |tx, settings| {
+        let raw = form.patient.trim().to_owned();
+        let customer = if raw.starts_with("cus_") {
+            CustomerId::parse(&raw).filter(|c| tx.customer_live(c).unwrap_or(false))
+        } else {
+            let found = match Identifier::email(&raw) {
+                Ok(e) => tx.customers_by_identifier(IdentifierKind::Email, e.value())?,
+                Err(_) => match Identifier::phone(&raw, &settings.region) {
+                    Ok(p) => tx.customers_by_identifier(IdentifierKind::Phone, p.value())?,
+                    Err(_) => vec![],
+                },
+            };
+            ev.query_hmac = Some(tx.search_hmac("request", &raw));
+            // Several patients on one number: staff must pick by id.
+            if found.len() == 1 { found.into_iter().next() } else { None }
+        };
+        let Some(customer) = customer else { return Ok(false) };
+        tx.insert_request(
+            &id,
+            customer.as_str(),
+            &form.kind,
+            "staff",
+            received,
+            crate::store::rights_due(received),
+            Some(&form.note),
+            &staff,
+        )?;
+        ev.customer = Some(customer.to_string());
+        ev.session = None;
+        ev.write(tx, now)?;
+        Ok::<_, StoreError>(true)
+    })
+    .await;
+    match done {
+        Ok(true) => see_other("/requests"),
+        Ok(false) => list(&state, &signed, None, Some("No single patient matches; give their cus_… id.".into())).await,
+        Err(e) => internal(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// Builds the patient's access export and closes the request.
+pub async fn export(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let signed = match signed_in(&req, &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = signed.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Some(r) = refused(&signed, &state) {
+        return r;
+    }
+    let id = path.into_inner();
+    let now = state.clock.now_ms();
+    let (staff, peer) = (signed.staff.id.clone(), signed.peer.clone());
+    let mut ev = signed.event("rights.complete");
+    let built = in_tenant(&state, &signed.tenant, move |tx, _| {
+        let Some(r) = tx.request(&id)?.filter(|r| r.status == "open" && r.kind == "access") else { return Ok(None) };
+        let Some(customer) = CustomerId::parse(&r.customer_id) else { return Ok(None) };
+        let by = AuditEntry {
+            actor_kind: audit::ActorKind::Staff,
+            actor: &staff,
+            peer: peer.as_deref(),
+            ..AuditEntry::operator(&staff, "customer.export")
+        };
+        let doc = crate::patient_export::build(tx, &customer, &policy::operator_access(), &by, now)?;
+        tx.complete_request(&id, None, None, now)?;
+        ev.customer = Some(customer.to_string());
+        ev.reason = Some("access".into());
+        ev.write(tx, now)?;
+        Ok::<_, StoreError>(Some((customer.to_string(), doc)))
+    })
+    .await;
+    match built {
+        Ok(Some((customer, doc))) => HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header(("content-disposition", format!("attachment; filename=\"export-{customer}.json\"")))
+            .body(doc.to_string()),
+        Ok(None) => list(&state, &signed, None, Some("That request is not an open access request.".into())).await,
+        Err(e) => internal(&e),
+    }
+}
+
+/// The second person's approval: the erasure runs, the receipt closes the request.
+pub async fn approve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let signed = match signed_in(&req, &state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Err(r) = signed.check_csrf(&form.csrf) {
+        return r;
+    }
+    if let Some(r) = refused(&signed, &state) {
+        return r;
+    }
+    let id = path.into_inner();
+    let lookup = id.clone();
+    let found = in_tenant(&state, &signed.tenant, move |tx, _| tx.request(&lookup)).await;
+    let r = match found {
+        Ok(Some(r)) if r.status == "open" && r.kind == "erasure" => r,
+        Ok(_) => return list(&state, &signed, None, Some("That request is not an open erasure request.".into())).await,
+        Err(e) => return internal(&e),
+    };
+    let mut ev: StaffEvent = signed.event("rights.approve");
+    ev.customer = Some(r.customer_id.clone());
+    if r.requested_by == signed.staff.id {
+        if let Err(e) = record(&state, &signed.tenant, ev.refused("same_person")).await {
+            return internal(&e);
+        }
+        return list(&state, &signed, None, Some("A second person must approve an erasure you entered.".into())).await;
+    }
+    let Some(customer) = CustomerId::parse(&r.customer_id) else { return internal(&"request patient id") };
+    let now = state.clock.now_ms();
+    let st = state.clone();
+    let tenant = signed.tenant.clone();
+    let (staff, peer) = (signed.staff.id.clone(), signed.peer.clone());
+    let rid = id.clone();
+    let erased = web::block(move || -> Result<String, crate::Error> {
+        let handle = st.tenants.get(&tenant)?;
+        let mut store = handle.store.lock().map_err(|_| crate::Error::Poisoned)?;
+        let by = crate::erasure::Requester {
+            audit: AuditEntry {
+                actor_kind: audit::ActorKind::Staff,
+                actor: &staff,
+                peer: peer.as_deref(),
+                reason: Some(&rid),
+                ..AuditEntry::operator(&staff, "customer.erase")
+            },
+            label: format!("staff:{staff}"),
+        };
+        let receipt = crate::erasure::erase(&mut store, st.tenants.system(), &tenant, &customer, &by, now)?;
+        let tx = store.transaction()?;
+        tx.complete_request(&rid, Some(&staff), Some(&crate::store::receipt_id(&receipt)), now)?;
+        tx.commit()?;
+        Ok(receipt)
+    })
+    .await;
+    match erased {
+        Ok(Ok(_)) => {
+            if let Err(e) = record(&state, &signed.tenant, ev).await {
+                return internal(&e);
+            }
+            list(&state, &signed, Some("Approved: the patient was erased and the receipt recorded.".into()), None).await
+        }
+        Ok(Err(e)) => internal(&e),
+        Err(e) => internal(&e),
+    }
+}

@@ -126,7 +126,17 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     let csrf = o.get("/requests").await.csrf();
 
     // Access, by pseudonym: the export is built from the queue.
-    let p = o.post("/requests", &[("csrf", &csrf), ("patient", &c.maria), ("kind", "access"), ("note", "called back on the number on file")]).await;
+    let p = o
+        .post(
+            "/requests",
+            &[
+                ("csrf", &csrf),
+                ("patient", &c.maria),
+                ("kind", "access"),
+                ("note", "called back on the number on file"),
+            ],
+        )
+        .await;
     assert_eq!(p.status, 303);
     let page = o.get("/requests").await.body;
     let export = page.split("action=\"/requests/").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -136,14 +146,26 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     assert!(p.body.contains("throughline-patient-export/v1") && p.body.contains("Maria Lopez"), "{}", p.body);
 
     // Erasure, by phone, received in January: due the last day of February, overdue now.
-    let p = o.post("/requests", &[("csrf", &csrf), ("patient", "(415) 555-0100"), ("kind", "erasure"), ("received", "2026-01-31")]).await;
+    let p = o
+        .post(
+            "/requests",
+            &[("csrf", &csrf), ("patient", "(415) 555-0100"), ("kind", "erasure"), ("received", "2026-01-31")],
+        )
+        .await;
     assert_eq!(p.status, 303);
     let page = o.get("/requests").await.body;
     assert!(page.contains("2026-02-28") && page.contains("overdue"), "{page}");
     assert!(!page.contains("/approve"), "the person who entered it was offered the approval");
     let mut admin = signed_in(&c, "amy@sunrise-clinic.example", &amy).await;
     let page = admin.get("/requests").await.body;
-    let approve = page.split("action=\"/requests/").find(|s| s.contains("/approve")).unwrap().split('"').next().unwrap().to_owned();
+    let approve = page
+        .split("action=\"/requests/")
+        .find(|s| s.contains("/approve"))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
     // Cora cannot approve her own, even by posting the form herself.
     let p = o.post(&format!("/requests/{approve}"), &[("csrf", &csrf)]).await;
     assert!(p.body.contains("A second person must approve"), "{}", p.body);
@@ -161,8 +183,14 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
         assert!(!tx.customer_live(&throughline::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
     }
     let records = trail(&c);
-    assert!(records.iter().any(|r| r["action"] == "rights.approve" && r["outcome"] == "refused" && r["reason"] == "same_person"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "rights.approve" && r["outcome"] == "refused" && r["reason"] == "same_person")
+    );
     let erase = records.iter().rev().find(|r| r["action"] == "customer.erase").unwrap();
     assert_eq!((&erase["actor_kind"], &erase["actor"]), (&json!("staff"), &json!(amy)));
-    assert!(records.iter().any(|r| r["action"] == "rights.approve" && r["outcome"] == "ok" && r["actor"] == json!(amy)));
+    assert!(
+        records.iter().any(|r| r["action"] == "rights.approve" && r["outcome"] == "ok" && r["actor"] == json!(amy))
+    );
 }

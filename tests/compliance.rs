@@ -101,9 +101,27 @@ async fn the_officer_proves_the_trail_intact_and_finds_who_read_the_patient() {
     let p = o.upload("/audit/verify", &csrf, altered.as_bytes()).await;
     assert!(p.body.contains("class=\"error\" role=\"status\">Uploaded export: does not verify"), "{}", p.body);
 
+    // The failed check is an alert on the Reviews page.
+    let p = o.get("/reviews").await;
+    assert!(p.body.contains("verification failed") && p.body.contains(&cora), "{}", p.body);
+
+    // The quarter's access review: every account, what it accessed; recorded.
+    let p = o.get("/audit/access-review").await;
+    assert!(
+        p.body.contains("cal@sunrise-clinic.example") && p.body.contains("password and authenticator code"),
+        "{}",
+        p.body
+    );
+    let csrf = p.csrf();
+    let p = o.post("/audit/access-review", &[("csrf", &csrf), ("note", "All four accounts needed; no change.")]).await;
+    assert_eq!(p.status, 303);
+    assert!(o.get("/audit/access-review").await.body.contains("All four accounts needed; no change."));
+
     // Reading the trail was itself audited, naming the officer.
     let records = trail(&c);
-    for action in ["audit.view", "audit.report", "audit.search", "audit.export", "audit.verify"] {
+    for action in
+        ["audit.view", "audit.report", "audit.search", "audit.export", "audit.verify", "staff.access_review.attest"]
+    {
         assert!(
             records.iter().any(|r| r["action"] == action && r["actor"] == json!(cora) && r["role"] == "compliance"),
             "no {action} record by the officer"

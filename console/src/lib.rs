@@ -7,6 +7,7 @@
 //! console shell reads the store and hands these modules plain values.
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod assets;
 pub mod csrf;
 pub mod headers;

@@ -286,6 +286,41 @@ pub struct Requests {
     pub error: Option<String>,
 }
 
+#[derive(Clone, Debug)]
+pub struct ReviewAccount {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub break_glass: bool,
+    pub status: String,
+    pub method: &'static str,
+    pub last_login: String,
+    /// No sign-in for 90 days (or never): a candidate for removal.
+    pub inactive: bool,
+    pub patients: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PastReview {
+    pub period: String,
+    pub reviewer: String,
+    pub accounts: i64,
+    pub note: String,
+    pub at: String,
+}
+
+#[derive(Template)]
+#[template(path = "access_review.html")]
+pub struct AccessReview {
+    pub chrome: Option<Chrome>,
+    pub csrf: String,
+    pub period: String,
+    pub range: String,
+    pub accounts: Vec<ReviewAccount>,
+    pub past: Vec<PastReview>,
+    pub notice: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct Message {

@@ -57,6 +57,10 @@ async fn reviews_page(req: &HttpRequest, state: &web::Data<AppState>, notice: Op
     if let Err(e) = record(state, &signed.tenant, ev).await {
         return internal(&e);
     }
+    let computed = match super::access_review::anomalies(state, &signed).await {
+        Ok(a) => a,
+        Err(e) => return internal(&e),
+    };
     let p = Reviews {
         chrome: Some(signed.chrome(state, "/reviews")),
         csrf: signed.csrf.clone(),
@@ -71,14 +75,20 @@ async fn reviews_page(req: &HttpRequest, state: &web::Data<AppState>, notice: Op
                 reason: g.reason.to_string(),
             })
             .collect(),
-        alerts: alerts
+        alerts: computed
             .into_iter()
-            .map(|(at, kind, staff, reference)| AlertRow {
+            .map(|a| AlertRow {
+                at: zone.format(a.at, "%Y-%m-%d %H:%M UTC"),
+                kind: a.kind.replace('_', " "),
+                staff: a.actor,
+                reference: a.detail,
+            })
+            .chain(alerts.into_iter().map(|(at, kind, staff, reference)| AlertRow {
                 at: zone.format(at, "%Y-%m-%d %H:%M UTC"),
                 kind: kind.replace('_', " "),
                 staff: staff.unwrap_or_default(),
                 reference: reference.unwrap_or_default(),
-            })
+            }))
             .collect(),
     };
     page(StatusCode::OK, &pages::render(&p))

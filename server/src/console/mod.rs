@@ -6,6 +6,7 @@
 // A refusal is the page to answer with (one per request, never on a hot path).
 #![allow(clippy::result_large_err)]
 
+mod access_review;
 mod admin;
 mod audit_event;
 mod audit_export;
@@ -87,7 +88,7 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 32] = [
+pub const ROUTES: [(&str, &str); 34] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -115,6 +116,8 @@ pub const ROUTES: [(&str, &str); 32] = [
     ("GET", "/audit/logins"),
     ("GET", "/audit/checkpoint"),
     ("POST", "/audit/verify"),
+    ("GET", "/audit/access-review"),
+    ("POST", "/audit/access-review"),
     ("GET", "/requests"),
     ("POST", "/requests"),
     ("POST", "/requests/{id}/export"),
@@ -150,6 +153,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/audit/logins", web::get().to(audit_pages::logins_report))
         .route("/audit/checkpoint", web::get().to(audit_export::checkpoint))
         .route("/audit/verify", web::post().to(audit_export::verify))
+        .route("/audit/access-review", web::get().to(access_review::review_page))
+        .route("/audit/access-review", web::post().to(access_review::attest))
         .route("/requests", web::get().to(requests::requests))
         .route("/requests", web::post().to(requests::enter))
         .route("/requests/{id}/export", web::post().to(requests::export))

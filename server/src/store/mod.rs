@@ -36,7 +36,7 @@ pub use open::{cipher_version, open_encrypted};
 pub use patient_export::{ConversationExport, IdentifierExport};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
 pub use system_email::{EmailSettingsRow, SmtpRow};
-pub use system_idp::IdpRow;
+pub use system_idp::{AccessReview, IdpRow};
 pub use system_server::ServerIdentityRow;
 pub use system_staff::{BreakGlassRow, NewStaff, StaffRow, StaffSecrets, StaffSessionRow};
 pub use tenant::{Countable, CustomerDisplay, IdentifierKind, LinkRow, TenantStore};

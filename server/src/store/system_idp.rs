@@ -131,3 +131,41 @@ impl SystemStore {
             .flatten())
     }
 }
+
+/// A recorded access review: (period, reviewer, accounts, note, at).
+pub type AccessReview = (String, String, i64, String, i64);
+
+impl SystemStore {
+    pub fn record_access_review(
+        &self,
+        tenant: &TenantId,
+        period: &str,
+        reviewer: &str,
+        accounts: i64,
+        note: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO access_reviews (tenant_id, period, reviewer, accounts, note, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![tenant.as_str(), period, reviewer, accounts, note, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn access_reviews(&self, tenant: &TenantId) -> Result<Vec<AccessReview>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT period, reviewer, accounts, note, at FROM access_reviews WHERE tenant_id = ?1 ORDER BY at DESC LIMIT 40",
+        )?;
+        let rows =
+            stmt.query_map([tenant.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether an account signs in through the provider.
+    pub fn staff_uses_provider(&self, staff: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM staff WHERE id = ?1 AND oidc_subject IS NOT NULL")?
+            .exists([staff])?)
+    }
+}

@@ -66,3 +66,30 @@ impl TenantTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// A staff member's record, as the anomaly rules read it:
+/// (actor, at, action, customer, outcome, reason).
+pub type StaffEventRow = (String, i64, String, Option<String>, String, Option<String>);
+
+impl TenantTx<'_> {
+    /// Staff records since `since`, oldest first.
+    pub fn staff_events_since(&self, since: i64) -> Result<Vec<StaffEventRow>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT actor, at, action, customer_id, outcome, reason FROM audit
+             WHERE actor_kind = 'staff' AND at >= ?1 ORDER BY seq",
+        )?;
+        let rows =
+            stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Distinct patients each staff member's records name in [from, until).
+    pub fn distinct_patients_by_staff(&self, from: i64, until: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT actor, COUNT(DISTINCT customer_id) FROM audit
+             WHERE actor_kind = 'staff' AND at >= ?1 AND at < ?2 AND customer_id IS NOT NULL GROUP BY actor",
+        )?;
+        let rows = stmt.query_map(params![from, until], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -440,3 +440,28 @@ fn deleted_tenants_are_shredded_after_their_grace_period() {
     assert!(inst.tenant_keys(&id).is_err());
     assert!(inst.open_tenant("sunrise-clinic").is_ok());
 }
+
+/// The running server's hourly pass shreds the same way (M7), and never
+/// drops a tenant another process created since the server started.
+#[test]
+fn the_servers_pool_shreds_deleted_tenants_and_keeps_new_ones() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "harbor-health"]);
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    let pool = inst.tenant_pool().unwrap();
+    let id = inst.tenant("harbor-health").unwrap().id;
+    assert!(pool.get(&id).is_ok(), "opened while live");
+    drop(inst);
+    // Another process deletes one tenant and creates another while the pool runs.
+    env.ok(&["tenant", "delete", "harbor-health"]);
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    let grace = throughline::tenants::TENANT_SHRED_GRACE_MS;
+    let now = SystemClock.now_ms();
+    assert!(pool.shred_deleted(grace, now).unwrap().is_empty(), "shredded inside the grace period");
+    assert_eq!(pool.shred_deleted(grace, now + grace + 1).unwrap(), std::slice::from_ref(&id));
+    assert!(!env.data.join("tenants").join(format!("{id}.db")).exists(), "the store file survived");
+    drop(pool);
+    let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
+    assert!(inst.tenant_keys(&id).is_err(), "the key survived");
+    assert!(inst.open_tenant("sunrise-clinic").is_ok(), "the tenant made meanwhile lost its key");
+}

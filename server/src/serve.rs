@@ -194,6 +194,13 @@ impl Maintenance {
                     let conversations = last_conversations.elapsed() >= PURGE_CONVERSATIONS_EVERY;
                     if conversations {
                         last_conversations = Instant::now();
+                        // Deleted tenants past their grace period (M7), hourly.
+                        let now = state.clock.now_ms();
+                        match state.tenants.shred_deleted(crate::tenants::TENANT_SHRED_GRACE_MS, now) {
+                            Ok(ids) if ids.is_empty() => {}
+                            Ok(ids) => tracing::info!(tenants = ids.len(), "deleted tenants crypto-shredded"),
+                            Err(e) => tracing::warn!(error = %e, "shredding deleted tenants waits for the next pass"),
+                        }
                     }
                     match state.tenants.purge(state.clock.now_ms(), conversations) {
                         Ok((0, 0)) => {}

@@ -43,6 +43,9 @@ pub const DEFAULT_STORE_MEMORY_MIB: u64 = 384;
 /// descriptors) until its next request.
 pub const IDLE_CLOSE: Duration = Duration::from_secs(15 * 60);
 
+/// A deleted tenant's store is crypto-shredded this long after deletion.
+pub const TENANT_SHRED_GRACE_MS: i64 = 30 * 86_400_000;
+
 pub struct TenantHandle {
     /// The store behind group commit (`run`), or taken whole (`lock`).
     pub store: Arc<Grouped>,
@@ -181,6 +184,37 @@ impl TenantPool {
     /// The system store connection (for the erasure ledger).
     pub fn system(&self) -> &Mutex<SystemStore> {
         &self.system
+    }
+
+    /// Crypto-shreds tenants deleted more than `grace_ms` ago, as `throughline
+    /// purge` does, from the running server (its hourly pass): the keyring is
+    /// re-read under the data directory's lock first, so a tenant another
+    /// process just created is never dropped from it; the tenant is closed
+    /// here, its key removed and saved, then its files go. A lock held by
+    /// another command just means: next hour.
+    pub fn shred_deleted(&self, grace_ms: i64, now: i64) -> Result<Vec<TenantId>, Error> {
+        let _lock = self.dir.lock()?;
+        let ids = self.system.lock().map_err(|_| Error::Poisoned)?.tenants_to_shred(now.saturating_sub(grace_ms))?;
+        for id in &ids {
+            self.open.write().map_err(|_| Error::Poisoned)?.remove(id);
+            {
+                let mut keyring = self.keyring.lock().map_err(|_| Error::Poisoned)?;
+                keyring.reload()?;
+                keyring.remove_tenant(id.as_str());
+                keyring.save()?;
+            }
+            let path = self.dir.tenant_db(id);
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{}{suffix}", path.display());
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(Error::Io { path: file.into(), source }),
+                }
+            }
+            self.system.lock().map_err(|_| Error::Poisoned)?.mark_shredded(id, "throughline", now)?;
+        }
+        Ok(ids)
     }
 
     /// Signs a checkpoint for every tenant whose trail grew since its last

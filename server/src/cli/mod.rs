@@ -196,7 +196,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// How long a deleted tenant stays restorable (undelete by restoring a
 /// backup) before its key is destroyed.
-const TENANT_SHRED_GRACE_MS: i64 = 30 * 86_400_000;
+const TENANT_SHRED_GRACE_MS: i64 = throughline::tenants::TENANT_SHRED_GRACE_MS;
 
 fn purge(data_dir: &std::path::Path, source: &passphrase::Source, tenant: Option<&str>) -> anyhow::Result<()> {
     let mut inst = open(data_dir, source)?;

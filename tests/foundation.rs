@@ -86,7 +86,7 @@ fn passphrase_from_file_and_missing_passphrase() {
     let mut none = env.cmd(&["tenant", "list"]);
     none.env_remove("THROUGHLINE_PASSPHRASE").stdin(std::process::Stdio::null());
     let line = env.fails(&mut none);
-    assert!(line.contains("no passphrase: set THROUGHLINE_PASSPHRASE"), "{line}");
+    assert!(line.contains("no passphrase:") && line.contains("set THROUGHLINE_PASSPHRASE"), "{line}");
 }
 
 /// Acceptance 2: no file is plain SQLite, Python's sqlite3 cannot read any of
@@ -464,4 +464,57 @@ fn the_servers_pool_shreds_deleted_tenants_and_keeps_new_ones() {
     let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
     assert!(inst.tenant_keys(&id).is_err(), "the key survived");
     assert!(inst.open_tenant("sunrise-clinic").is_ok(), "the tenant made meanwhile lost its key");
+}
+
+/// An unattended start reads the passphrase from a systemd credential
+/// (`$CREDENTIALS_DIRECTORY/throughline-passphrase`), never from the unit.
+#[test]
+fn the_passphrase_comes_from_a_systemd_credential() {
+    let env = Env::initialised();
+    let creds = env.tmp.path().join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(creds.join("throughline-passphrase"), format!("{PASSPHRASE}\n")).unwrap();
+    let mut cmd = env.cmd(&["tenant", "create", "sunrise-clinic"]);
+    cmd.env_remove("THROUGHLINE_PASSPHRASE").env("CREDENTIALS_DIRECTORY", &creds);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(creds.join("throughline-passphrase"), "the wrong passphrase\n").unwrap();
+    let mut cmd = env.cmd(&["tenant", "list"]);
+    cmd.env_remove("THROUGHLINE_PASSPHRASE").env("CREDENTIALS_DIRECTORY", &creds);
+    let err = env.fails(&mut cmd);
+    assert!(err.to_lowercase().contains("passphrase"), "{err}");
+}
+
+/// `serve --config FILE`: the settings come from the file, a flag wins over
+/// it, and `config check` names every problem of a bad file, one per line.
+#[test]
+fn serve_takes_a_config_file_and_config_check_names_every_problem() {
+    let env = Env::initialised();
+    let good = env.tmp.path().join("throughline.toml");
+    std::fs::write(&good, "listen = \"127.0.0.1:0\"\nwriters = 2\ncheckpoint_interval = \"30m\"\n").unwrap();
+    let out = env.ok(&["config", "check", good.to_str().unwrap()]);
+    assert!(out.contains(": ok"), "{out}");
+    let bad = env.tmp.path().join("bad.toml");
+    std::fs::write(&bad, "listen = \"nowhere\"\nwriters = 0\ncolour = \"blue\"\n").unwrap();
+    // Every problem on its own line (so not `Env::fails`, which wants one).
+    let out = env.cmd(&["config", "check", bad.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 4, "{err}");
+    for line in ["colour: not a serve setting", "listen: expected an address", "writers: expected a whole number"] {
+        assert!(err.contains(line), "{line} missing from {err}");
+    }
+    // serve refuses the bad file before it touches any key.
+    let out =
+        env.cmd(&["serve", "--config", bad.to_str().unwrap()]).env_remove("THROUGHLINE_PASSPHRASE").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && err.contains("writers: expected a whole number"), "{err}");
+    // The good file's listen (port 0) is used: the server comes up and says where.
+    let mut serve =
+        env.cmd(&["serve", "--config", good.to_str().unwrap()]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(serve.stdout.take().unwrap()), &mut line).unwrap();
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(line.starts_with("listening on https://127.0.0.1:") && !line.contains(":8443"), "{line}");
 }

@@ -24,6 +24,7 @@ pub mod ids;
 pub mod installation;
 pub mod patient_export;
 pub mod serve;
+pub mod serve_config;
 pub mod staff;
 pub mod store;
 pub mod tenants;

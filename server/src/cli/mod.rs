@@ -65,6 +65,9 @@ pub enum Command {
     /// Resume tokens (the links a chat hands a patient): revoke a patient's.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Check a `serve --config` file: every problem, one line each.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The clinic's staff: console accounts, roles, break-glass, assignments.
     #[command(subcommand)]
     Staff(staff::StaffCommand),
@@ -115,6 +118,12 @@ pub enum Command {
     Bridge(bridge::BridgeArgs),
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the file whole; exit non-zero with one line per problem.
+    Check { file: PathBuf },
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let source = passphrase::Source { file: cli.passphrase_file.clone() };
     match cli.command {
@@ -128,6 +137,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
         Command::Staff(cmd) => staff::run(&cli.data_dir, &source, cmd),
+        Command::Config(ConfigCommand::Check { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {}", file.display(), e.kind()))?;
+            match throughline::serve_config::parse(&text) {
+                Ok(_) => {
+                    println!("{}: ok", file.display());
+                    Ok(())
+                }
+                Err(e) => anyhow::bail!("{}:\n{e}", file.display()),
+            }
+        }
         Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
         Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
         Command::Backup { out } => {

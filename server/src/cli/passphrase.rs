@@ -1,4 +1,7 @@
-//! Where the operator's passphrase comes from: `--passphrase-file`, then
+//! Where the operator's passphrase comes from: `--passphrase-file`, then a
+//! systemd credential (`LoadCredentialEncrypted=throughline-passphrase:…`,
+//! read from `$CREDENTIALS_DIRECTORY`: an unattended start with the secret
+//! sealed by the machine's TPM or host key, never in the unit file), then
 //! `THROUGHLINE_PASSPHRASE`, then an interactive prompt.
 
 use std::io::IsTerminal as _;
@@ -9,6 +12,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use zeroize::Zeroizing;
 
 pub const ENV: &str = "THROUGHLINE_PASSPHRASE";
+/// The credential's name under `$CREDENTIALS_DIRECTORY`.
+pub const CREDENTIAL: &str = "throughline-passphrase";
 /// Shortest passphrase `init` accepts.
 pub const MIN_LEN: usize = 12;
 
@@ -33,7 +38,9 @@ impl Source {
     }
 
     fn read(&self, confirm: bool) -> anyhow::Result<SecretString> {
-        let text = if let Some(path) = &self.file {
+        let credential =
+            std::env::var_os("CREDENTIALS_DIRECTORY").map(|d| PathBuf::from(d).join(CREDENTIAL)).filter(|p| p.exists());
+        let text = if let Some(path) = self.file.as_ref().or(credential.as_ref()) {
             let raw = Zeroizing::new(
                 std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read passphrase file {}", path.display()))?,
@@ -51,7 +58,9 @@ impl Source {
             }
             first
         } else {
-            bail!("no passphrase: set {ENV}, pass --passphrase-file FILE, or run in a terminal");
+            bail!(
+                "no passphrase: pass --passphrase-file FILE, give systemd credential {CREDENTIAL}, set {ENV}, or run in a terminal"
+            );
         };
         if text.is_empty() {
             bail!("the passphrase is empty");

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Args;
 use throughline::serve::{self, ServeOptions};
 use throughline::{Installation, SystemClock};
@@ -14,18 +15,23 @@ use super::passphrase::Source;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file with any of these settings (`throughline config check FILE`
+    /// checks it); a flag given here wins over the file.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
     /// Address to listen on (port 0 picks a free port; the address is printed).
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    pub listen: SocketAddr,
+    /// Default 127.0.0.1:8443.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
     /// Extra DNS name or IP for the server certificate (repeatable).
     #[arg(long = "server-name")]
     pub server_names: Vec<String>,
-    /// Seconds allowed for the TLS handshake and for a request head to arrive.
-    #[arg(long, default_value_t = 5)]
-    pub client_timeout_secs: u64,
-    /// Largest request body in bytes.
-    #[arg(long, default_value_t = throughline::api::DEFAULT_BODY_LIMIT)]
-    pub body_limit: usize,
+    /// Seconds allowed for the TLS handshake and for a request head to arrive (default 5).
+    #[arg(long)]
+    pub client_timeout_secs: Option<u64>,
+    /// Largest request body in bytes (default 256 KiB).
+    #[arg(long)]
+    pub body_limit: Option<usize>,
     /// Commit every request on its own (one fsync each) instead of in groups:
     /// only to measure what group commit buys.
     #[arg(long)]
@@ -35,13 +41,13 @@ pub struct ServeArgs {
     #[arg(long)]
     pub writers: Option<usize>,
     /// SQLite's memory for all tenants together, in MiB (page cache,
-    /// schemas, statements); past it the least recently used pages go first.
-    #[arg(long, default_value_t = throughline::tenants::DEFAULT_STORE_MEMORY_MIB)]
-    pub store_memory_mib: u64,
+    /// schemas, statements); past it the least recently used pages go first (default 384).
+    #[arg(long)]
+    pub store_memory_mib: Option<u64>,
     /// Sign every tenant's audit checkpoint this often when its trail grew
-    /// (`0s`: never; then only `throughline audit checkpoint` signs).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
-    pub checkpoint_interval: Duration,
+    /// (`0s`: never; then only `throughline audit checkpoint` signs). Default 1h.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: Option<Duration>,
     /// Also serve the staff console (HTTPS, no client certificate) on this address.
     #[arg(long)]
     pub console_listen: Option<SocketAddr>,
@@ -54,7 +60,45 @@ pub struct ServeArgs {
     pub console_key: Option<std::path::PathBuf>,
 }
 
+/// The file's settings under the flags' (flags win), then the defaults.
+fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
+    let file = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+            throughline::serve_config::parse(&text).map_err(|e| anyhow::anyhow!("{}:\n{e}", p.display()))?
+        }
+        None => throughline::serve_config::ServeConfig::default(),
+    };
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
+    let mut opts = ServeOptions::new(listen);
+    opts.server_names =
+        if args.server_names.is_empty() { file.server_names.clone() } else { args.server_names.clone() };
+    opts.client_timeout =
+        Duration::from_secs(args.client_timeout_secs.or(file.client_timeout_secs).unwrap_or(5).max(1));
+    opts.body_limit = args.body_limit.or(file.body_limit).unwrap_or(throughline::api::DEFAULT_BODY_LIMIT);
+    opts.group_commit = !args.no_group_commit && file.group_commit.unwrap_or(true);
+    opts.store_memory_mib = args
+        .store_memory_mib
+        .or(file.store_memory_mib)
+        .unwrap_or(throughline::tenants::DEFAULT_STORE_MEMORY_MIB)
+        .max(16);
+    if let Some(n) = args.writers.or(file.writers) {
+        opts.writers = n.clamp(1, 256);
+    }
+    let every = args.checkpoint_interval.or(file.checkpoint_interval).unwrap_or(serve::DEFAULT_CHECKPOINT_EVERY);
+    opts.checkpoint_every = (!every.is_zero()).then_some(every);
+    let cert = match (&args.console_cert, &args.console_key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => file.console_cert.clone().zip(file.console_key.clone()),
+    };
+    opts.console =
+        args.console_listen.or(file.console_listen).map(|listen| throughline::console::ConsoleOptions { listen, cert });
+    Ok(opts)
+}
+
 pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
+    // The configuration is checked before any key is touched.
+    let opts = options(args)?;
     init_logging();
     // Three descriptors per open tenant (file, WAL, shared memory) plus one
     // per connection: the usual soft limit of 1,024 would refuse the
@@ -64,20 +108,6 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
         Err(e) => tracing::warn!(cause = %e, "could not raise the file descriptor limit"),
     }
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
-    let mut opts = ServeOptions::new(args.listen);
-    opts.server_names = args.server_names.clone();
-    opts.client_timeout = Duration::from_secs(args.client_timeout_secs.max(1));
-    opts.body_limit = args.body_limit;
-    opts.group_commit = !args.no_group_commit;
-    opts.store_memory_mib = args.store_memory_mib.max(16);
-    if let Some(n) = args.writers {
-        opts.writers = n.clamp(1, 256);
-    }
-    opts.checkpoint_every = (!args.checkpoint_interval.is_zero()).then_some(args.checkpoint_interval);
-    opts.console = args.console_listen.map(|listen| throughline::console::ConsoleOptions {
-        listen,
-        cert: args.console_cert.clone().zip(args.console_key.clone()),
-    });
     actix_web::rt::System::new().block_on(async move {
         let bound = serve::bind(&mut inst, &opts)?;
         println!("listening on https://{}", bound.addr);

@@ -518,3 +518,50 @@ fn serve_takes_a_config_file_and_config_check_names_every_problem() {
     let _ = serve.wait();
     assert!(line.starts_with("listening on https://127.0.0.1:") && !line.contains(":8443"), "{line}");
 }
+
+/// `throughline doctor`: every line ok on a healthy installation (warnings
+/// allowed: no checkpoint yet); a loosened directory, a broken store or an
+/// altered audit record each fail it, with a non-zero exit.
+#[test]
+fn doctor_passes_a_healthy_installation_and_names_what_is_broken() {
+    let env = Env::initialised();
+    env.ok(&["tenant", "create", "sunrise-clinic"]);
+    env.ok(&["tenant", "create", "harbor-health"]);
+    env.ok(&["audit", "checkpoint", "--tenant", "sunrise-clinic"]);
+    let out = env.ok(&["doctor"]);
+    assert!(out.contains("0 failures"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("ok") && l.contains("tenant sunrise-clinic") && l.contains("checkpoint at")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("warn") && l.contains("tenant harbor-health") && l.contains("no checkpoint")),
+        "{out}"
+    );
+
+    // An audit record altered on disk (through SQLite, with the key): the chain breaks.
+    let inst = env.installation();
+    let store = inst.open_tenant("sunrise-clinic").unwrap();
+    store.danger_alter_audit_record(1, "tenant.tampered").unwrap();
+    drop(store);
+    drop(inst);
+    let run = env.cmd(&["doctor"]).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(!run.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("tenant sunrise-clinic") && l.contains("broken at record 1")),
+        "{text}"
+    );
+
+    // A data directory others can read fails too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&env.data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = env.cmd(&["doctor"]).output().unwrap();
+        let text = String::from_utf8_lossy(&run.stdout).into_owned();
+        assert!(text.lines().any(|l| l.starts_with("FAIL") && l.contains("data directory")), "{text}");
+        std::fs::set_permissions(&env.data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+}

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod console;
 pub mod continuity;
 pub mod datadir;
+pub mod doctor;
 pub mod erasure;
 mod error;
 pub mod group_commit;

@@ -65,6 +65,10 @@ pub enum Command {
     /// Resume tokens (the links a chat hands a patient): revoke a patient's.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Check this installation: permissions, keyring, every store, audit
+    /// chains and checkpoints, certificates, clock, disk. Exits non-zero on
+    /// any failure.
+    Doctor,
     /// Check a `serve --config` file: every problem, one line each.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -137,6 +141,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
         Command::Staff(cmd) => staff::run(&cli.data_dir, &source, cmd),
+        Command::Doctor => {
+            let inst = open(&cli.data_dir, &source)?;
+            let checks = inst.doctor()?;
+            for c in &checks {
+                println!("{:<5} {:<28} {}", c.verdict.as_str(), c.what, c.detail);
+            }
+            let count = |v| checks.iter().filter(|c| c.verdict == v).count();
+            let (warn, fail) = (count(throughline::doctor::Verdict::Warn), count(throughline::doctor::Verdict::Fail));
+            println!("{} checks: {} ok, {warn} warnings, {fail} failures", checks.len(), checks.len() - warn - fail);
+            if fail > 0 {
+                anyhow::bail!("{fail} check(s) failed");
+            }
+            Ok(())
+        }
         Command::Config(ConfigCommand::Check { file }) => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {}", file.display(), e.kind()))?;

@@ -216,6 +216,11 @@ impl SystemStore {
     }
 
     /// Verifies the system audit chain; returns how many records it holds.
+    /// SQLite's own check of the file (`ok`, or what is wrong).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
     pub fn verify_audit(&self) -> Result<u64, StoreError> {
         let records = audit_log::read_all(&self.conn, AuditTable::System)?;
         audit::verify_chain(records.iter().map(|(r, h)| (r, h.as_str())), 1, GENESIS)

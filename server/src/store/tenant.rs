@@ -333,6 +333,16 @@ impl TenantStore {
         tx.commit()
     }
 
+    /// Test support: rewrites one audit record's action in place (as an
+    /// insider with the key might), so verification is seen to catch it.
+    pub fn danger_alter_audit_record(&self, seq: u64, action: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE audit SET action = ?2 WHERE seq = ?1",
+            params![i64::try_from(seq).unwrap_or(i64::MAX), action],
+        )?;
+        Ok(())
+    }
+
     /// Test support: makes every audit insert fail (a trigger), to prove that
     /// a request whose audit record cannot be written fails and changes nothing.
     pub fn danger_fail_audit_writes(&self, fail: bool) -> Result<(), StoreError> {

@@ -220,6 +220,45 @@ impl UnlockedKeyring {
         Ok(())
     }
 
+    /// The same keys wrapped under a new passphrase (a new master key with a
+    /// fresh salt, the same argon2id costs), to be written to `path`. The
+    /// system key and every tenant root key are unchanged: only how they are
+    /// wrapped changes, so every store still opens.
+    pub fn rewrapped(&self, passphrase: &SecretString, path: &Path) -> Result<UnlockedKeyring, CryptoError> {
+        let kdf = KdfParams::new(self.body.kdf.memory_kib, self.body.kdf.iterations, self.body.kdf.parallelism)?;
+        let master_key = MasterKey::derive(passphrase, &kdf)?.0;
+        let master = Aead::new(&master_key);
+        let system = self.system_key()?;
+        let mut tenants = Vec::new();
+        for t in &self.body.tenants {
+            let root = self.unwrap_key(&tenant_aad(&t.id), &t.wrapped_key, &t.id)?;
+            let wrapped = master.seal(&tenant_aad(&t.id), root.expose_secret())?;
+            tenants.push(TenantEntry { id: t.id.clone(), wrapped_key: B64.encode(wrapped) });
+        }
+        let body = Body {
+            format: FORMAT.into(),
+            version: VERSION,
+            installation_id: self.body.installation_id.clone(),
+            kdf,
+            check: B64.encode(master.seal(&check_aad(&self.body.installation_id), CHECK_PLAINTEXT)?),
+            system_key: B64.encode(master.seal(b"system-key", system.expose_secret())?),
+            tenants,
+        };
+        Ok(UnlockedKeyring { path: path.to_owned(), body, master, master_key })
+    }
+
+    /// Opens a secret sealed under this master key and seals it under `next`'s.
+    pub fn reseal_for(&self, next: &UnlockedKeyring, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let plain = self.master.open(aad, sealed)?;
+        next.master.seal(aad, &plain)
+    }
+
+    /// The same keyring, saved from now on at `path` (after a rename).
+    pub fn moved_to(mut self, path: &Path) -> UnlockedKeyring {
+        self.path = path.to_owned();
+        self
+    }
+
     fn unwrap_key(&self, aad: &[u8], b64: &str, entry: &str) -> Result<Key256, CryptoError> {
         let sealed = decode(b64, entry)?;
         let bytes =
@@ -369,5 +408,34 @@ mod tests {
         server_side.reload().unwrap();
         assert_eq!(crate::kdf::derivations(), before);
         assert!(server_side.tenant_keys("t9").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod rewrap_tests {
+    use super::*;
+    use crate::kdf::{MIN_ITERATIONS, MIN_MEMORY_KIB};
+
+    #[test]
+    fn a_rewrapped_keyring_opens_the_same_keys_with_the_new_passphrase_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let old = SecretString::from("the old passphrase".to_owned());
+        let new = SecretString::from("a brand new passphrase".to_owned());
+        let kdf = KdfParams::new(MIN_MEMORY_KIB, MIN_ITERATIONS, 1).unwrap();
+        let mut k = UnlockedKeyring::create(&path, &old, kdf).unwrap();
+        let tenant = k.add_tenant("ten_1").unwrap();
+        let sealed = k.seal_with_master(b"ca", b"secret").unwrap();
+        let next = k.rewrapped(&new, &dir.path().join("keyring.json.next")).unwrap();
+        assert_eq!(next.system_key().unwrap().expose_secret(), k.system_key().unwrap().expose_secret());
+        assert_eq!(next.tenant_keys("ten_1").unwrap().public_key(), tenant.public_key());
+        let resealed = k.reseal_for(&next, b"ca", &sealed).unwrap();
+        assert_eq!(next.open_with_master(b"ca", &resealed).unwrap().as_slice(), b"secret");
+        assert!(k.open_with_master(b"ca", &resealed).is_err());
+        next.save().unwrap();
+        let loaded = Keyring::load(&dir.path().join("keyring.json.next")).unwrap();
+        assert!(matches!(loaded.unlock(&old), Err(CryptoError::WrongPassphrase)));
+        let loaded = Keyring::load(&dir.path().join("keyring.json.next")).unwrap();
+        assert!(loaded.unlock(&new).is_ok());
     }
 }

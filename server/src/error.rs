@@ -45,6 +45,10 @@ pub enum Error {
     CustomerNotFound,
     #[error("staff: {message}")]
     Staff { message: String },
+    #[error("a passphrase rotation did not finish: open with the NEW passphrase to complete it")]
+    RotationUnfinished,
+    #[error("a passphrase rotation stopped before it took effect: open with the OLD passphrase")]
+    RotationAbandoned,
     #[error(transparent)]
     Group(#[from] crate::group_commit::GroupError),
     #[error("an internal lock was poisoned by an earlier panic")]

@@ -25,8 +25,8 @@ pub type TenantInfo = TenantRow;
 pub const RESTORE_MARKER: &str = "restore-incomplete";
 
 pub struct Installation {
-    dir: DataDir,
-    keyring: UnlockedKeyring,
+    pub(crate) dir: DataDir,
+    pub(crate) keyring: UnlockedKeyring,
     pub(crate) system: SystemStore,
     clock: Arc<dyn Clock>,
     operator: String,
@@ -87,8 +87,18 @@ impl Installation {
     /// `open` without the restore check: only `restore` itself uses it.
     pub(crate) fn open_restoring(root: &Path, passphrase: &SecretString, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let dir = DataDir::existing(root)?;
-        let keyring = Keyring::load(&dir.keyring())?.unlock(passphrase)?;
-        let system = SystemStore::open(&dir.system_db(), &keyring.system_key()?)?;
+        let (keyring, system) = match crate::rotation::recover(&dir.keyring(), &dir.system_db(), passphrase)? {
+            Some(found) => found,
+            None => {
+                let keyring = Keyring::load(&dir.keyring())?.unlock(passphrase)?;
+                let system = SystemStore::open(&dir.system_db(), &keyring.system_key()?)?;
+                // A rotation stopped after its rename: only the mark is left.
+                if system.rotation_pending()? {
+                    system.finish_rotation()?;
+                }
+                (keyring, system)
+            }
+        };
         let found = system.installation_id()?.unwrap_or_default();
         if found != keyring.installation_id() {
             return Err(Error::InstallationMismatch { expected: keyring.installation_id().to_owned(), found });

@@ -24,6 +24,7 @@ pub mod group_commit;
 pub mod ids;
 pub mod installation;
 pub mod patient_export;
+pub mod rotation;
 pub mod serve;
 pub mod serve_config;
 pub mod staff;

@@ -10,6 +10,7 @@ mod bridge;
 mod cert;
 mod demo;
 mod init;
+mod keys;
 mod link;
 mod passphrase;
 mod serve;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Resume tokens (the links a chat hands a patient): revoke a patient's.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Key lifecycle: rotate the passphrase.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Check this installation: permissions, keyring, every store, audit
     /// chains and checkpoints, certificates, clock, disk. Exits non-zero on
     /// any failure.
@@ -141,6 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
         Command::Staff(cmd) => staff::run(&cli.data_dir, &source, cmd),
+        Command::Keys(cmd) => keys::run(&cli.data_dir, &source, cmd),
         Command::Doctor => {
             let inst = open(&cli.data_dir, &source)?;
             let checks = inst.doctor()?;

@@ -14,6 +14,7 @@ mod snapshot;
 mod system;
 mod system_email;
 mod system_idp;
+mod system_rotation;
 mod system_server;
 mod system_staff;
 mod tenant;

@@ -12,7 +12,7 @@ use console::pages::{self, AccessReview, PastReview, ReviewAccount};
 use serde::Deserialize;
 
 use super::audit_event::{in_tenant, record};
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted};
 use super::{internal, page, see_other};
 use crate::api::AppState;
 use crate::calendar::ClinicZone;
@@ -100,13 +100,10 @@ async fn render(state: &web::Data<AppState>, signed: &Signed, notice: Option<Str
 }
 
 pub async fn review_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.role.allows(Screen::Audit) {
-        return super::patients::refused_screen(&signed, &state);
-    }
     render(&state, &signed, None).await
 }
 
@@ -117,16 +114,10 @@ pub struct Attest {
 }
 
 pub async fn attest(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Attest>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if !signed.role.allows(Screen::Audit) {
-        return super::patients::refused_screen(&signed, &state);
-    }
     let note = form.note.trim().to_owned();
     if note.chars().count() < 5 {
         return render(&state, &signed, Some("Say in a few words what you found and did.".into())).await;

@@ -9,7 +9,7 @@ use console::pages::{self, AlertRow, GrantRow, Home, Reviews, Staff, StaffRow};
 use serde::Deserialize;
 
 use super::audit_event::{StaffEvent, in_tenant, record};
-use super::session::{nav, signed_in};
+use super::session::{admitted, nav, signed_in};
 use super::{internal, page, see_other};
 use crate::api::AppState;
 use crate::ids::TenantId;
@@ -110,16 +110,10 @@ pub async fn review(
     path: web::Path<String>,
     form: web::Form<ReviewForm>,
 ) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Reviews), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if !signed.role.allows(Screen::Reviews) {
-        return forbidden(&signed, &state);
-    }
     if !matches!(form.outcome.as_str(), "justified" | "not_justified" | "escalated") {
         return reviews_page(&req, &state, Some("Choose justified, not justified or escalated.".into())).await;
     }
@@ -153,13 +147,10 @@ pub async fn review(
 }
 
 pub async fn staff(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Staff), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.role.allows(Screen::Staff) {
-        return forbidden(&signed, &state);
-    }
     let st = state.clone();
     let tenant = signed.tenant.clone();
     let Ok(Ok(rows)) = web::block(move || -> Result<_, crate::Error> {

@@ -12,7 +12,7 @@ use futures_util::StreamExt as _;
 
 use super::audit_event::StaffEvent;
 use super::audit_pages::{View, render};
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted};
 use super::{internal, page};
 use crate::api::AppState;
 use crate::store::{AuditEntry, AuditFilter, StoreError};
@@ -86,13 +86,10 @@ pub(super) async fn export(
 
 /// The latest checkpoint note, to keep or carry to another machine.
 pub async fn checkpoint(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.role.allows(Screen::Audit) {
-        return super::patients::refused_screen(&signed, &state);
-    }
     let handle = match super::audit_event::tenant(&state, &signed.tenant).await {
         Ok(h) => h,
         Err(e) => return internal(&e),
@@ -154,13 +151,10 @@ pub async fn verify(
     state: web::Data<AppState>,
     mut form: actix_multipart::Multipart,
 ) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.role.allows(Screen::Audit) {
-        return super::patients::refused_screen(&signed, &state);
-    }
     let (mut csrf, mut file) = (String::new(), Vec::new());
     while let Some(Ok(mut field)) = form.next().await {
         let name = field.name().unwrap_or_default().to_owned();

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::audit_event::in_tenant;
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted};
 use super::{internal, page};
 use crate::api::AppState;
 use crate::continuity::identifiers::Identifier;
@@ -174,18 +174,11 @@ pub(super) async fn render(
     page(StatusCode::OK, &pages::render(&p))
 }
 
-fn refused(signed: &Signed, state: &AppState) -> Option<HttpResponse> {
-    (!signed.role.allows(Screen::Audit)).then(|| super::patients::refused_screen(signed, state))
-}
-
 pub async fn audit_home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let view = View {
         title: "Audit trail".into(),
         note: None,
@@ -198,16 +191,10 @@ pub async fn audit_home(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
 }
 
 pub async fn search(req: HttpRequest, state: web::Data<AppState>, form: web::Form<SearchForm>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let form = form.into_inner();
     let (from, until) = match (day(&form.from), day(&form.until)) {
         (Ok(a), Ok(b)) => (a, b),
@@ -297,13 +284,10 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>, form: web::For
 }
 
 pub async fn patient_report(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let Some(customer) = crate::ids::CustomerId::parse(&path) else { return super::not_found_page() };
     let mut ev = signed.event("audit.report");
     ev.reason = Some("patient_access".into());
@@ -319,13 +303,10 @@ pub async fn patient_report(req: HttpRequest, state: web::Data<AppState>, path: 
 }
 
 pub async fn staff_report(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let Some(staff) = crate::ids::StaffId::parse(&path) else { return super::not_found_page() };
     let mut ev = signed.event("audit.report");
     ev.reason = Some(format!("staff_activity:{staff}"));
@@ -340,13 +321,10 @@ pub async fn staff_report(req: HttpRequest, state: web::Data<AppState>, path: we
 }
 
 pub async fn logins_report(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Audit), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let mut ev = signed.event("audit.report");
     ev.reason = Some("logins".into());
     let view = View {

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::audit_event::{StaffEvent, in_tenant, record};
 use super::patients::{decide, turn_rows};
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted, signed_in};
 use super::{internal, page, see_other};
 use crate::api::AppState;
 use crate::ids::{CustomerId, SessionId};
@@ -183,13 +183,10 @@ pub async fn reply(
     path: web::Path<String>,
     form: web::Form<ReplyForm>,
 ) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, None, Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
     let Some(session) = SessionId::parse(&path) else { return super::not_found_page() };
     let customer = match thread_patient(&state, &signed, &session).await {
         Ok(c) => c,

@@ -12,7 +12,7 @@ use policy::PhiClass;
 use serde::Deserialize;
 
 use super::audit_event::in_tenant;
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted};
 use super::{internal, page, see_other};
 use crate::api::AppState;
 use crate::store::{HeldRow, StoreError, TenantTx};
@@ -44,13 +44,10 @@ fn why(reason: &str) -> &'static str {
 }
 
 pub async fn held(req: HttpRequest, state: web::Data<AppState>, path: web::Path<i64>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Queue), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.role.allows(Screen::Queue) {
-        return super::patients::refused_screen(&signed, &state);
-    }
     let id = path.into_inner();
     let now = state.clock.now_ms();
     let mut ev = signed.event("held.view");
@@ -109,16 +106,10 @@ pub struct CsrfForm {
 }
 
 async fn settle(req: HttpRequest, state: web::Data<AppState>, id: i64, form: CsrfForm, release: bool) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Queue), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if !signed.role.allows(Screen::Queue) {
-        return super::patients::refused_screen(&signed, &state);
-    }
     let now = state.clock.now_ms();
     let mut ev = signed.event(if release { "held.release" } else { "held.discard" });
     let (email_ok, spoken_ok) = (may_read(&signed, "email"), may_read(&signed, "voice"));

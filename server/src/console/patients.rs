@@ -13,7 +13,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::audit_event::{in_tenant, record};
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted, signed_in};
 use super::{internal, page};
 use crate::api::AppState;
 use crate::continuity::identifiers::Identifier;
@@ -36,13 +36,10 @@ pub fn refused_screen(signed: &Signed, state: &AppState) -> HttpResponse {
 }
 
 pub async fn search_page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Search), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !signed.role.allows(Screen::Search) {
-        return refused_screen(&signed, &state);
-    }
     let p = Search {
         chrome: Some(signed.chrome(&state, "/search")),
         csrf: signed.csrf.clone(),
@@ -60,16 +57,10 @@ pub struct SearchForm {
 }
 
 pub async fn search(req: HttpRequest, state: web::Data<AppState>, form: web::Form<SearchForm>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Search), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if !signed.role.allows(Screen::Search) {
-        return refused_screen(&signed, &state);
-    }
     let form = form.into_inner();
     let kind = form.kind.clone();
     let now = state.clock.now_ms();
@@ -302,13 +293,10 @@ pub async fn break_glass(
     path: web::Path<String>,
     form: web::Form<BreakGlassForm>,
 ) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, None, Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
     let Some(customer) = CustomerId::parse(&path) else { return super::not_found_page() };
     let mut ev = signed.event("breakglass.start");
     ev.customer = Some(customer.to_string());

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::audit_event::{StaffEvent, in_tenant, record};
-use super::session::{Signed, signed_in};
+use super::session::{Signed, admitted};
 use super::{internal, page, see_other};
 use crate::api::AppState;
 use crate::continuity::identifiers::Identifier;
@@ -65,18 +65,11 @@ async fn list(
     page(StatusCode::OK, &pages::render(&p))
 }
 
-fn refused(signed: &Signed, state: &AppState) -> Option<HttpResponse> {
-    (!signed.role.allows(Screen::Requests)).then(|| super::patients::refused_screen(signed, state))
-}
-
 pub async fn requests(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Requests), None).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     list(&state, &signed, None, None).await
 }
 
@@ -92,16 +85,10 @@ pub struct NewRequest {
 }
 
 pub async fn enter(req: HttpRequest, state: web::Data<AppState>, form: web::Form<NewRequest>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Requests), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let form = form.into_inner();
     if !matches!(form.kind.as_str(), "access" | "erasure") {
         return list(&state, &signed, None, Some("Choose access or erasure.".into())).await;
@@ -183,16 +170,10 @@ pub async fn export(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Requests), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let id = path.into_inner();
     let now = state.clock.now_ms();
     let (staff, peer) = (signed.staff.id.clone(), signed.peer.clone());
@@ -231,16 +212,10 @@ pub async fn approve(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, Some(Screen::Requests), Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
-    if let Some(r) = refused(&signed, &state) {
-        return r;
-    }
     let id = path.into_inner();
     let lookup = id.clone();
     let found = in_tenant(&state, &signed.tenant, move |tx, _| tx.request(&lookup)).await;

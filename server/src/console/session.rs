@@ -68,6 +68,27 @@ impl Signed {
     }
 }
 
+/// The signed-in member, allowed `screen`, and for a form carrying this
+/// session's token: the prologue of every page handler. Each refusal is the
+/// page to answer with.
+pub async fn admitted(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    screen: Option<Screen>,
+    csrf: Option<&str>,
+) -> Result<Signed, HttpResponse> {
+    let signed = signed_in(req, state).await?;
+    if let Some(token) = csrf {
+        signed.check_csrf(token)?;
+    }
+    if let Some(s) = screen
+        && !signed.role.allows(s)
+    {
+        return Err(super::patients::refused_screen(&signed, state));
+    }
+    Ok(signed)
+}
+
 /// The menu for a role: only what it may open.
 pub fn nav(role: Role, current: &str) -> Vec<Nav> {
     [
@@ -337,13 +358,10 @@ pub struct CsrfForm {
 }
 
 pub async fn logout(req: HttpRequest, state: web::Data<AppState>, form: web::Form<CsrfForm>) -> HttpResponse {
-    let signed = match signed_in(&req, &state).await {
+    let signed = match admitted(&req, &state, None, Some(&form.csrf)).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    if let Err(r) = signed.check_csrf(&form.csrf) {
-        return r;
-    }
     let Some(id_hash) = cookie_id(&req) else { return see_other("/login") };
     let st = state.clone();
     let deleted = web::block(move || -> Result<Option<String>, crate::Error> {

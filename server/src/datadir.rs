@@ -106,6 +106,20 @@ impl DataDir {
         self.root.join("tenants")
     }
 
+    /// Removes a tenant's store, WAL and shared-memory files (those that exist).
+    pub fn remove_tenant_files(&self, id: &TenantId) -> Result<(), Error> {
+        let path = self.tenant_db(id);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{}{suffix}", path.display());
+            match fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::Io { path: file.into(), source }),
+            }
+        }
+        Ok(())
+    }
+
     pub fn tenant_db(&self, id: &TenantId) -> PathBuf {
         self.tenants_dir().join(format!("{id}.db"))
     }

@@ -311,15 +311,7 @@ impl Installation {
         for id in &ids {
             self.keyring.remove_tenant(id.as_str());
             self.keyring.save()?;
-            let path = self.dir.tenant_db(id);
-            for suffix in ["", "-wal", "-shm"] {
-                let file = format!("{}{suffix}", path.display());
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(Error::Io { path: file.into(), source }),
-                }
-            }
+            self.dir.remove_tenant_files(id)?;
             self.system.mark_shredded(id, &self.operator, now)?;
         }
         Ok(ids)

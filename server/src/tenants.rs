@@ -203,15 +203,7 @@ impl TenantPool {
                 keyring.remove_tenant(id.as_str());
                 keyring.save()?;
             }
-            let path = self.dir.tenant_db(id);
-            for suffix in ["", "-wal", "-shm"] {
-                let file = format!("{}{suffix}", path.display());
-                match std::fs::remove_file(&file) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(Error::Io { path: file.into(), source }),
-                }
-            }
+            self.dir.remove_tenant_files(id)?;
             self.system.lock().map_err(|_| Error::Poisoned)?.mark_shredded(id, "throughline", now)?;
         }
         Ok(ids)

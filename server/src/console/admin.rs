@@ -24,23 +24,13 @@ pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     page(StatusCode::OK, &pages::render(&p))
 }
 
-fn forbidden(signed: &super::session::Signed, state: &AppState) -> HttpResponse {
-    let m = pages::Message {
-        chrome: Some(signed.chrome(state, "")),
-        title: "Not for your role".into(),
-        message: "Your role does not open this page.".into(),
-        back: "/",
-    };
-    page(StatusCode::FORBIDDEN, &pages::render(&m))
-}
-
 async fn reviews_page(req: &HttpRequest, state: &web::Data<AppState>, notice: Option<String>) -> HttpResponse {
     let signed = match signed_in(req, state).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     if !signed.role.allows(Screen::Reviews) {
-        return forbidden(&signed, state);
+        return super::patients::refused_screen(&signed, state);
     }
     let st = state.clone();
     let tenant = signed.tenant.clone();

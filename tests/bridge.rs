@@ -170,7 +170,7 @@ async fn refused_webhooks_store_nothing() {
         route("sunrise-vapi", "vapi", &voice, &s, "assistant_id = \"a\""),
         route("sunrise-hmac", "vapi", &voice, &h, "assistant_id = \"a\"\nauth = \"hmac\"\nhmac_prefix = \"sha256=\"")
     );
-    let b = env.bridge(&server, &routes);
+    let b = env.bridge_with(&server, "metrics_listen = \"127.0.0.1:0\"", &routes);
     let request = vapi("assistant-request", "call-x", json!({}));
     type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, u16, &'a str);
     let cases: Vec<Case> = vec![
@@ -237,6 +237,15 @@ async fn refused_webhooks_store_nothing() {
     let (status, answer) =
         b.post_json("/vapi/sunrise-hmac", &[("x-signature", &good), ("x-timestamp", &ts)], &request).await;
     assert_eq!(status, 200, "a good HMAC passes: {answer}");
+    // The bridge's metrics count each refusal by platform and reason, and name no caller.
+    let metrics = reqwest::get(format!("http://{}/metrics", b.metrics.unwrap())).await.unwrap().text().await.unwrap();
+    for (reason, n) in [("mismatch", 3), ("missing", 1), ("stale", 1)] {
+        let line =
+            format!("throughline_bridge_verifications_failed_total{{platform=\"vapi\",reason=\"{reason}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("throughline_bridge_webhooks_total{platform=\"vapi\",status=\"401\"} 5"), "{metrics}");
+    assert!(!metrics.contains("4155550100") && !metrics.contains("sunrise"), "{metrics}");
     drop(b);
     drop(server);
     assert_eq!(

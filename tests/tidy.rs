@@ -141,6 +141,7 @@ fn pure_crates_depend_only_on_an_allow_list() {
                 "hex",
                 "lru",
                 "minijinja",
+                "prometheus-client",
                 "reqwest",
                 "ring",
                 "rustls",

@@ -21,6 +21,7 @@ pub mod imap;
 pub mod lmtp;
 pub mod load;
 pub mod memo;
+pub mod metrics;
 pub mod outbound;
 pub mod retell;
 pub mod sig;
@@ -91,6 +92,8 @@ pub struct Bound {
     pub server: Option<actix_web::dev::Server>,
     /// One line per mailbox read over IMAP, for the operator.
     pub imaps: Vec<String>,
+    /// The metrics listener's address, when configured.
+    pub metrics: Option<SocketAddr>,
     lmtp_task: Option<tokio::task::JoinHandle<()>>,
     imap_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -167,8 +170,16 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         imaps.push(format!("imap {} reading {}@{}:{}/{}", m.name, m.user, m.host, m.port, m.folder));
         imap_tasks.push(actix_web::rt::spawn(imap::run(m.clone(), core, Arc::new(platform_tls.clone()))));
     }
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let (server, addr) = metrics::serve(listen).map_err(|source| BridgeError::Bind { addr: listen, source })?;
+            actix_web::rt::spawn(server);
+            Some(addr)
+        }
+        None => None,
+    };
     let Some(webhooks) = &config.webhooks else {
-        return Ok(Bound { addr: None, tls: false, lmtp, server: None, imaps, lmtp_task, imap_tasks });
+        return Ok(Bound { addr: None, tls: false, lmtp, server: None, imaps, metrics, lmtp_task, imap_tasks });
     };
     let platform = platform_client(platform_tls)?;
     let bridge = Arc::new(http::Bridge {
@@ -180,9 +191,14 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
     });
     callbacks::spawn(&bridge, &platform);
     let data = web::Data::new(bridge);
-    let server = HttpServer::new(move || App::new().app_data(data.clone()).configure(http::configure))
-        .client_request_timeout(std::time::Duration::from_secs(10))
-        .shutdown_timeout(5);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(http::configure)
+            .wrap(actix_web::middleware::from_fn(metrics::observe))
+    })
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .shutdown_timeout(5);
     let addr = webhooks.listen;
     let (server, tls) = match &webhooks.tls {
         config::ListenerTls::Files { cert, key } => {
@@ -198,5 +214,5 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         }
     };
     let addr = server.addrs().first().copied().unwrap_or(addr);
-    Ok(Bound { addr: Some(addr), tls, lmtp, server: Some(server.run()), imaps, lmtp_task, imap_tasks })
+    Ok(Bound { addr: Some(addr), tls, lmtp, server: Some(server.run()), imaps, metrics, lmtp_task, imap_tasks })
 }

@@ -80,7 +80,7 @@ impl Installation {
             (Err(e), _) | (_, Err(e)) => check(Verdict::Fail, "system store", e.to_string()),
         });
         match system.ca_cert_pem() {
-            Ok(Some(pem)) => out.push(match not_after_of(&pem) {
+            Ok(Some(pem)) => out.push(match crate::tls::not_after_ms(&pem) {
                 Some(t) => expiry("certificate authority".into(), t, now),
                 None => check(Verdict::Fail, "certificate authority", "the CA certificate does not parse"),
             }),
@@ -90,8 +90,10 @@ impl Installation {
             out.push(expiry("server certificate".into(), id.not_after, now));
         }
         let certs = self.certificates()?;
-        let live: Vec<_> =
-            certs.iter().filter(|c| c.revoked_at.is_none() && !c.tenant_deleted && c.not_after > now).collect();
+        let live: Vec<_> = certs
+            .iter()
+            .filter(|c| c.channel != "server" && c.revoked_at.is_none() && !c.tenant_deleted && c.not_after > now)
+            .collect();
         let soon = live.iter().filter(|c| c.not_after - now < EXPIRY_WARN_MS).count();
         out.push(if soon > 0 {
             check(
@@ -190,10 +192,4 @@ fn permissions(root: &std::path::Path) -> Check {
 #[cfg(not(unix))]
 fn permissions(_root: &std::path::Path) -> Check {
     check(Verdict::Warn, "data directory", "permissions not checked on this platform")
-}
-
-fn not_after_of(pem: &str) -> Option<i64> {
-    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
-    let cert = p.parse_x509().ok()?;
-    Some(cert.validity().not_after.timestamp() * 1000)
 }

@@ -243,6 +243,7 @@ impl Grouped {
         let schedule = {
             let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             q.jobs.push(job);
+            crate::metrics::get().queued_jobs.inc();
             !std::mem::replace(&mut q.scheduled, true)
         };
         if schedule
@@ -278,6 +279,7 @@ impl Grouped {
         let jobs: Vec<Job> = {
             let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             let n = q.jobs.len().min(MAX_GROUP);
+            crate::metrics::get().queued_jobs.dec_by(n as i64);
             q.jobs.drain(..n).collect()
         };
         if jobs.is_empty() {
@@ -313,7 +315,12 @@ impl Grouped {
             }
             delivers.push(d);
         }
-        let committed = store.commit_group().map_err(|e| {
+        let metrics = crate::metrics::get();
+        metrics.group_jobs.observe(delivers.len() as f64);
+        let commit_started = std::time::Instant::now();
+        let committed = store.commit_group();
+        metrics.commit_seconds.observe(commit_started.elapsed().as_secs_f64());
+        let committed = committed.map_err(|e| {
             let g = GroupError::from_store(&e);
             if g == GroupError::DiskFull {
                 tracing::error!(jobs = delivers.len(), "disk full: group commit refused, nothing of it kept");

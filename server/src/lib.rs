@@ -23,6 +23,8 @@ mod error;
 pub mod group_commit;
 pub mod ids;
 pub mod installation;
+pub mod metrics;
+pub mod metrics_http;
 pub mod patient_export;
 pub mod rotation;
 pub mod serve;

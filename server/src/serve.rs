@@ -40,6 +40,8 @@ pub struct ServeOptions {
     /// How often every tenant's audit trail gets a signed checkpoint
     /// (when it grew); `None`: only by `throughline audit checkpoint`.
     pub checkpoint_every: Option<Duration>,
+    /// The Prometheus listener (plain HTTP, `GET /metrics`), when asked for.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeOptions {
@@ -55,6 +57,7 @@ impl ServeOptions {
             store_memory_mib: crate::tenants::DEFAULT_STORE_MEMORY_MIB,
             console: None,
             checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
+            metrics_listen: None,
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct Bound {
     pub maintenance: Maintenance,
     /// The console's server; the caller runs it beside the API's.
     pub console: Option<crate::console::ConsoleBound>,
+    /// The metrics server; the caller runs it beside the API's.
+    pub metrics: Option<crate::metrics_http::MetricsBound>,
 }
 
 /// Binds the listener and builds the server. Call inside an actix system
@@ -115,6 +120,11 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         (Some(c), Some(tls)) => Some(crate::console::bind(state.clone(), c, tls, opts.workers.min(2))?),
         _ => None,
     };
+    let metrics = match opts.metrics_listen {
+        Some(listen) => Some(crate::metrics_http::bind(state.clone(), listen, opts.store_memory_mib)?),
+        None => None,
+    };
+    crate::metrics::get().start.set(state.clock.now_ms() / 1000);
     let body_limit = opts.body_limit;
     let listener = std::net::TcpListener::bind(opts.listen)
         .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
@@ -149,7 +159,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let addr = server.addrs().first().copied().unwrap_or(opts.listen);
-    Ok(Bound { server: server.run(), addr, refresher, maintenance, console })
+    Ok(Bound { server: server.run(), addr, refresher, maintenance, console, metrics })
 }
 
 /// How often `serve` signs checkpoints by default.
@@ -174,6 +184,9 @@ impl Maintenance {
         let thread = std::thread::Builder::new()
             .name("maintenance".into())
             .spawn(move || {
+                if let Ok(system) = state.tenants.system().lock() {
+                    crate::metrics_http::observe_certificates(&system, state.clock.now_ms());
+                }
                 let mut last = Instant::now();
                 let mut last_conversations = Instant::now();
                 let mut last_checkpoint = Instant::now();
@@ -181,9 +194,15 @@ impl Maintenance {
                     std::thread::sleep(Duration::from_millis(200));
                     if checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every) {
                         last_checkpoint = Instant::now();
+                        let metrics = crate::metrics::get();
                         match state.tenants.checkpoint_all(state.clock.now_ms()) {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(tenants = n, "audit checkpoints signed"),
+                            Ok(n) => {
+                                metrics.checkpoint_pass.set(state.clock.now_ms() / 1000);
+                                metrics.checkpoints_signed.inc_by(n as u64);
+                                if n > 0 {
+                                    tracing::info!(tenants = n, "audit checkpoints signed");
+                                }
+                            }
                             Err(e) => tracing::error!(error = %e, "audit checkpoints failed"),
                         }
                     }
@@ -191,6 +210,9 @@ impl Maintenance {
                         continue;
                     }
                     last = Instant::now();
+                    if let Ok(system) = state.tenants.system().lock() {
+                        crate::metrics_http::observe_certificates(&system, state.clock.now_ms());
+                    }
                     let conversations = last_conversations.elapsed() >= PURGE_CONVERSATIONS_EVERY;
                     if conversations {
                         last_conversations = Instant::now();

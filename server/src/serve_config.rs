@@ -6,6 +6,7 @@
 //! listen = "0.0.0.0:8443"
 //! server_names = ["throughline.sunrise.example"]
 //! console_listen = "10.0.0.5:9443"
+//! metrics_listen = "127.0.0.1:9464"
 //! console_cert = "/etc/throughline/console.crt"
 //! console_key = "/etc/throughline/console.key"
 //! client_timeout_secs = 5
@@ -26,6 +27,7 @@ pub struct ServeConfig {
     pub listen: Option<SocketAddr>,
     pub server_names: Vec<String>,
     pub console_listen: Option<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
     pub console_cert: Option<PathBuf>,
     pub console_key: Option<PathBuf>,
     pub client_timeout_secs: Option<u64>,
@@ -82,6 +84,7 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
         match k {
             "listen" => c.listen = addr(k, v, &mut errors),
             "console_listen" => c.console_listen = addr(k, v, &mut errors),
+            "metrics_listen" => c.metrics_listen = addr(k, v, &mut errors),
             "console_cert" => c.console_cert = path(k, v, &mut errors),
             "console_key" => c.console_key = path(k, v, &mut errors),
             "server_names" => match v

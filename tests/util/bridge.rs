@@ -19,6 +19,8 @@ pub struct Bridge {
     pub addr: SocketAddr,
     pub log: PathBuf,
     pub http: reqwest::Client,
+    /// The metrics listener, when the top-level settings ask for one.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Drop for Bridge {
@@ -104,7 +106,8 @@ impl Env {
             .spawn()
             .expect("spawn bridge");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        reader.read_line(&mut line).expect("listening line");
         let addr = line
             .trim()
             .strip_prefix("listening on https://")
@@ -113,11 +116,23 @@ impl Env {
             })
             .parse()
             .expect("address");
+        let metrics = top.contains("metrics_listen").then(|| {
+            let mut m = String::new();
+            reader.read_line(&mut m).expect("metrics line");
+            m.trim()
+                .strip_prefix("metrics on http://")
+                .and_then(|s| s.strip_suffix("/metrics"))
+                .unwrap_or_else(|| panic!("bridge said {m:?}"))
+                .parse()
+                .expect("metrics address")
+        });
+        // Later lines are read (and dropped) so the bridge never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         super::server::install_crypto_provider();
         let mut roots = rustls::RootCertStore::empty();
         roots.add(key.cert.der().clone()).expect("root");
         let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
-        Bridge { child, addr, log, http: super::server::client_with(tls) }
+        Bridge { child, addr, log, http: super::server::client_with(tls), metrics }
     }
 }
 

@@ -79,7 +79,7 @@ impl Env {
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("listening line");
         assert!(line.starts_with("listening on https://"), "{line}");
-        Server { child, addr, log: stderr }
+        Server { child, addr, log: stderr, metrics: None }
     }
 }
 

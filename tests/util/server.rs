@@ -41,16 +41,25 @@ impl Env {
 
     /// Starts `throughline serve` on a free port with a 1 s client timeout.
     pub fn serve(&self) -> Server {
+        self.serve_with(&[])
+    }
+
+    /// [`Self::serve`] with more flags; with `--metrics-listen` the
+    /// metrics address is read from its banner line.
+    pub fn serve_with(&self, extra: &[&str]) -> Server {
         let stderr = self.tmp.path().join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--client-timeout-secs", "1"];
+        args.extend_from_slice(extra);
         let mut child = self
-            .cmd(&["serve", "--listen", "127.0.0.1:0", "--client-timeout-secs", "1"])
+            .cmd(&args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).expect("log file"))
             .spawn()
             .expect("spawn serve");
         let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        reader.read_line(&mut line).expect("read listening line");
         let addr = line
             .trim()
             .strip_prefix("listening on https://")
@@ -59,7 +68,19 @@ impl Env {
             })
             .parse()
             .expect("address");
-        Server { child, addr, log: stderr }
+        let metrics = extra.contains(&"--metrics-listen").then(|| {
+            let mut m = String::new();
+            reader.read_line(&mut m).expect("read metrics line");
+            m.trim()
+                .strip_prefix("metrics on http://")
+                .and_then(|s| s.strip_suffix("/metrics"))
+                .unwrap_or_else(|| panic!("unexpected metrics line {m:?}"))
+                .parse()
+                .expect("metrics address")
+        });
+        // Later banner lines are read (and dropped) so the server never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        Server { child, addr, log: stderr, metrics }
     }
 }
 
@@ -68,6 +89,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: PathBuf,
+    /// The metrics listener, when started with one.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Server {

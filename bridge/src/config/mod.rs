@@ -25,6 +25,8 @@ struct RawConfig {
     /// An extra CA the platforms' APIs are trusted with (a TLS-inspecting
     /// proxy; the tests' recording server), besides the public roots.
     platform_ca_file: Option<PathBuf>,
+    /// Prometheus metrics (plain HTTP, `GET /metrics`).
+    metrics_listen: Option<String>,
     #[serde(default, rename = "route")]
     routes: Vec<RawRoute>,
     lmtp: Option<mail::RawLmtp>,
@@ -60,6 +62,8 @@ pub struct Config {
     pub mailboxes: Vec<Mailbox>,
     /// Hosted mailboxes read over IMAP.
     pub imaps: Vec<Imap>,
+    /// The Prometheus listener (plain HTTP, loopback or a monitoring network).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -135,6 +139,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
         errs.push("lmtp: missing ([lmtp] with listen: the mailboxes need it)".to_owned());
     }
     let platform_ca_file = raw.platform_ca_file.map(|p| base.join(p));
+    let metrics_listen = raw.metrics_listen.as_deref().and_then(|m| match m.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            errs.push("metrics_listen: not an address:port (e.g. \"127.0.0.1:9465\")".to_owned());
+            None
+        }
+    });
     let webhooks = match webhooks {
         Some(Some(w)) => Some(w),
         Some(None) => return Err(errs),
@@ -143,7 +154,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Vec<String>> {
     if !errs.is_empty() {
         return Err(errs);
     }
-    Ok(Config { core, webhooks, platform_ca_file, routes, lmtp, mailboxes, imaps })
+    Ok(Config { core, webhooks, platform_ca_file, routes, lmtp, mailboxes, imaps, metrics_listen })
 }
 
 fn webhooks(w: RawWebhooks, base: &Path, errs: &mut Vec<String>) -> Option<Webhooks> {

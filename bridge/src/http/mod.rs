@@ -107,8 +107,9 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-fn unauthorized(route: &str, platform: &str, why: crate::sig::Refusal) -> HttpResponse {
+fn unauthorized(route: &str, platform: &'static str, why: crate::sig::Refusal) -> HttpResponse {
     tracing::warn!(route, platform, refusal = %why, "webhook refused");
+    crate::metrics::verification_failed(platform, why);
     error(StatusCode::UNAUTHORIZED, "bad_signature", &why.to_string())
 }
 

@@ -33,6 +33,13 @@ pub async fn log_requests(
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let mut res = next.call(req).await?.map_into_boxed_body();
     let status = res.status().as_u16();
+    let channel = binding.as_ref().map_or("-", |b| b.channel.as_str());
+    crate::metrics::get().request("api", route.clone(), channel.to_owned(), status, started.elapsed().as_secs_f64());
+    if let Some(code) = res.response().error().and_then(|e| e.as_error::<super::ApiError>()).map(|e| e.code())
+        && (400..500).contains(&status)
+    {
+        crate::metrics::get().refusals.get_or_create(&crate::metrics::CodeLabels { code }).inc();
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(HeaderName::from_static("x-request-id"), v);
     }

@@ -93,6 +93,9 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<()> {
         for line in &bound.imaps {
             println!("{line}");
         }
+        if let Some(m) = bound.metrics {
+            println!("metrics on http://{m}/metrics");
+        }
         let _ = std::io::stdout().flush();
         tracing::info!(routes = config.routes.len(), mailboxes = config.mailboxes.len(), "bridge serving");
         bound.run().await.map_err(|e| anyhow::anyhow!("{e}"))

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// certificate from the Throughline CA (install the CA in the clinic's browsers).
     #[arg(long, requires = "console_key")]
     pub console_cert: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics (plain HTTP, `GET /metrics`, no PHI) on this
+    /// address: loopback or the monitoring network only.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// The console certificate's private key (PEM).
     #[arg(long, requires = "console_cert")]
     pub console_key: Option<std::path::PathBuf>,
@@ -93,6 +97,7 @@ fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     };
     opts.console =
         args.console_listen.or(file.console_listen).map(|listen| throughline::console::ConsoleOptions { listen, cert });
+    opts.metrics_listen = args.metrics_listen.or(file.metrics_listen);
     Ok(opts)
 }
 
@@ -114,6 +119,10 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
         if let Some(console) = bound.console {
             println!("console on https://{}", console.addr);
             actix_web::rt::spawn(console.server);
+        }
+        if let Some(metrics) = bound.metrics {
+            println!("metrics on http://{}/metrics", metrics.addr);
+            actix_web::rt::spawn(metrics.server);
         }
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %bound.addr, "serving");

@@ -168,6 +168,8 @@ async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let unsafe_method = !matches!(req.method().as_str(), "GET" | "HEAD");
     if unsafe_method {
         let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -186,6 +188,8 @@ async fn guard(
     }
     let mut res = next.call(req).await?.map_into_left_body();
     secure_headers(res.headers_mut());
+    let status = res.status().as_u16();
+    crate::metrics::get().request("console", route, "-".into(), status, started.elapsed().as_secs_f64());
     Ok(res)
 }
 

@@ -305,6 +305,11 @@ pub async fn login(
                 .finish()
         }
         Attempt::Failed { staff, reason, locked_now } => {
+            let metrics = crate::metrics::get();
+            metrics.sign_in_failures.get_or_create(&crate::metrics::ReasonLabels { reason }).inc();
+            if locked_now {
+                metrics.lockouts.get_or_create(&crate::metrics::ReasonLabels { reason: "staff_account" }).inc();
+            }
             if let Some(ip) = ip
                 && let Ok(mut m) = cstate.sources.lock()
             {

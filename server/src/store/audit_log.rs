@@ -147,6 +147,8 @@ pub(crate) fn append_with(
             insert.execute(params![i64::try_from(record.seq).unwrap_or(i64::MAX), s])?;
         }
     }
+    let trail = if matches!(table, AuditTable::Tenant) { "tenant" } else { "system" };
+    crate::metrics::get().audit_records.get_or_create(&crate::metrics::TableLabels { trail }).inc();
     Ok(record)
 }
 

@@ -116,6 +116,7 @@ impl ClientCertVerifier for CountingVerifier {
         let verdict = self.inner.verify_client_cert(end_entity, intermediates, now);
         if let Err(e) = &verdict {
             let n = self.counters.refused_certificates.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::get().refused_certificates.inc();
             tracing::warn!(reason = %e, refused_certificates = n, "client certificate refused at handshake");
         }
         verdict

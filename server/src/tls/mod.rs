@@ -28,3 +28,10 @@ pub enum TlsError {
     #[error("the CA certificate's validity cannot be represented")]
     Validity,
 }
+
+/// A PEM certificate's `notAfter`, in UNIX milliseconds.
+pub fn not_after_ms(pem: &str) -> Option<i64> {
+    let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).ok()?;
+    let cert = p.parse_x509().ok()?;
+    Some(cert.validity().not_after.timestamp() * 1000)
+}

@@ -145,3 +145,69 @@ fn damaged_backups_and_bad_targets_are_refused_with_nothing_written() {
     let target = dir.join("target-good");
     assert!(restore(&target, &backup, None).status().unwrap().success());
 }
+
+/// `serve --backup-dir --backup-every --backup-keep`: backups arrive on the
+/// schedule while the server takes requests, each with its erasure ledger,
+/// only the newest are kept, no partial file is left, and the newest
+/// restores with the patient who was on file.
+#[tokio::test]
+async fn scheduled_backups_arrive_are_pruned_and_restore() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let voice_cert = env.issue("sunrise", "voice");
+    let dir = env.tmp.path().join("backups");
+    let server = env.serve_with(&[
+        "--backup-dir",
+        dir.to_str().unwrap(),
+        "--backup-every",
+        "1s",
+        "--backup-keep",
+        "2",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ]);
+    let http = client(&voice_cert);
+    let first = open(&http, &server.url("/v1/sessions"), "+1 415 555 0100").await;
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .map(|r| r.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    // Four backups' worth of time: four distinct backups seen, the directory keeps two.
+    let mut seen = std::collections::BTreeSet::new();
+    let taken = util::server::eventually(60, || {
+        seen.extend(names(&dir).into_iter().filter(|n| n.ends_with(".tlbackup")));
+        let n = seen.len();
+        async move { (n >= 4).then_some(n) }
+    })
+    .await;
+    assert!(taken.is_some(), "four scheduled backups: {seen:?}\n{}", server.log_text());
+    let files = names(&dir);
+    let backups: Vec<&String> = files.iter().filter(|n| n.ends_with(".tlbackup")).collect();
+    let ledgers: Vec<&String> = files.iter().filter(|n| n.ends_with(".ledger.jsonl")).collect();
+    assert!(backups.len() <= 2 && !backups.is_empty(), "kept: {files:?}");
+    assert!(files.iter().all(|n| n.ends_with(".tlbackup") || n.ends_with(".ledger.jsonl") || n.ends_with(".partial")));
+    for b in &backups {
+        assert!(ledgers.contains(&&b.replace(".tlbackup", ".ledger.jsonl")), "{b} has its ledger: {files:?}");
+    }
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", server.metrics.unwrap())).await.unwrap().text().await.unwrap();
+    let last = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("throughline_backup_last_success_timestamp_seconds "))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert!(last > 1.7e9, "{metrics}");
+    drop(server);
+
+    let newest = dir.join(backups.last().unwrap());
+    let target = env.tmp.path().join("restored");
+    let out = restore(&target, &newest, Some(&dir.join(ledgers.last().unwrap()))).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let restored = Env { data: target, ..Env::new() };
+    let server = restored.serve();
+    let again = open(&client(&voice_cert), &server.url("/v1/sessions"), "+1 (415) 555-0100").await;
+    assert_eq!(again["customer_id"], first["customer_id"], "the patient on file came back: {again}");
+}

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod audit_ops;
 pub mod backup;
+pub mod backup_schedule;
 pub mod bench;
 pub mod calendar;
 pub mod channels;

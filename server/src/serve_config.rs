@@ -15,6 +15,9 @@
 //! writers = 4
 //! store_memory_mib = 384
 //! checkpoint_interval = "1h"
+//! backup_dir = "/var/backups/throughline"
+//! backup_every = "24h"
+//! backup_keep = 14
 //! ```
 
 use std::net::SocketAddr;
@@ -36,6 +39,9 @@ pub struct ServeConfig {
     pub writers: Option<usize>,
     pub store_memory_mib: Option<u64>,
     pub checkpoint_interval: Option<Duration>,
+    pub backup_dir: Option<PathBuf>,
+    pub backup_every: Option<Duration>,
+    pub backup_keep: Option<usize>,
 }
 
 /// Every problem found, one line each.
@@ -108,6 +114,13 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
                 None => errors
                     .push("checkpoint_interval: expected a duration such as \"1h\" or \"30m\" (\"0s\": never)".into()),
             },
+            "backup_dir" => c.backup_dir = path(k, v, &mut errors),
+            "backup_every" => match v.as_str().and_then(|s| humantime::parse_duration(s).ok()).filter(|d| !d.is_zero())
+            {
+                Some(d) => c.backup_every = Some(d),
+                None => errors.push("backup_every: expected a duration such as \"24h\" or \"6h\"".into()),
+            },
+            "backup_keep" => c.backup_keep = int(k, v, 1, 10_000, &mut errors).map(|n| n as usize),
             other => errors.push(format!("{other}: not a serve setting")),
         }
     }
@@ -116,6 +129,9 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
     }
     if c.console_cert.is_some() && c.console_listen.is_none() {
         errors.push("console_cert: needs console_listen".into());
+    }
+    if (c.backup_every.is_some() || c.backup_keep.is_some()) && c.backup_dir.is_none() {
+        errors.push("backup_every and backup_keep: need backup_dir".into());
     }
     errors.sort();
     if errors.is_empty() { Ok(c) } else { Err(ConfigErrors(errors)) }
@@ -133,10 +149,17 @@ mod tests {
         .unwrap();
         assert_eq!(c.listen, Some("0.0.0.0:8443".parse().unwrap()));
         assert_eq!((c.writers, c.checkpoint_interval), (Some(4), Some(Duration::from_secs(1800))));
-        let e = parse("listen = \"nowhere\"\nwriters = 0\ncolour = \"blue\"\nconsole_cert = \"/x\"\n").unwrap_err();
+        let b = parse("backup_dir = \"/var/backups/tl\"\nbackup_every = \"6h\"\nbackup_keep = 28\n").unwrap();
+        assert_eq!((b.backup_every, b.backup_keep), (Some(Duration::from_secs(6 * 3600)), Some(28)));
+        let e = parse(
+            "listen = \"nowhere\"\nwriters = 0\ncolour = \"blue\"\nconsole_cert = \"/x\"\nbackup_keep = 3\nbackup_every = \"0s\"\n",
+        )
+        .unwrap_err();
         assert_eq!(
             e.0,
             vec![
+                "backup_every and backup_keep: need backup_dir",
+                "backup_every: expected a duration such as \"24h\" or \"6h\"",
                 "colour: not a serve setting",
                 "console_cert and console_key: give both or neither",
                 "console_cert: needs console_listen",

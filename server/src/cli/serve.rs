@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use throughline::backup_schedule::{BackupPlan, Backups};
 use throughline::serve::{self, ServeOptions};
 use throughline::{Installation, SystemClock};
 
@@ -48,6 +49,16 @@ pub struct ServeArgs {
     /// (`0s`: never; then only `throughline audit checkpoint` signs). Default 1h.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub checkpoint_interval: Option<Duration>,
+    /// Take an encrypted backup (with the erasure ledger beside it) into this
+    /// directory on a schedule; copy the directory off the box.
+    #[arg(long)]
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// How often to back up (default 24h; counted from the newest backup in the directory).
+    #[arg(long, value_parser = humantime::parse_duration, requires = "backup_dir")]
+    pub backup_every: Option<Duration>,
+    /// How many backups to keep, oldest deleted first (default 14).
+    #[arg(long, requires = "backup_dir")]
+    pub backup_keep: Option<usize>,
     /// Also serve the staff console (HTTPS, no client certificate) on this address.
     #[arg(long)]
     pub console_listen: Option<SocketAddr>,
@@ -64,8 +75,16 @@ pub struct ServeArgs {
     pub console_key: Option<std::path::PathBuf>,
 }
 
+/// The scheduled backups asked for, by the flags or the file.
+fn backup_plan(args: &ServeArgs, file: &throughline::serve_config::ServeConfig) -> Option<BackupPlan> {
+    let dir = args.backup_dir.clone().or_else(|| file.backup_dir.clone())?;
+    let every = args.backup_every.or(file.backup_every).unwrap_or(Duration::from_secs(24 * 3600));
+    let keep = args.backup_keep.or(file.backup_keep).unwrap_or(14).max(1);
+    Some(BackupPlan { dir, every: every.max(Duration::from_secs(1)), keep })
+}
+
 /// The file's settings under the flags' (flags win), then the defaults.
-fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
+fn options(args: &ServeArgs) -> anyhow::Result<(ServeOptions, Option<BackupPlan>)> {
     let file = match &args.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
@@ -98,12 +117,12 @@ fn options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
     opts.console =
         args.console_listen.or(file.console_listen).map(|listen| throughline::console::ConsoleOptions { listen, cert });
     opts.metrics_listen = args.metrics_listen.or(file.metrics_listen);
-    Ok(opts)
+    Ok((opts, backup_plan(args, &file)))
 }
 
 pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     // The configuration is checked before any key is touched.
-    let opts = options(args)?;
+    let (opts, backups) = options(args)?;
     init_logging();
     // Three descriptors per open tenant (file, WAL, shared memory) plus one
     // per connection: the usual soft limit of 1,024 would refuse the
@@ -124,9 +143,16 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
             println!("metrics on http://{}/metrics", metrics.addr);
             actix_web::rt::spawn(metrics.server);
         }
+        let backups = backups.map(|plan| {
+            println!("backing up to {} every {}", plan.dir.display(), humantime::format_duration(plan.every));
+            Backups::start(inst, plan)
+        });
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %bound.addr, "serving");
         let result = bound.server.await;
+        if let Some(b) = backups {
+            b.stop();
+        }
         bound.refresher.stop();
         bound.maintenance.stop();
         tracing::info!("stopped");

@@ -187,11 +187,21 @@ impl Maintenance {
                 if let Ok(system) = state.tenants.system().lock() {
                     crate::metrics_http::observe_certificates(&system, state.clock.now_ms());
                 }
+                // systemd's watchdog (`WatchdogSec=`): pinged at half its period
+                // from this loop, so a wedged maintenance pass gets the server restarted.
+                let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+                let mut last_ping = Instant::now();
                 let mut last = Instant::now();
                 let mut last_conversations = Instant::now();
                 let mut last_checkpoint = Instant::now();
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(200));
+                    if let Some(every) = watchdog
+                        && last_ping.elapsed() >= every
+                    {
+                        last_ping = Instant::now();
+                        let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+                    }
                     if checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every) {
                         last_checkpoint = Instant::now();
                         let metrics = crate::metrics::get();

@@ -98,6 +98,9 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<()> {
         }
         let _ = std::io::stdout().flush();
         tracing::info!(routes = config.routes.len(), mailboxes = config.mailboxes.len(), "bridge serving");
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+            tracing::warn!(cause = %e, "could not tell systemd we are ready");
+        }
         bound.run().await.map_err(|e| anyhow::anyhow!("{e}"))
     })
 }

@@ -149,7 +149,13 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
         });
         let _ = std::io::stdout().flush();
         tracing::info!(addr = %bound.addr, "serving");
+        // Type=notify: systemd starts what depends on us only now, with the listeners bound.
+        let status = format!("serving on {}", bound.addr);
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&status)]) {
+            tracing::warn!(cause = %e, "could not tell systemd we are ready");
+        }
         let result = bound.server.await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         if let Some(b) = backups {
             b.stop();
         }

@@ -86,6 +86,25 @@ impl Installation {
             }),
             _ => out.push(check(Verdict::Fail, "certificate authority", "no CA")),
         }
+        if let Ok(retired) = system.retired_cas()
+            && let Some(r) = retired.iter().find(|r| r.trusted_until > now)
+        {
+            let left = self
+                .certificates()?
+                .iter()
+                .filter(|c| c.ca_generation == r.generation && c.channel != "server")
+                .filter(|c| c.revoked_at.is_none() && !c.tenant_deleted && c.not_after > now)
+                .count();
+            out.push(check(
+                if left > 0 { Verdict::Warn } else { Verdict::Ok },
+                "CA rotation",
+                format!(
+                    "CA {} is trusted until {}; {left} channel certificate(s) from it still to reissue",
+                    r.generation,
+                    crate::clock::rfc3339(r.trusted_until)
+                ),
+            ));
+        }
         if let Ok(Some(id)) = system.server_identity() {
             out.push(expiry("server certificate".into(), id.not_after, now));
         }

@@ -512,11 +512,11 @@ impl Installation {
 /// Longest validity of an issued certificate (about five years).
 pub const MAX_CERT_DAYS: u32 = 1825;
 
-fn ca_aad(installation_id: &str) -> Vec<u8> {
+pub(crate) fn ca_aad(installation_id: &str) -> Vec<u8> {
     format!("ca-key/{installation_id}").into_bytes()
 }
 
-fn datetime(ms: i64) -> time::OffsetDateTime {
+pub(crate) fn datetime(ms: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }

@@ -12,6 +12,7 @@ pub mod audit_ops;
 pub mod backup;
 pub mod backup_schedule;
 pub mod bench;
+pub mod ca_rotation;
 pub mod calendar;
 pub mod channels;
 pub mod clock;

@@ -95,9 +95,15 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     if issued {
         tracing::info!("issued a new server certificate (the CA key was unsealed for it, and only for it)");
     }
-    let ca_pem = inst.ca_cert_pem()?;
+    // During a CA rotation's overlap: both CAs trusted, and the new CA
+    // cross-signed by the old one presented after the server's certificate.
+    let ca_pem = inst.trusted_ca_bundle()?;
+    let chain = match inst.ca_cross_pem()? {
+        Some(cross) => format!("{cert_pem}{cross}"),
+        None => cert_pem.clone(),
+    };
     let counters = Arc::new(TlsCounters::default());
-    let tls = tls::server_config(&ca_pem, &cert_pem, &key_pem, counters.clone())?;
+    let tls = tls::server_config(&ca_pem, &chain, &key_pem, counters.clone())?;
     let registry = Arc::new(CertRegistry::new(inst.certificates()?));
     let refresher = Refresher::start(inst.open_system_store()?, registry.clone());
     let state = web::Data::new(AppState {

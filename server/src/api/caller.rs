@@ -73,6 +73,12 @@ impl Caller {
         if binding.not_after < crate::clock::Clock::now_ms(&crate::clock::SystemClock) {
             return Err(refuse(ApiError::unauthorized("certificate_expired", "this certificate has expired")));
         }
+        if binding.ca_trusted_until.is_some_and(|t| t <= state.clock.now_ms()) {
+            return Err(refuse(ApiError::unauthorized(
+                "ca_retired",
+                "this certificate's CA was replaced and its overlap has ended; use a certificate from the current CA",
+            )));
+        }
         if binding.tenant_deleted {
             return Err(refuse(ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")));
         }

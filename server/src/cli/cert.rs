@@ -37,9 +37,19 @@ pub enum CertCommand {
         #[arg(long, default_value = "unspecified")]
         reason: String,
     },
-    /// List issued certificates.
+    /// List the CAs and the issued certificates: which CA issued each, and
+    /// which expire within 30 days.
     List,
+    /// Replace the CA. Certificates from the old CA stay accepted for the
+    /// overlap (reissue them in it); restart `serve` to present the new CA.
+    RotateCa {
+        /// How long the old CA's certificates stay accepted.
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        overlap: std::time::Duration,
+    },
 }
+
+const SOON_MS: i64 = 30 * 86_400_000;
 
 pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result<()> {
     if let CertCommand::Issue { out, .. } = &cmd {
@@ -54,9 +64,10 @@ pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result
     match cmd {
         CertCommand::Issue { tenant, channel, out, days } => {
             let cert = inst.issue_channel_cert(&tenant, channel, days)?;
-            let ca = inst.ca()?;
+            // Both CAs during a rotation's overlap: the server may present either.
+            let ca = inst.trusted_ca_bundle()?;
             fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            write(&out.join("ca.crt"), ca.cert_pem().as_bytes(), 0o644)?;
+            write(&out.join("ca.crt"), ca.as_bytes(), 0o644)?;
             write(&out.join("client.crt"), cert.cert_pem.as_bytes(), 0o644)?;
             write(&out.join("client.key"), cert.key_pem.as_bytes(), 0o600)?;
             println!("serial {}", cert.serial);
@@ -72,20 +83,46 @@ pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result
             Revocation::Unknown => bail!("no certificate with serial {serial}"),
         },
         CertCommand::List => {
+            let now = inst.now_ms();
+            let soon = |t: i64| if t > now && t - now < SOON_MS { " (expires within 30 days)" } else { "" };
+            let (generation, retired) = inst.ca_generations()?;
+            if let Some(t) = throughline::tls::not_after_ms(&inst.ca_cert_pem()?) {
+                println!("ca {generation}\tcurrent\tuntil {}{}", rfc3339(t), soon(t));
+            }
+            for r in retired {
+                let state = if r.trusted_until > now { "retired, still trusted" } else { "retired" };
+                println!("ca {}\t{state}\ttrusted until {}", r.generation, rfc3339(r.trusted_until));
+            }
             for c in inst.certificates()? {
-                let status = match (c.revoked_at, c.tenant_deleted) {
-                    (Some(at), _) => format!("revoked {}", rfc3339(at)),
-                    (None, true) => "tenant deleted".into(),
-                    (None, false) => "active".into(),
+                let status = match (c.revoked_at, c.tenant_deleted, c.ca_trusted_until) {
+                    (Some(at), _, _) => format!("revoked {}", rfc3339(at)),
+                    (None, true, _) => "tenant deleted".into(),
+                    (None, false, Some(t)) if t <= now => "its CA was retired".into(),
+                    (None, false, Some(t)) => format!("active until its CA's overlap ends {}; reissue", rfc3339(t)),
+                    (None, false, None) if c.not_after <= now => "expired".into(),
+                    (None, false, None) => format!("active{}", soon(c.not_after)),
                 };
                 println!(
-                    "{}\t{}\t{}\tuntil {}\t{status}",
+                    "{}\t{}\t{}\tuntil {}\t{status}\tca {}",
                     c.serial,
                     c.tenant_name.as_deref().unwrap_or("-"),
                     c.channel,
-                    rfc3339(c.not_after)
+                    rfc3339(c.not_after),
+                    c.ca_generation
                 );
             }
+        }
+        CertCommand::RotateCa { overlap } => {
+            let r = inst.rotate_ca(overlap)?;
+            println!(
+                "CA generation {} is current; certificates from the old CA are accepted until {}",
+                r.generation,
+                rfc3339(r.trusted_until)
+            );
+            println!(
+                "restart `serve` to present it; reissue the {} channel certificate(s) from the old CA before then (`cert list`)",
+                r.to_reissue
+            );
         }
     }
     Ok(())

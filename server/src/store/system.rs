@@ -244,6 +244,10 @@ pub struct CertRow {
     pub tenant_deleted: bool,
     /// SHA-256 of the certificate's DER, as issued.
     pub fingerprint: Vec<u8>,
+    /// The CA generation that issued it (`cert rotate-ca` starts a new one).
+    pub ca_generation: i64,
+    /// When its CA was retired: until when it is still accepted.
+    pub ca_trusted_until: Option<i64>,
 }
 
 /// What `revoke_certificate` found.
@@ -290,8 +294,9 @@ impl SystemStore {
     pub fn insert_certificate(&mut self, cert: &NewCert<'_>, operator: &str, now: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO certificates (serial, tenant_id, channel, fingerprint, not_before, not_after, issued_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO certificates (serial, tenant_id, channel, fingerprint, not_before, not_after, issued_at,
+                                       ca_generation)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT generation FROM ca WHERE id = 1))",
             params![
                 cert.serial,
                 cert.tenant_id.map(TenantId::as_str),
@@ -354,8 +359,9 @@ impl SystemStore {
     pub fn certificates(&self) -> Result<Vec<CertRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.serial, c.tenant_id, t.name, c.channel, c.not_before, c.not_after, c.issued_at, c.revoked_at,
-                    t.deleted_at IS NOT NULL, c.fingerprint
+                    t.deleted_at IS NOT NULL, c.fingerprint, c.ca_generation, r.trusted_until
              FROM certificates c LEFT JOIN tenants t ON t.id = c.tenant_id
+                  LEFT JOIN retired_cas r ON r.generation = c.ca_generation
              ORDER BY c.issued_at DESC, c.serial",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -371,6 +377,8 @@ impl SystemStore {
                 revoked_at: r.get(7)?,
                 tenant_deleted: r.get::<_, Option<bool>>(8)?.unwrap_or(false),
                 fingerprint: r.get(9)?,
+                ca_generation: r.get(10)?,
+                ca_trusted_until: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -54,9 +54,41 @@ impl Ca {
     /// A new self-signed CA valid for ten years; returns it with its key PEM
     /// (for the caller to seal).
     pub fn generate(installation_id: &str, now: OffsetDateTime) -> Result<(Ca, Zeroizing<String>), TlsError> {
+        let (ca, key, _) = Self::generate_params(installation_id, 1, now)?;
+        Ok((ca, key))
+    }
+
+    /// The CA that replaces this one (`cert rotate-ca`): a new key and a new
+    /// name (`… G{generation}`), and the same certificate cross-signed by
+    /// this CA, which the server presents during the overlap so a client
+    /// that holds only this CA still verifies it. Returns (the new CA, its
+    /// key PEM, the cross-signed certificate PEM).
+    pub fn successor(
+        &self,
+        installation_id: &str,
+        generation: i64,
+        now: OffsetDateTime,
+    ) -> Result<(Ca, Zeroizing<String>, String), TlsError> {
+        let (ca, key_pem, mut params) = Self::generate_params(installation_id, generation, now)?;
+        params.serial_number = Some(random_serial()?.1);
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::from_pem(&key_pem)?;
+        let cross = params.signed_by(&key, &self.issuer)?;
+        Ok((ca, key_pem, cross.pem()))
+    }
+
+    fn generate_params(
+        installation_id: &str,
+        generation: i64,
+        now: OffsetDateTime,
+    ) -> Result<(Ca, Zeroizing<String>, CertificateParams), TlsError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = dn(&format!("Throughline CA {}", &installation_id[..8.min(installation_id.len())]));
+        let id = &installation_id[..8.min(installation_id.len())];
+        // Generation 1 keeps the name every installation's CA had before rotation existed.
+        let name =
+            if generation <= 1 { format!("Throughline CA {id}") } else { format!("Throughline CA {id} G{generation}") };
+        params.distinguished_name = dn(&name);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.not_before = now - time::Duration::minutes(5);
@@ -64,7 +96,7 @@ impl Ca {
         params.serial_number = Some(random_serial()?.1);
         let cert = params.self_signed(&key)?;
         let key_pem = Zeroizing::new(key.serialize_pem());
-        Ok((Ca { cert_pem: cert.pem(), issuer: Issuer::new(params, key) }, key_pem))
+        Ok((Ca { cert_pem: cert.pem(), issuer: Issuer::new(params.clone(), key) }, key_pem, params))
     }
 
     /// The CA from its stored certificate and (unsealed) key.

@@ -32,9 +32,12 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Every CA certificate in `ca_pem` (a bundle during a CA rotation's overlap).
 fn roots(ca_pem: &str) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes())?)?;
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
     Ok(roots)
 }
 
@@ -48,7 +51,8 @@ pub fn server_config(
     let provider = provider();
     let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider.clone()).build()?;
     let verifier = Arc::new(CountingVerifier { inner, counters });
-    let chain = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes())?];
+    // The leaf, then any intermediate (the new CA cross-signed by the old during a rotation).
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 
 use crate::merkle::Hash;
 
+/// The extension line of a handover checkpoint.
+const NEXT_KEY: &str = "throughline-next-key";
+
 /// Why a checkpoint note was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -96,6 +99,37 @@ impl Checkpoint {
         format!("{body}\n\u{2014} {} {}\n", key.name, B64.encode(blob))
     }
 
+    /// The handover checkpoint of a tenant key rotation: the body names the
+    /// next key in an extension line (`throughline-next-key <key>`) and is
+    /// signed by the old key and by the new, so a verifier holding the old
+    /// key learns the new one from a note the old key signed.
+    pub fn sign_handover(
+        &self,
+        old: &VerifierKey,
+        old_sign: impl FnOnce(&[u8]) -> [u8; 64],
+        new: &VerifierKey,
+        new_sign: impl FnOnce(&[u8]) -> [u8; 64],
+    ) -> String {
+        let body = format!("{}{NEXT_KEY} {}\n", self.body(), new.encode());
+        let line = |key: &VerifierKey, signature: [u8; 64]| {
+            let mut blob = key.id().to_vec();
+            blob.extend_from_slice(&signature);
+            format!("\u{2014} {} {}\n", key.name, B64.encode(blob))
+        };
+        let (a, b) = (line(new, new_sign(body.as_bytes())), line(old, old_sign(body.as_bytes())));
+        format!("{body}\n{a}{b}")
+    }
+
+    /// The next key a handover note names, once `key` verified the note.
+    pub fn next_key(note: &str, key: &VerifierKey) -> Result<Option<VerifierKey>, CheckpointError> {
+        Self::verify(note, key)?;
+        let body = note.split_once("\n\n").map_or("", |(b, _)| b);
+        match body.lines().nth(3).and_then(|l| l.strip_prefix(NEXT_KEY)) {
+            Some(k) => Ok(Some(VerifierKey::parse(k.trim())?)),
+            None => Ok(None),
+        }
+    }
+
     /// Parses a signed note and verifies its signature by `key`.
     pub fn verify(note: &str, key: &VerifierKey) -> Result<Checkpoint, CheckpointError> {
         let (body, sigs) =
@@ -168,6 +202,31 @@ mod tests {
         let mut bad = key.encode();
         bad.insert(bad.len() - 3, 'A');
         assert!(VerifierKey::parse(&bad).is_err());
+    }
+
+    #[test]
+    fn a_handover_verifies_under_both_keys_and_names_the_new_one() {
+        let (old_pair, old) = signer();
+        let new_pair = Ed25519KeyPair::from_seed_unchecked(&[8u8; 32]).unwrap();
+        let mut pk = [0u8; 32];
+        pk.copy_from_slice(new_pair.public_key().as_ref());
+        let new = VerifierKey { name: old.name.clone(), public_key: pk };
+        let cp = Checkpoint { origin: old.name.clone(), size: 7, root: [3u8; 32] };
+        let note = cp.sign_handover(&old, sign_with(&old_pair), &new, sign_with(&new_pair));
+        assert_eq!(Checkpoint::verify(&note, &old), Ok(cp.clone()));
+        assert_eq!(Checkpoint::verify(&note, &new), Ok(cp.clone()));
+        assert_eq!(Checkpoint::next_key(&note, &old), Ok(Some(new.clone())));
+        // The named key is covered by both signatures: naming another breaks them.
+        let (_, other) = {
+            let p = Ed25519KeyPair::from_seed_unchecked(&[9u8; 32]).unwrap();
+            let mut k = [0u8; 32];
+            k.copy_from_slice(p.public_key().as_ref());
+            (p, VerifierKey { name: old.name.clone(), public_key: k })
+        };
+        let forged = note.replace(&new.encode(), &other.encode());
+        assert_eq!(Checkpoint::verify(&forged, &old), Err(CheckpointError::BadSignature));
+        // An ordinary checkpoint names no next key.
+        assert_eq!(Checkpoint::next_key(&cp.sign(&old, sign_with(&old_pair)), &old), Ok(None));
     }
 
     #[test]

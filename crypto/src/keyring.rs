@@ -54,6 +54,10 @@ struct Body {
 struct TenantEntry {
     id: String,
     wrapped_key: String,
+    /// A new root key staged by a tenant key rotation that has not finished
+    /// (the re-keyed store is written; the swap may not have happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_wrapped_key: Option<String>,
 }
 
 /// A keyring read from disk and checked for damage, not yet unlocked.
@@ -170,8 +174,59 @@ impl UnlockedKeyring {
         let root = Key256::generate()?;
         let wrapped = self.master.seal(&tenant_aad(tenant_id), root.expose_secret())?;
         self.body.tenants.retain(|t| t.id != tenant_id);
-        self.body.tenants.push(TenantEntry { id: tenant_id.to_owned(), wrapped_key: B64.encode(wrapped) });
+        self.body.tenants.push(TenantEntry {
+            id: tenant_id.to_owned(),
+            wrapped_key: B64.encode(wrapped),
+            next_wrapped_key: None,
+        });
         Ok(TenantKeys::derive(tenant_id, &root))
+    }
+
+    /// Stages a fresh root key for `tenant_id` beside its current one (in
+    /// memory: call [`save`](Self::save)); [`promote_tenant_key`](Self::promote_tenant_key)
+    /// makes it current, [`abandon_tenant_key`](Self::abandon_tenant_key) drops it.
+    pub fn stage_tenant_key(&mut self, tenant_id: &str) -> Result<TenantKeys, CryptoError> {
+        let root = Key256::generate()?;
+        let wrapped = self.master.seal(&tenant_aad(tenant_id), root.expose_secret())?;
+        let entry = self.entry_mut(tenant_id)?;
+        entry.next_wrapped_key = Some(B64.encode(wrapped));
+        Ok(TenantKeys::derive(tenant_id, &root))
+    }
+
+    /// The staged key's working keys, if a rotation of `tenant_id` is under way.
+    pub fn staged_tenant_keys(&self, tenant_id: &str) -> Result<Option<TenantKeys>, CryptoError> {
+        let Some(entry) = self.body.tenants.iter().find(|t| t.id == tenant_id) else { return Ok(None) };
+        let Some(next) = &entry.next_wrapped_key else { return Ok(None) };
+        let root = self.unwrap_key(&tenant_aad(tenant_id), next, &entry.id)?;
+        Ok(Some(TenantKeys::derive(tenant_id, &root)))
+    }
+
+    /// Tenants with a staged key.
+    pub fn staged_tenants(&self) -> Vec<String> {
+        self.body.tenants.iter().filter(|t| t.next_wrapped_key.is_some()).map(|t| t.id.clone()).collect()
+    }
+
+    /// The staged key becomes the tenant's key; the old one is gone from the keyring.
+    pub fn promote_tenant_key(&mut self, tenant_id: &str) -> Result<(), CryptoError> {
+        let entry = self.entry_mut(tenant_id)?;
+        if let Some(next) = entry.next_wrapped_key.take() {
+            entry.wrapped_key = next;
+        }
+        Ok(())
+    }
+
+    /// Drops a staged key; the current one stays.
+    pub fn abandon_tenant_key(&mut self, tenant_id: &str) -> Result<(), CryptoError> {
+        self.entry_mut(tenant_id)?.next_wrapped_key = None;
+        Ok(())
+    }
+
+    fn entry_mut(&mut self, tenant_id: &str) -> Result<&mut TenantEntry, CryptoError> {
+        self.body
+            .tenants
+            .iter_mut()
+            .find(|t| t.id == tenant_id)
+            .ok_or_else(|| CryptoError::UnknownTenant { tenant_id: tenant_id.to_owned() })
     }
 
     /// Drops a tenant's key (in memory: call [`save`](Self::save)).
@@ -233,7 +288,14 @@ impl UnlockedKeyring {
         for t in &self.body.tenants {
             let root = self.unwrap_key(&tenant_aad(&t.id), &t.wrapped_key, &t.id)?;
             let wrapped = master.seal(&tenant_aad(&t.id), root.expose_secret())?;
-            tenants.push(TenantEntry { id: t.id.clone(), wrapped_key: B64.encode(wrapped) });
+            let next_wrapped_key = match &t.next_wrapped_key {
+                Some(next) => {
+                    let root = self.unwrap_key(&tenant_aad(&t.id), next, &t.id)?;
+                    Some(B64.encode(master.seal(&tenant_aad(&t.id), root.expose_secret())?))
+                }
+                None => None,
+            };
+            tenants.push(TenantEntry { id: t.id.clone(), wrapped_key: B64.encode(wrapped), next_wrapped_key });
         }
         let body = Body {
             format: FORMAT.into(),
@@ -337,6 +399,33 @@ mod tests {
             again.tenant_keys("t1").unwrap().store_key().expose_secret()
         );
         assert!(matches!(again.tenant_keys("t2"), Err(CryptoError::UnknownTenant { .. })));
+    }
+
+    #[test]
+    fn a_staged_tenant_key_survives_a_save_and_promotes_or_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut k) = created(dir.path());
+        let before = std::fs::read(&path).unwrap();
+        let old = k.tenant_keys("t1").unwrap().store_key().expose_secret().to_vec();
+        let staged = k.stage_tenant_key("t1").unwrap().store_key().expose_secret().to_vec();
+        assert_ne!(old, staged);
+        k.save().unwrap();
+        let mut again = Keyring::load(&path).unwrap().unlock(&pass("a long passphrase")).unwrap();
+        assert_eq!(again.staged_tenants(), vec!["t1".to_owned()]);
+        let reread = again.staged_tenant_keys("t1").unwrap().unwrap();
+        assert_eq!(reread.store_key().expose_secret().to_vec(), staged);
+        assert_eq!(
+            again.tenant_keys("t1").unwrap().store_key().expose_secret().to_vec(),
+            old,
+            "still the old until promoted"
+        );
+        let mut abandoned = again.duplicate();
+        abandoned.abandon_tenant_key("t1").unwrap();
+        abandoned.save().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before, "abandoning writes back exactly the keyring before");
+        again.promote_tenant_key("t1").unwrap();
+        assert_eq!(again.tenant_keys("t1").unwrap().store_key().expose_secret().to_vec(), staged);
+        assert!(again.staged_tenants().is_empty());
     }
 
     #[test]

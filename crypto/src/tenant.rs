@@ -95,6 +95,24 @@ impl TenantKeys {
         Ok(DataKey(Aead::new(&key)))
     }
 
+    /// A patient's data key unwrapped with these keys and wrapped with `next`'s
+    /// (tenant key rotation: the data key, and so what it sealed, is unchanged).
+    pub fn rewrap_data_key(
+        &self,
+        customer_id: &str,
+        wrapped: &[u8],
+        next: &TenantKeys,
+    ) -> Result<Vec<u8>, CryptoError> {
+        let bytes = self.patient_kek.open(&wrap_aad(customer_id), wrapped)?;
+        next.patient_kek.seal(&wrap_aad(customer_id), &bytes)
+    }
+
+    /// A value sealed by [`Self::seal_pending`] opened and sealed again under `next`'s key.
+    pub fn reseal_pending(&self, aad: &[u8], sealed: &[u8], next: &TenantKeys) -> Result<Vec<u8>, CryptoError> {
+        let bytes = self.pending.open(aad, sealed)?;
+        next.pending.seal(aad, &bytes)
+    }
+
     /// Seals an identifier offered in a session whose patient is not yet
     /// confirmed (linked, and re-sealed under the patient's key, on confirmation).
     pub fn seal_pending(&self, aad: &[u8], value: &[u8]) -> Result<Vec<u8>, CryptoError> {

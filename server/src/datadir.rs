@@ -86,6 +86,26 @@ impl DataDir {
         }
     }
 
+    /// Held (shared) by every running `serve` on this directory, for its
+    /// whole life; a tenant key rotation takes it exclusively, so the two
+    /// never overlap (a server would keep writing to the store being replaced).
+    pub fn serving_lock(&self, exclusive: bool) -> Result<DirLock, Error> {
+        let path = self.root.join(".serving");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        let got = if exclusive { file.try_lock() } else { file.try_lock_shared() };
+        match got {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) if exclusive => Err(Error::Serving { path: self.root.clone() }),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path: self.root.clone() }),
+            Err(fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -16,6 +16,8 @@ pub enum Error {
     AlreadyInitialised { dir: PathBuf, found: PathBuf },
     #[error("data directory {} is in use by another throughline process", path.display())]
     Locked { path: PathBuf },
+    #[error("a server is running on {}: stop it first (`systemctl stop throughline`)", path.display())]
+    Serving { path: PathBuf },
     #[error("tenant name \"{name}\" is invalid: use 1 to 63 lowercase letters, digits and inner hyphens")]
     InvalidTenantName { name: String },
     #[error("tenant '{name}' already exists; nothing was changed")]

@@ -87,7 +87,7 @@ impl Installation {
     /// `open` without the restore check: only `restore` itself uses it.
     pub(crate) fn open_restoring(root: &Path, passphrase: &SecretString, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let dir = DataDir::existing(root)?;
-        let (keyring, system) = match crate::rotation::recover(&dir.keyring(), &dir.system_db(), passphrase)? {
+        let (mut keyring, system) = match crate::rotation::recover(&dir.keyring(), &dir.system_db(), passphrase)? {
             Some(found) => found,
             None => {
                 let keyring = Keyring::load(&dir.keyring())?.unlock(passphrase)?;
@@ -103,6 +103,7 @@ impl Installation {
         if found != keyring.installation_id() {
             return Err(Error::InstallationMismatch { expected: keyring.installation_id().to_owned(), found });
         }
+        crate::tenant_rotation::recover(&dir, &mut keyring)?;
         Ok(Installation { dir, keyring, system, clock, operator: operator_name() })
     }
 

@@ -33,6 +33,7 @@ pub mod serve;
 pub mod serve_config;
 pub mod staff;
 pub mod store;
+pub mod tenant_rotation;
 pub mod tenants;
 pub mod tls;
 

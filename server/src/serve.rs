@@ -72,11 +72,14 @@ pub struct Bound {
     pub console: Option<crate::console::ConsoleBound>,
     /// The metrics server; the caller runs it beside the API's.
     pub metrics: Option<crate::metrics_http::MetricsBound>,
+    /// Held while serving: a tenant key rotation waits for the server to stop.
+    pub serving: crate::datadir::DirLock,
 }
 
 /// Binds the listener and builds the server. Call inside an actix system
 /// (`actix_web::rt::System`); await `Bound::server` to serve.
 pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error> {
+    let serving = inst.data_dir().serving_lock(false)?;
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
     names.extend(opts.server_names.iter().cloned());
     let (cert_pem, key_pem, issued) = inst.server_identity(names)?;
@@ -165,7 +168,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let addr = server.addrs().first().copied().unwrap_or(opts.listen);
-    Ok(Bound { server: server.run(), addr, refresher, maintenance, console, metrics })
+    Ok(Bound { server: server.run(), addr, refresher, maintenance, console, metrics, serving })
 }
 
 /// How often `serve` signs checkpoints by default.

@@ -99,8 +99,18 @@ pub fn run(data_dir: &Path, source: &Source, cmd: AuditCommand) -> anyhow::Resul
                 ExportFormat::Csv => Format::Csv,
                 ExportFormat::Fhir => Format::Fhir,
             };
-            let n = inst.audit_export(&tenant, format, range, &mut w)?;
-            w.flush()?;
+            let n = match inst.audit_export(&tenant, format, range, &mut w).map_err(anyhow::Error::from).and_then(|n| {
+                w.flush()?;
+                Ok(n)
+            }) {
+                Ok(n) => n,
+                Err(e) => {
+                    // No half-written or empty export left behind to be mistaken for a trail.
+                    drop(w);
+                    let _ = std::fs::remove_file(&out);
+                    return Err(e);
+                }
+            };
             println!("exported {n} audit records to {}", out.display());
         }
         AuditCommand::Prove { tenant, from_checkpoint, record } => {

@@ -26,6 +26,7 @@ mod tenant_console;
 mod tenant_content;
 mod tenant_held;
 mod tenant_identity;
+mod tenant_rekey;
 mod tenant_requests;
 mod tenant_tx;
 
@@ -50,6 +51,7 @@ pub use tenant_console::{ConsoleTurn, QueueItem, normalise_name};
 pub use tenant_content::TurnView;
 pub use tenant_held::HeldRow;
 pub use tenant_identity::{Challenge, FailureWindow, Subject};
+pub use tenant_rekey::Rekeyed;
 pub use tenant_requests::{RightsRequest, receipt_id, rights_due};
 pub use tenant_tx::{SessionRow, TenantTx};
 

@@ -557,7 +557,7 @@ impl<'a> TenantTx<'a> {
 pub(crate) const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET last_activity_at = ?2 WHERE id = ?1 AND last_activity_at <= ?2 - 60000";
 
-fn pending_aad(session: &SessionId, kind: IdentifierKind) -> Vec<u8> {
+pub(super) fn pending_aad(session: &SessionId, kind: IdentifierKind) -> Vec<u8> {
     format!("pending/{session}/{}", kind.as_str()).into_bytes()
 }
 

@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// bridge's LMTP listener, next to `POST /v1/email/inbound` direct.
     #[arg(long)]
     pub lmtp: Option<usize>,
+    /// Instead: `keys rotate-tenant` on a tenant of this many patients, next
+    /// to a backup of the same installation.
+    #[arg(long)]
+    pub rotate: Option<u64>,
     /// Instead: the staff console's patient page for a patient with this
     /// many turns, next to the API's context read of the same patient, and
     /// the audit volume of a day of front-desk work.
@@ -58,6 +62,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(turns) = args.console {
         return super::bench_console::run(turns.max(1), 200);
+    }
+    if let Some(n) = args.rotate {
+        return super::bench_rotate::run(n.max(1));
     }
     if let Some(n) = args.lmtp {
         return super::bench_lmtp::run(n.max(1), 8);

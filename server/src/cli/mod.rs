@@ -6,6 +6,7 @@ mod bench;
 mod bench_bridge;
 mod bench_console;
 mod bench_lmtp;
+mod bench_rotate;
 mod bridge;
 mod cert;
 mod demo;

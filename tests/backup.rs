@@ -200,7 +200,25 @@ async fn scheduled_backups_arrive_are_pruned_and_restore() {
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap();
     assert!(last > 1.7e9, "{metrics}");
+
+    // doctor with the same settings as a file: the live server, its metrics, the backups on disk.
+    let config = env.tmp.path().join("throughline.toml");
+    let toml = format!(
+        "listen = \"{}\"\nmetrics_listen = \"{}\"\nbackup_dir = \"{}\"\nbackup_every = \"1s\"\nbackup_keep = 2\n",
+        server.addr,
+        server.metrics.unwrap(),
+        dir.display()
+    );
+    std::fs::write(&config, toml).unwrap();
+    let said = env.ok(&["doctor", "--config", config.to_str().unwrap()]);
+    for line in ["ok    config file", "ok    server", "ok    metrics", "ok    scheduled backups", "ok    last backup"] {
+        assert!(said.lines().any(|l| l.starts_with(line)), "{line:?} in\n{said}");
+    }
     drop(server);
+    let down = env.run(&["doctor", "--config", config.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&down.stdout);
+    assert!(!down.status.success(), "{said}");
+    assert!(said.lines().any(|l| l.starts_with("FAIL  server") && l.contains("is it running?")), "{said}");
 
     let newest = dir.join(backups.last().unwrap());
     let target = env.tmp.path().join("restored");

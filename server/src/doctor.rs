@@ -35,7 +35,7 @@ pub struct Check {
     pub detail: String,
 }
 
-fn check(verdict: Verdict, what: impl Into<String>, detail: impl Into<String>) -> Check {
+pub(crate) fn check(verdict: Verdict, what: impl Into<String>, detail: impl Into<String>) -> Check {
     Check { verdict, what: what.into(), detail: detail.into() }
 }
 
@@ -105,6 +105,14 @@ impl Installation {
                 ),
             ));
         }
+        out.push(match system.last_action_at("backup.create") {
+            Ok(Some(at)) if now - at > 2 * DAY_MS => {
+                check(Verdict::Warn, "last backup", format!("{} days ago (`throughline backup`)", (now - at) / DAY_MS))
+            }
+            Ok(Some(at)) => check(Verdict::Ok, "last backup", format!("{:.1} h ago", (now - at) as f64 / 3_600_000.0)),
+            Ok(None) => check(Verdict::Warn, "last backup", "none yet (`throughline backup`, or `serve --backup-dir`)"),
+            Err(e) => check(Verdict::Fail, "last backup", e.to_string()),
+        });
         if let Ok(Some(id)) = system.server_identity() {
             out.push(expiry("server certificate".into(), id.not_after, now));
         }

@@ -20,6 +20,7 @@ pub mod console;
 pub mod continuity;
 pub mod datadir;
 pub mod doctor;
+pub mod doctor_live;
 pub mod erasure;
 mod error;
 pub mod group_commit;

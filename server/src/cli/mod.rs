@@ -73,7 +73,12 @@ pub enum Command {
     /// Check this installation: permissions, keyring, every store, audit
     /// chains and checkpoints, certificates, clock, disk. Exits non-zero on
     /// any failure.
-    Doctor,
+    Doctor {
+        /// Also check this `serve` configuration file, the server it
+        /// describes (its listeners and metrics) and its scheduled backups.
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+    },
     /// Check a `serve --config` file: every problem, one line each.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -147,9 +152,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
         Command::Staff(cmd) => staff::run(&cli.data_dir, &source, cmd),
         Command::Keys(cmd) => keys::run(&cli.data_dir, &source, cmd),
-        Command::Doctor => {
+        Command::Doctor { config } => {
             let inst = open(&cli.data_dir, &source)?;
-            let checks = inst.doctor()?;
+            let mut checks = inst.doctor()?;
+            if let Some(path) = &config {
+                checks.extend(throughline::doctor_live::config_checks(path));
+            }
             for c in &checks {
                 println!("{:<5} {:<28} {}", c.verdict.as_str(), c.what, c.detail);
             }

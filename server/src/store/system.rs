@@ -355,6 +355,11 @@ impl SystemStore {
         Ok(outcome)
     }
 
+    /// When the system trail last recorded `action` (`backup.create` for `doctor`).
+    pub fn last_action_at(&self, action: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row("SELECT MAX(at) FROM system_audit WHERE action = ?1", [action], |r| r.get(0))?)
+    }
+
     /// Every certificate with its binding, newest first.
     pub fn certificates(&self) -> Result<Vec<CertRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

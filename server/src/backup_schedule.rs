@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use crate::{Error, Installation};
 
@@ -47,11 +47,22 @@ pub fn list(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// How long ago the newest backup in `dir` was written, if there is one.
-pub fn newest_age(dir: &Path) -> Option<Duration> {
+const STAMP: &str = "%Y%m%dT%H%M%S%.3fZ";
+
+/// When a backup was taken, from its name (the server's clock, as the
+/// audit trail has it; a file's mtime may come from another clock).
+fn taken_at_ms(path: &Path) -> Option<i64> {
+    let name = path.file_name()?.to_str()?;
+    let stamp = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let civil = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%S%.f", stamp.strip_suffix('Z')?).ok()?;
+    Some(civil.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond())
+}
+
+/// How long before `now_ms` the newest backup in `dir` was taken, if there is one.
+pub fn newest_age(dir: &Path, now_ms: i64) -> Option<Duration> {
     let newest = list(dir).ok()?.pop()?;
-    let modified = std::fs::metadata(newest).ok()?.modified().ok()?;
-    Some(SystemTime::now().duration_since(modified).unwrap_or_default())
+    let at = taken_at_ms(&newest)?;
+    Some(Duration::from_millis(u64::try_from(now_ms - at).unwrap_or(0)))
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -62,7 +73,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 pub fn take(inst: &Installation, plan: &BackupPlan) -> Result<Taken, Error> {
     std::fs::create_dir_all(&plan.dir).map_err(io(&plan.dir))?;
     let stamp = jiff::Timestamp::from_millisecond(inst.now_ms())
-        .map(|t| t.strftime("%Y%m%dT%H%M%S%.3fZ").to_string())
+        .map(|t| t.strftime(STAMP).to_string())
         .unwrap_or_else(|_| "unknown-time".into());
     let file = plan.dir.join(format!("{PREFIX}{stamp}{SUFFIX}"));
     let ledger = plan.dir.join(format!("{PREFIX}{stamp}{LEDGER_SUFFIX}"));
@@ -131,7 +142,7 @@ impl Backups {
                 let metrics = crate::metrics::get();
                 let mut failed_at: Option<std::time::Instant> = None;
                 while !flag.load(Ordering::Relaxed) {
-                    let due = newest_age(&plan.dir).is_none_or(|age| age >= plan.every);
+                    let due = newest_age(&plan.dir, inst.now_ms()).is_none_or(|age| age >= plan.every);
                     // After a failure, retry in a tenth of the interval (at least a minute), not at once.
                     let backing_off =
                         failed_at.is_some_and(|t| t.elapsed() < (plan.every / 10).max(Duration::from_secs(60)));
@@ -178,6 +189,9 @@ mod tests {
             std::fs::write(dir.path().join(format!("{PREFIX}{n}{LEDGER_SUFFIX}")), b"").unwrap();
         }
         std::fs::write(dir.path().join("notes.txt"), b"keep me").unwrap();
+        let newest = dir.path().join(format!("{PREFIX}20260103T000000.000Z{SUFFIX}"));
+        assert_eq!(taken_at_ms(&newest), Some(1_767_398_400_000));
+        assert_eq!(newest_age(dir.path(), 1_767_398_400_000 + 90_000), Some(Duration::from_secs(90)));
         prune(dir.path(), 2).unwrap();
         let mut left: Vec<String> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();

@@ -101,7 +101,10 @@ fn backups(config: &ServeConfig) -> Vec<Check> {
     let Some(newest) = newest else {
         return vec![check(Verdict::Warn, "scheduled backups", format!("none yet in {}", dir.display()))];
     };
-    let age = crate::backup_schedule::newest_age(dir).unwrap_or_default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let age = crate::backup_schedule::newest_age(dir, now_ms).unwrap_or_default();
     let hours = age.as_secs_f64() / 3600.0;
     let name = newest.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
     let ledger = newest.with_file_name(name.replace(".tlbackup", ".ledger.jsonl"));

@@ -39,6 +39,8 @@ fn all_sources() -> Vec<PathBuf> {
         "console/src",
         "replication/src",
         "replication/tests",
+        "cluster/src",
+        "cluster/tests",
         "server/src",
         "tests",
     ]
@@ -116,7 +118,7 @@ fn no_debugging_leftovers() {
 /// database or a network dependency. `audit` only formats and verifies.
 #[test]
 fn pure_crates_depend_only_on_an_allow_list() {
-    let allowed: [(&str, &[&str]); 7] = [
+    let allowed: [(&str, &[&str]); 8] = [
         ("policy", &["serde", "thiserror", "toml"]),
         (
             "crypto",
@@ -138,6 +140,8 @@ fn pure_crates_depend_only_on_an_allow_list() {
         ("migrations", &["rusqlite", "rusqlite_migration"]),
         // Commit records of ciphertext pages: never a key, a store or a network.
         ("replication", &["ring", "thiserror"]),
+        // The cluster shell: PostgreSQL (and later etcd), never the keys or the store.
+        ("cluster", &["thiserror", "tokio", "tokio-postgres"]),
         // The console's rules and pages: no store, no keys, no HTTP server, no network.
         ("console", &["argon2", "askama", "hex", "policy", "ring", "subtle", "thiserror", "totp-rs", "zeroize"]),
         // The bridge speaks HTTP to the platforms and the core's API: never
@@ -189,7 +193,7 @@ fn pure_crates_depend_only_on_an_allow_list() {
 fn no_panics_on_request_paths() {
     let banned = [".unwrap()", ".expect(", concat!("panic", "!("), concat!("unreachable", "!(")];
     let mut found = Vec::new();
-    let shells = ["server/src", "bridge/src", "console/src"];
+    let shells = ["server/src", "bridge/src", "console/src", "cluster/src"];
     for p in shells.iter().flat_map(|d| rust_files(&root().join(d))) {
         let r = rel(&p);
         if r.starts_with("server/src/cli/") || r.starts_with("server/src/bench/") || r.ends_with("main.rs") {

@@ -36,7 +36,36 @@ CREATE TABLE IF NOT EXISTS commit_log (
     PRIMARY KEY (tenant, seq)
 );
 ALTER TABLE commit_log ALTER COLUMN rec SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS snapshot_heads (
+    tenant   TEXT PRIMARY KEY,
+    seq      BIGINT NOT NULL,
+    epoch    BIGINT NOT NULL,
+    chunks   INTEGER NOT NULL,
+    checksum BIGINT NOT NULL,
+    at       TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS snapshot_chunks (
+    tenant TEXT NOT NULL,
+    seq    BIGINT NOT NULL,
+    chunk  INTEGER NOT NULL,
+    data   BYTEA NOT NULL,
+    PRIMARY KEY (tenant, seq, chunk)
+);
+ALTER TABLE snapshot_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 ";
+
+/// Snapshot chunks: 1 MiB rows (ciphertext does not compress; TOAST stores them out of line).
+const CHUNK: usize = 1 << 20;
+
+/// The newest snapshot of a tenant: the database file (ciphertext) at `seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub epoch: u64,
+    /// The `replication::Checksum` of the image.
+    pub checksum: u64,
+    pub image: Vec<u8>,
+}
 
 /// Why the log refused.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +79,8 @@ pub enum LogError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("a sequence or epoch does not fit PostgreSQL's bigint")]
     Range,
+    #[error("tenant {tenant}: the snapshot in the log is incomplete")]
+    IncompleteSnapshot { tenant: String },
 }
 
 /// What an append made durable.
@@ -139,6 +170,69 @@ impl CommitLog {
             )
             .await?;
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, Vec<u8>>(1))).collect())
+    }
+
+    /// Stores `image` (the owner's checkpointed database file, at `seq`) as
+    /// the tenant's snapshot, under the same fence as an append, and in the
+    /// same transaction drops the older snapshot and every record it
+    /// covers: the log never keeps pages (an erased patient's among them)
+    /// longer than one snapshot interval.
+    pub async fn put_snapshot(&mut self, tenant: &str, epoch: u64, snap: &Snapshot) -> Result<u64, LogError> {
+        let tx = self.client.transaction().await?;
+        let current: Option<i64> = tx
+            .query_opt("SELECT epoch FROM tenant_epoch WHERE tenant = $1 FOR SHARE", &[&tenant])
+            .await?
+            .map(|r| r.get(0));
+        if current != Some(big(epoch)?) {
+            return Err(LogError::Fenced {
+                tenant: tenant.to_owned(),
+                mine: epoch,
+                current: current.map(|c| c as u64),
+            });
+        }
+        let seq = big(snap.seq)?;
+        tx.execute("DELETE FROM snapshot_chunks WHERE tenant = $1", &[&tenant]).await?;
+        let insert =
+            tx.prepare("INSERT INTO snapshot_chunks (tenant, seq, chunk, data) VALUES ($1, $2, $3, $4)").await?;
+        let chunks: Vec<&[u8]> = snap.image.chunks(CHUNK).collect();
+        for (i, c) in chunks.iter().enumerate() {
+            let i = i32::try_from(i).map_err(|_| LogError::Range)?;
+            tx.execute(&insert, &[&tenant, &seq, &i, c]).await?;
+        }
+        let n = i32::try_from(chunks.len()).map_err(|_| LogError::Range)?;
+        tx.execute(
+            "INSERT INTO snapshot_heads (tenant, seq, epoch, chunks, checksum) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant) DO UPDATE SET seq = $2, epoch = $3, chunks = $4, checksum = $5, at = now()",
+            &[&tenant, &seq, &big(epoch)?, &n, &(snap.checksum as i64)],
+        )
+        .await?;
+        let pruned = tx.execute("DELETE FROM commit_log WHERE tenant = $1 AND seq <= $2", &[&tenant, &seq]).await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    /// The tenant's snapshot, if any (read in one transaction: whole or not at all).
+    pub async fn snapshot(&mut self, tenant: &str) -> Result<Option<Snapshot>, LogError> {
+        let tx = self.client.build_transaction().read_only(true).start().await?;
+        let Some(head) = tx
+            .query_opt("SELECT seq, epoch, chunks, checksum FROM snapshot_heads WHERE tenant = $1", &[&tenant])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (seq, epoch, chunks, checksum): (i64, i64, i32, i64) = (head.get(0), head.get(1), head.get(2), head.get(3));
+        let rows = tx
+            .query("SELECT data FROM snapshot_chunks WHERE tenant = $1 AND seq = $2 ORDER BY chunk", &[&tenant, &seq])
+            .await?;
+        tx.commit().await?;
+        if rows.len() != usize::try_from(chunks).unwrap_or(usize::MAX) {
+            return Err(LogError::IncompleteSnapshot { tenant: tenant.to_owned() });
+        }
+        let mut image = Vec::new();
+        for r in rows {
+            image.extend_from_slice(r.get::<_, &[u8]>(0));
+        }
+        Ok(Some(Snapshot { seq: seq as u64, epoch: epoch as u64, checksum: checksum as u64, image }))
     }
 
     /// Drops `tenant`'s records up to `seq` (a snapshot covers them; erased

@@ -7,4 +7,4 @@
 
 pub mod commit_log;
 
-pub use commit_log::{Appended, CommitLog, LogError};
+pub use commit_log::{Appended, CommitLog, LogError, Snapshot};

@@ -209,3 +209,54 @@ async fn sqlcipher_commits_go_owner_to_log_to_standby_without_the_key() {
     c.execute_batch(&format!("PRAGMA key = \"{KEY}\";")).unwrap();
     assert_eq!(c.query_row("SELECT count(*) FROM notes", [], |r| r.get::<_, i64>(0)).unwrap(), 50);
 }
+
+#[tokio::test]
+async fn a_snapshot_bounds_the_log_and_a_new_standby_starts_from_it() {
+    let pg = start();
+    let dir = tempfile::tempdir().unwrap();
+    let primary: PathBuf = dir.path().join("ten_a.db");
+    let conn = sqlcipher(&primary);
+    conn.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let key = LogKey::new(&[5; 32]);
+    let mut owner = connect(&pg).await;
+    assert!(owner.claim("ten_a", 1).await.unwrap());
+    let mut capture = Capture::new("ten_a", 1, 0, &std::fs::read(&primary).unwrap(), 4096);
+    let commit = |i: u32, capture: &mut Capture| -> Vec<(u64, Vec<u8>)> {
+        conn.execute("INSERT INTO notes (body) VALUES (?1)", [format!("note {i}")]).unwrap();
+        capture.poll(&wal(&primary)).unwrap().iter().map(|r| (r.seq, r.encode(&key))).collect()
+    };
+    for i in 0..30 {
+        let records = commit(i, &mut capture);
+        owner.append("ten_a", 1, &records).await.unwrap();
+    }
+    // The owner checkpoints (after its last poll) and stores the file as the snapshot at seq 30.
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    let image = std::fs::read(&primary).unwrap();
+    capture.verify(&image).unwrap();
+    let snap = cluster::Snapshot { seq: capture.seq(), epoch: 1, checksum: capture.checksum(), image };
+    assert_eq!(owner.put_snapshot("ten_a", 1, &snap).await.unwrap(), 30, "the records it covers are gone");
+    assert!(owner.since("ten_a", 0, 100).await.unwrap().is_empty());
+    for i in 30..40 {
+        let records = commit(i, &mut capture);
+        owner.append("ten_a", 1, &records).await.unwrap();
+    }
+    // A new standby: the snapshot, then the ten records after it.
+    let mut standby_log = connect(&pg).await;
+    let got = standby_log.snapshot("ten_a").await.unwrap().unwrap();
+    assert_eq!((got.seq, got.checksum), (30, snap.checksum));
+    let standby = dir.path().join("standby.db");
+    std::fs::write(&standby, &got.image).unwrap();
+    let mut replica = Replica::open(&standby, 4096, got.seq, got.epoch).unwrap();
+    assert_eq!(replica.checksum(), got.checksum);
+    for (_, bytes) in standby_log.since("ten_a", got.seq, 100).await.unwrap() {
+        replica.apply(&CommitRecord::decode(&bytes, &key).unwrap()).unwrap();
+    }
+    assert_eq!(replica.seq(), 40);
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+    assert!(std::fs::read(&standby).unwrap() == std::fs::read(&primary).unwrap(), "byte-identical");
+    // A stale owner cannot replace the snapshot.
+    assert!(standby_log.claim("ten_a", 2).await.unwrap());
+    assert!(matches!(owner.put_snapshot("ten_a", 1, &snap).await, Err(LogError::Fenced { .. })));
+    assert_eq!(standby_log.snapshot("ten_a").await.unwrap().unwrap().seq, 30);
+}

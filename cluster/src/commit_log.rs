@@ -94,6 +94,18 @@ fn big(n: u64) -> Result<i64, LogError> {
     i64::try_from(n).map_err(|_| LogError::Range)
 }
 
+/// Takes the tenant's epoch row `FOR SHARE` in `tx` (a claim waits for
+/// `tx`) and checks it is `epoch`: otherwise this writer is fenced.
+async fn fence(tx: &tokio_postgres::Transaction<'_>, tenant: &str, epoch: u64) -> Result<(), LogError> {
+    let current: Option<i64> =
+        tx.query_opt("SELECT epoch FROM tenant_epoch WHERE tenant = $1 FOR SHARE", &[&tenant]).await?.map(|r| r.get(0));
+    if current == Some(big(epoch)?) {
+        Ok(())
+    } else {
+        Err(LogError::Fenced { tenant: tenant.to_owned(), mine: epoch, current: current.map(|c| c as u64) })
+    }
+}
+
 /// A connection to the commit log.
 pub struct CommitLog {
     client: Client,
@@ -135,17 +147,7 @@ impl CommitLog {
     /// Appends `records` ((seq, encoded record)) for `tenant` under `epoch`, whole or not at all.
     pub async fn append(&mut self, tenant: &str, epoch: u64, records: &[(u64, Vec<u8>)]) -> Result<Appended, LogError> {
         let tx = self.client.transaction().await?;
-        let current: Option<i64> = tx
-            .query_opt("SELECT epoch FROM tenant_epoch WHERE tenant = $1 FOR SHARE", &[&tenant])
-            .await?
-            .map(|r| r.get(0));
-        if current != Some(big(epoch)?) {
-            return Err(LogError::Fenced {
-                tenant: tenant.to_owned(),
-                mine: epoch,
-                current: current.map(|c| c as u64),
-            });
-        }
+        fence(&tx, tenant, epoch).await?;
         let insert = tx
             .prepare("INSERT INTO commit_log (tenant, seq, epoch, rec) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
             .await?;
@@ -179,17 +181,7 @@ impl CommitLog {
     /// longer than one snapshot interval.
     pub async fn put_snapshot(&mut self, tenant: &str, epoch: u64, snap: &Snapshot) -> Result<u64, LogError> {
         let tx = self.client.transaction().await?;
-        let current: Option<i64> = tx
-            .query_opt("SELECT epoch FROM tenant_epoch WHERE tenant = $1 FOR SHARE", &[&tenant])
-            .await?
-            .map(|r| r.get(0));
-        if current != Some(big(epoch)?) {
-            return Err(LogError::Fenced {
-                tenant: tenant.to_owned(),
-                mine: epoch,
-                current: current.map(|c| c as u64),
-            });
-        }
+        fence(&tx, tenant, epoch).await?;
         let seq = big(snap.seq)?;
         tx.execute("DELETE FROM snapshot_chunks WHERE tenant = $1", &[&tenant]).await?;
         let insert =

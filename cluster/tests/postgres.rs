@@ -164,6 +164,16 @@ fn sqlcipher(path: &Path) -> rusqlite::Connection {
     c
 }
 
+/// A SQLCipher store with a notes table and an empty WAL, in a directory of its own.
+fn tenant_store() -> (tempfile::TempDir, PathBuf, rusqlite::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let primary = dir.path().join("ten_a.db");
+    let conn = sqlcipher(&primary);
+    conn.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    (dir, primary, conn)
+}
+
 fn wal(path: &Path) -> Vec<u8> {
     std::fs::read(format!("{}-wal", path.display())).unwrap_or_default()
 }
@@ -171,11 +181,7 @@ fn wal(path: &Path) -> Vec<u8> {
 #[tokio::test]
 async fn sqlcipher_commits_go_owner_to_log_to_standby_without_the_key() {
     let pg = start();
-    let dir = tempfile::tempdir().unwrap();
-    let primary: PathBuf = dir.path().join("ten_a.db");
-    let conn = sqlcipher(&primary);
-    conn.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); PRAGMA wal_checkpoint(TRUNCATE);")
-        .unwrap();
+    let (dir, primary, conn) = tenant_store();
     let standby = dir.path().join("standby.db");
     std::fs::copy(&primary, &standby).unwrap();
     let key = LogKey::new(&[5; 32]);
@@ -213,11 +219,7 @@ async fn sqlcipher_commits_go_owner_to_log_to_standby_without_the_key() {
 #[tokio::test]
 async fn a_snapshot_bounds_the_log_and_a_new_standby_starts_from_it() {
     let pg = start();
-    let dir = tempfile::tempdir().unwrap();
-    let primary: PathBuf = dir.path().join("ten_a.db");
-    let conn = sqlcipher(&primary);
-    conn.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); PRAGMA wal_checkpoint(TRUNCATE);")
-        .unwrap();
+    let (dir, primary, conn) = tenant_store();
     let key = LogKey::new(&[5; 32]);
     let mut owner = connect(&pg).await;
     assert!(owner.claim("ten_a", 1).await.unwrap());

@@ -156,6 +156,14 @@ async fn a_claim_during_appends_loses_no_acknowledged_record() {
 const KEY: &str = "x'2b7e151628aed2a6abf7158809cf4f3c2b7e151628aed2a6abf7158809cf4f3c'";
 
 fn sqlcipher(path: &Path) -> rusqlite::Connection {
+    // SQLCipher's first keyed open, once, before the tests' threads race to it
+    // (see replication/tests/sqlcipher.rs: `warm_up`).
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(c) = rusqlite::Connection::open_in_memory() {
+            let _ = c.execute_batch(&format!("PRAGMA key = \"{KEY}\"; CREATE TABLE warm (x);"));
+        }
+    });
     let c = rusqlite::Connection::open(path).unwrap();
     c.execute_batch(&format!("PRAGMA key = \"{KEY}\";")).unwrap();
     let mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();

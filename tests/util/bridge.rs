@@ -116,16 +116,7 @@ impl Env {
             })
             .parse()
             .expect("address");
-        let metrics = top.contains("metrics_listen").then(|| {
-            let mut m = String::new();
-            reader.read_line(&mut m).expect("metrics line");
-            m.trim()
-                .strip_prefix("metrics on http://")
-                .and_then(|s| s.strip_suffix("/metrics"))
-                .unwrap_or_else(|| panic!("bridge said {m:?}"))
-                .parse()
-                .expect("metrics address")
-        });
+        let metrics = top.contains("metrics_listen").then(|| super::server::metrics_line(&mut reader));
         // Later lines are read (and dropped) so the bridge never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         super::server::install_crypto_provider();

@@ -1,6 +1,6 @@
 //! A real `throughline serve` on 127.0.0.1:0 and channel clients for it.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -68,20 +68,23 @@ impl Env {
             })
             .parse()
             .expect("address");
-        let metrics = extra.contains(&"--metrics-listen").then(|| {
-            let mut m = String::new();
-            reader.read_line(&mut m).expect("read metrics line");
-            m.trim()
-                .strip_prefix("metrics on http://")
-                .and_then(|s| s.strip_suffix("/metrics"))
-                .unwrap_or_else(|| panic!("unexpected metrics line {m:?}"))
-                .parse()
-                .expect("metrics address")
-        });
+        let metrics = extra.contains(&"--metrics-listen").then(|| metrics_line(&mut reader));
         // Later banner lines are read (and dropped) so the server never writes into a closed pipe.
         std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         Server { child, addr, log: stderr, metrics }
     }
+}
+
+/// The address in a `metrics on http://ADDR/metrics` banner line (serve's and the bridge's).
+pub fn metrics_line(reader: &mut impl BufRead) -> SocketAddr {
+    let mut m = String::new();
+    reader.read_line(&mut m).expect("read metrics line");
+    m.trim()
+        .strip_prefix("metrics on http://")
+        .and_then(|s| s.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected metrics line {m:?}"))
+        .parse()
+        .expect("metrics address")
 }
 
 /// A running server; killed on drop.

@@ -140,8 +140,8 @@ fn pure_crates_depend_only_on_an_allow_list() {
         ("migrations", &["rusqlite", "rusqlite_migration"]),
         // Commit records of ciphertext pages: never a key, a store or a network.
         ("replication", &["ring", "thiserror"]),
-        // The cluster shell: PostgreSQL (and later etcd), never the keys or the store.
-        ("cluster", &["thiserror", "tokio", "tokio-postgres"]),
+        // The cluster shell: PostgreSQL and etcd, never the keys or the store.
+        ("cluster", &["etcd-client", "thiserror", "tokio", "tokio-postgres"]),
         // The console's rules and pages: no store, no keys, no HTTP server, no network.
         ("console", &["argon2", "askama", "hex", "policy", "ring", "subtle", "thiserror", "totp-rs", "zeroize"]),
         // The bridge speaks HTTP to the platforms and the core's API: never

@@ -75,8 +75,10 @@ pub enum LogError {
     Fenced { tenant: String, mine: u64, current: Option<u64> },
     #[error("tenant {tenant}: sequence {seq} is already in the log")]
     Conflict { tenant: String, seq: u64 },
-    #[error("the commit log: {0}")]
+    #[error("the commit log: {}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL did not answer in time")]
+    Timeout,
     #[error("a sequence or epoch does not fit PostgreSQL's bigint")]
     Range,
     #[error("tenant {tenant}: the snapshot in the log is incomplete")]
@@ -88,6 +90,15 @@ pub enum LogError {
 pub struct Appended {
     pub records: usize,
     pub bytes: usize,
+}
+
+/// tokio-postgres says only "db error" for a server's error: its message
+/// and code are in the source (never a value: the log holds no PHI anyway).
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 fn big(n: u64) -> Result<i64, LogError> {
@@ -121,8 +132,35 @@ impl CommitLog {
         let task = tokio::spawn(async move {
             let _ = connection.await;
         });
-        client.batch_execute(SCHEMA).await?;
+        // A writer paused mid-append (SIGSTOP, a VM freeze) must not hold
+        // its epoch row's lock, and so the new owner's claim, for longer
+        // than a second: PostgreSQL ends its session and the append fails.
+        client.batch_execute("SET idle_in_transaction_session_timeout = '1s'; SET lock_timeout = '5s'").await?;
+        // Nodes connect at once: the schema is made under an advisory lock,
+        // and only when missing (its ALTERs would block every append).
+        let exists: bool = client.query_one("SELECT to_regclass('snapshot_chunks') IS NOT NULL", &[]).await?.get(0);
+        if !exists {
+            client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock(7260512); {SCHEMA} COMMIT;")).await?;
+        }
         Ok(CommitLog { client, _task: task })
+    }
+
+    /// The connection is gone (PostgreSQL restarted or failed over): connect again.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// The newest sequence the log holds for `tenant` (records or snapshot).
+    pub async fn head(&self, tenant: &str) -> Result<u64, LogError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT GREATEST((SELECT max(seq) FROM commit_log WHERE tenant = $1),
+                                 (SELECT seq FROM snapshot_heads WHERE tenant = $1), 0)",
+                &[&tenant],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     /// Raises `tenant`'s epoch to `epoch`; false when it is already there or higher.
@@ -154,7 +192,19 @@ impl CommitLog {
         let mut bytes = 0;
         for (seq, rec) in records {
             if tx.execute(&insert, &[&tenant, &big(*seq)?, &big(epoch)?, rec]).await? != 1 {
-                return Err(LogError::Conflict { tenant: tenant.to_owned(), seq: *seq });
+                // The same record already there is this writer's own append,
+                // retried after its commit's answer was lost (a failover
+                // mid-commit): accepted, once. Any other record is a conflict.
+                let existing: Option<Vec<u8>> = tx
+                    .query_opt(
+                        "SELECT rec FROM commit_log WHERE tenant = $1 AND seq = $2 AND epoch = $3",
+                        &[&tenant, &big(*seq)?, &big(epoch)?],
+                    )
+                    .await?
+                    .map(|r| r.get(0));
+                if existing.as_ref() != Some(rec) {
+                    return Err(LogError::Conflict { tenant: tenant.to_owned(), seq: *seq });
+                }
             }
             bytes += rec.len();
         }

@@ -115,10 +115,14 @@ async fn a_stale_owner_is_fenced_and_batches_are_whole() {
     let seen: Vec<u64> = b.since("ten_a", 0, 100).await.unwrap().into_iter().map(|(s, _)| s).collect();
     assert_eq!(seen, vec![1, 2, 3]);
     b.append("ten_a", 2, &[rec(4)]).await.unwrap();
-    // A batch with a sequence already taken leaves nothing of itself.
-    let dup = b.append("ten_a", 2, &[rec(5), rec(4)]).await;
+    // A batch with a sequence already taken by another record leaves nothing of itself.
+    let dup = b.append("ten_a", 2, &[rec(5), (4, vec![9; 64])]).await;
     assert!(matches!(dup, Err(LogError::Conflict { seq: 4, .. })), "{dup:?}");
     assert_eq!(b.since("ten_a", 4, 10).await.unwrap(), vec![]);
+    // The very same record again (an append retried after its commit's
+    // answer was lost) is accepted and kept once.
+    b.append("ten_a", 2, &[rec(4)]).await.unwrap();
+    assert_eq!(b.since("ten_a", 3, 10).await.unwrap(), vec![rec(4)]);
     // An unclaimed tenant takes no appends; another tenant is another fence.
     assert!(matches!(a.append("ten_b", 1, &[rec(1)]).await, Err(LogError::Fenced { current: None, .. })));
     assert_eq!(b.prune("ten_a", 2).await.unwrap(), 2);

@@ -21,6 +21,7 @@ pub struct TenantKeys {
     patient_kek: Aead,
     pending: Aead,
     signing: signature::Ed25519KeyPair,
+    log: Key256,
 }
 
 /// HMAC-SHA256 of a normalised identifier under the tenant's blind-index key:
@@ -58,11 +59,18 @@ impl TenantKeys {
             patient_kek: Aead::new(&sub(b"patient-key-wrap")),
             pending: Aead::new(&sub(b"pending-identifier")),
             signing,
+            log: sub(b"commit-log-hmac"),
         }
     }
 
     pub fn tenant_id(&self) -> &str {
         &self.tenant_id
+    }
+
+    /// The key authenticating the tenant's commit records in a cluster's
+    /// log (HMAC-SHA256; the records hold only ciphertext pages).
+    pub fn log_key(&self) -> &Key256 {
+        &self.log
     }
 
     /// The raw SQLCipher key of the tenant's store.

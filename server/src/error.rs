@@ -24,6 +24,10 @@ pub enum Error {
     TenantExists { name: String },
     #[error("no tenant named '{name}'")]
     TenantNotFound { name: String },
+    #[error("cluster: {message}")]
+    Cluster { message: String },
+    #[error("this node does not own tenant {id} now (cluster mode)")]
+    NotServedHere { id: String },
     #[error("the system store belongs to installation {found}, the keyring to {expected}")]
     InstallationMismatch { expected: String, found: String },
     #[error(

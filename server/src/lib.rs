@@ -24,6 +24,7 @@ pub mod doctor_live;
 pub mod erasure;
 mod error;
 pub mod group_commit;
+pub mod ha;
 pub mod ids;
 pub mod installation;
 pub mod metrics;

@@ -94,6 +94,11 @@ pub struct Metrics {
     pub backup_failures: Counter,
     pub backup_bytes: Gauge,
     pub start: Gauge,
+    pub log_records: Counter,
+    pub log_bytes: Counter,
+    pub owned_tenants: Gauge,
+    pub takeovers: Counter,
+    pub fenced: Counter,
 }
 
 impl Metrics {
@@ -209,6 +214,21 @@ impl Metrics {
             Unit::Seconds,
             start.clone(),
         );
+        let log_records = Counter::default();
+        r.register("cluster_log_records", "Commit records appended to the cluster's log", log_records.clone());
+        let log_bytes = Counter::default();
+        r.register_with_unit(
+            "cluster_log",
+            "Bytes of commit records appended to the cluster's log",
+            Unit::Bytes,
+            log_bytes.clone(),
+        );
+        let owned_tenants = Gauge::default();
+        r.register("cluster_owned_tenants", "Tenants this node owns and serves now", owned_tenants.clone());
+        let takeovers = Counter::default();
+        r.register("cluster_takeovers", "Tenants this node took (failover, move or start)", takeovers.clone());
+        let fenced = Counter::default();
+        r.register("cluster_fenced", "Times this node found its hold on a tenant stale and gave it up", fenced.clone());
         Metrics {
             registry: r,
             requests,
@@ -233,6 +253,11 @@ impl Metrics {
             backup_failures,
             backup_bytes,
             start,
+            log_records,
+            log_bytes,
+            owned_tenants,
+            takeovers,
+            fenced,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub checkpoint_every: Option<Duration>,
     /// The Prometheus listener (plain HTTP, `GET /metrics`), when asked for.
     pub metrics_listen: Option<SocketAddr>,
+    /// Cluster mode (`serve --cluster FILE`); `None`: one box.
+    pub cluster: Option<crate::ha::ClusterConfig>,
 }
 
 impl ServeOptions {
@@ -58,6 +60,7 @@ impl ServeOptions {
             console: None,
             checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
             metrics_listen: None,
+            cluster: None,
         }
     }
 }
@@ -74,6 +77,8 @@ pub struct Bound {
     pub metrics: Option<crate::metrics_http::MetricsBound>,
     /// Held while serving: a tenant key rotation waits for the server to stop.
     pub serving: crate::datadir::DirLock,
+    /// Cluster mode: the node (resign it after the server stops).
+    pub cluster: Option<crate::ha::ClusterHandle>,
 }
 
 /// Binds the listener and builds the server. Call inside an actix system
@@ -109,21 +114,35 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     let tls = tls::server_config(&ca_pem, &chain, &key_pem, counters.clone())?;
     let registry = Arc::new(CertRegistry::new(inst.certificates()?));
     let refresher = Refresher::start(inst.open_system_store()?, registry.clone());
+    let cluster = match &opts.cluster {
+        Some(c) => Some(
+            crate::ha::ClusterNode::start(c.clone(), opts.writers)
+                .map_err(|e| Error::Cluster { message: e.to_string() })?,
+        ),
+        None => None,
+    };
+    let mut tenants = inst
+        .tenant_pool()?
+        .with_group_commit(opts.group_commit)
+        .with_writers(opts.writers)?
+        .with_store_memory_mib(opts.store_memory_mib)?;
+    if let Some(c) = &cluster {
+        tenants = tenants.with_cluster(c.node.clone());
+    }
     let state = web::Data::new(AppState {
         registry,
         counters,
         started: Instant::now(),
         body_limit: opts.body_limit,
-        tenants: inst
-            .tenant_pool()?
-            .with_group_commit(opts.group_commit)
-            .with_writers(opts.writers)?
-            .with_store_memory_mib(opts.store_memory_mib)?,
+        tenants,
         clock: inst.clock(),
         confirm_throttle: crate::api::throttle::ConfirmThrottle::default(),
         // Six head timeouts: 30 s by default.
         request_deadline: opts.client_timeout.saturating_mul(6),
     });
+    if let Some(c) = &cluster {
+        c.node.run(&state.clone().into_inner());
+    }
     let maintenance = Maintenance::start(state.clone().into_inner(), opts.checkpoint_every);
     let console = match (&opts.console, console_tls) {
         (Some(c), Some(tls)) => Some(crate::console::bind(state.clone(), c, tls, opts.workers.min(2))?),
@@ -156,7 +175,8 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         if let Some(tls) = conn.downcast_ref::<Tls>() {
             let (io, session) = tls.get_ref();
             let identity = session.peer_certificates().and_then(|c| c.first()).and_then(|d| PeerIdentity::from_der(d));
-            ext.insert(ConnInfo { identity, peer: io.peer_addr().ok() });
+            let sni = session.server_name().map(str::to_ascii_lowercase);
+            ext.insert(ConnInfo { identity, peer: io.peer_addr().ok(), sni });
         }
     })
     .client_request_timeout(opts.client_timeout)
@@ -168,7 +188,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     .listen_rustls_0_23(listener, tls)
     .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let addr = server.addrs().first().copied().unwrap_or(opts.listen);
-    Ok(Bound { server: server.run(), addr, refresher, maintenance, console, metrics, serving })
+    Ok(Bound { server: server.run(), addr, refresher, maintenance, console, metrics, serving, cluster })
 }
 
 /// How often `serve` signs checkpoints by default.

@@ -72,6 +72,8 @@ pub struct TenantPool {
     group_commit: bool,
     writers: Writers,
     started: Instant,
+    /// Cluster mode: which tenants this node serves, and their commit hooks.
+    cluster: Option<Arc<crate::ha::ClusterNode>>,
 }
 
 impl TenantPool {
@@ -85,6 +87,7 @@ impl TenantPool {
             writers: Writers::start(crate::group_commit::default_writers())
                 .map_err(|source| Error::Io { path: "writer threads".into(), source })?,
             started: Instant::now(),
+            cluster: None,
         }
         .with_store_memory_mib(DEFAULT_STORE_MEMORY_MIB)
     }
@@ -129,6 +132,10 @@ impl TenantPool {
     /// that still holds the old handle finishes on it. Returns how many
     /// stores were closed.
     pub fn close_idle(&self, idle: Duration) -> Result<usize, Error> {
+        // Cluster mode: an owned store stays open (its capture lives in it).
+        if self.cluster.is_some() {
+            return Ok(0);
+        }
         let limit = idle.as_millis() as u64;
         let is_idle = |s: &Slot| self.now_ms().saturating_sub(s.last_used.load(Ordering::Relaxed)) >= limit;
         let candidates: Vec<(TenantId, Arc<Slot>)> = self
@@ -159,6 +166,53 @@ impl TenantPool {
         Ok(closed)
     }
 
+    /// Cluster mode: tenants are served only while `node` owns them, and
+    /// each owned store ships its commits before they are answered.
+    pub fn with_cluster(mut self, node: Arc<crate::ha::ClusterNode>) -> Self {
+        self.cluster = Some(node);
+        self
+    }
+
+    /// The cluster node, in cluster mode.
+    pub fn cluster(&self) -> Option<&Arc<crate::ha::ClusterNode>> {
+        self.cluster.as_ref()
+    }
+
+    /// Whether this process serves `id` now (always, outside cluster mode).
+    pub fn serves(&self, id: &TenantId) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.serves(id))
+    }
+
+    /// The tenant's working keys (cluster mode: the standby's log key).
+    pub fn tenant_keys(&self, id: &TenantId) -> Result<crypto::TenantKeys, Error> {
+        let mut keyring = self.keyring.lock().map_err(|_| Error::Poisoned)?;
+        match keyring.tenant_keys(id.as_str()) {
+            Err(CryptoError::UnknownTenant { .. }) => {
+                keyring.reload()?;
+                Ok(keyring.tenant_keys(id.as_str())?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Where the tenant's store lives.
+    pub fn tenant_path(&self, id: &TenantId) -> std::path::PathBuf {
+        self.dir.tenant_db(id)
+    }
+
+    /// Every live tenant's id and name.
+    pub fn tenant_names(&self) -> Result<Vec<(TenantId, String)>, Error> {
+        let rows = self.system.lock().map_err(|_| Error::Poisoned)?.tenants()?;
+        Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+    }
+
+    /// Takes the tenant out of the pool (cluster mode: given up); the
+    /// store closes once the last request holding it finishes.
+    pub fn evict(&self, id: &TenantId) -> Option<Arc<TenantHandle>> {
+        let slot = self.open.write().ok()?.remove(id)?;
+        slot.handle.get().cloned()
+    }
+
     /// Group commit on (the default) or off (to measure what it buys).
     pub fn with_group_commit(mut self, on: bool) -> Self {
         self.group_commit = on;
@@ -167,6 +221,9 @@ impl TenantPool {
 
     /// The tenant's open store, opening it on first use.
     pub fn get(&self, id: &TenantId) -> Result<Arc<TenantHandle>, Error> {
+        if !self.serves(id) {
+            return Err(Error::NotServedHere { id: id.to_string() });
+        }
         if let Some(h) = self.get_open(id)? {
             return Ok(h);
         }
@@ -221,7 +278,7 @@ impl TenantPool {
             ..crate::store::AuditEntry::operator("throughline", "audit.checkpoint")
         };
         let mut signed = 0;
-        for row in all {
+        for row in all.into_iter().filter(|r| self.serves(&r.id)) {
             let handle = match self.get(&row.id) {
                 Ok(h) => h,
                 Err(e) => {
@@ -247,7 +304,7 @@ impl TenantPool {
     pub fn purge(&self, now: i64, conversations: bool) -> Result<(u64, u64), Error> {
         if conversations {
             let all = self.system.lock().map_err(|_| Error::Poisoned)?.tenants()?;
-            for row in all {
+            for row in all.into_iter().filter(|r| self.serves(&r.id)) {
                 if let Err(e) = self.get(&row.id) {
                     tracing::error!(tenant = %row.id, error = %e, "could not open a tenant for the retention purge");
                 }
@@ -301,7 +358,18 @@ impl TenantPool {
             };
             (keys, crate::channels::email_settings(id, &row.name, email_row, &keyring)?)
         };
-        let store = TenantStore::open(&self.dir.tenant_db(id), keys)?;
+        let path = self.dir.tenant_db(id);
+        let log_key = self
+            .cluster
+            .as_ref()
+            .map(|_| crypto::Key256::init_with(|k| k.copy_from_slice(keys.log_key().expose_secret())));
+        let mut store = TenantStore::open(&path, keys)?;
+        if let (Some(node), Some(log_key)) = (&self.cluster, log_key) {
+            let hook = node
+                .attach(id, &log_key, &path)
+                .map_err(|e| Error::Store(crate::store::StoreError::NotReplicated(e)))?;
+            store.set_commit_hook(hook)?;
+        }
         let mut policy = match policy_toml {
             Some(t) => TenantPolicy::from_toml(&t)?,
             None => TenantPolicy::hipaa_default(),

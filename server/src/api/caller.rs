@@ -16,6 +16,8 @@ use crate::tls::PeerIdentity;
 pub struct ConnInfo {
     pub identity: Option<PeerIdentity>,
     pub peer: Option<SocketAddr>,
+    /// The server name the client asked for (TLS SNI), lowercased.
+    pub sni: Option<String>,
 }
 
 /// An authenticated channel integration of one tenant.
@@ -93,6 +95,26 @@ impl Caller {
                 "certificate_binding_mismatch",
                 "the certificate's binding does not match its registration",
             )));
+        }
+        // Cluster mode: SNI is an unauthenticated routing hint, so the
+        // tenant it names must be the certificate's, and one this node
+        // owns now; otherwise the client reached the wrong node.
+        if let Some(node) = state.tenants.cluster() {
+            let want = node.config.hostname(&tenant_name);
+            if conn.and_then(|c| c.sni.as_deref()) != Some(want.as_str()) {
+                return Err(refuse(ApiError::new(
+                    actix_web::http::StatusCode::MISDIRECTED_REQUEST,
+                    "wrong_hostname",
+                    "connect to this tenant through its own hostname",
+                )));
+            }
+            if !node.serves(&tenant_id) {
+                return Err(refuse(ApiError::new(
+                    actix_web::http::StatusCode::MISDIRECTED_REQUEST,
+                    "not_owner",
+                    "this node does not serve this tenant now; retry through its hostname",
+                )));
+            }
         }
         Ok(Caller { serial: identity.serial, tenant_id, tenant_name, channel, peer: conn.and_then(|c| c.peer) })
     }

@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// address: loopback or the monitoring network only.
     #[arg(long)]
     pub metrics_listen: Option<SocketAddr>,
+    /// Cluster mode: this node's place in a cluster (etcd, the PostgreSQL
+    /// commit log, HAProxy), as TOML; see docs/HA.md. Without it: one box.
+    #[arg(long)]
+    pub cluster: Option<std::path::PathBuf>,
     /// The console certificate's private key (PEM).
     #[arg(long, requires = "console_cert")]
     pub console_key: Option<std::path::PathBuf>,
@@ -117,6 +121,9 @@ fn options(args: &ServeArgs) -> anyhow::Result<(ServeOptions, Option<BackupPlan>
     opts.console =
         args.console_listen.or(file.console_listen).map(|listen| throughline::console::ConsoleOptions { listen, cert });
     opts.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    if let Some(p) = &args.cluster {
+        opts.cluster = Some(throughline::ha::ClusterConfig::load(p)?);
+    }
     Ok((opts, backup_plan(args, &file)))
 }
 
@@ -161,6 +168,9 @@ pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result
         }
         bound.refresher.stop();
         bound.maintenance.stop();
+        if let Some(c) = bound.cluster {
+            c.resign();
+        }
         tracing::info!("stopped");
         result.map_err(anyhow::Error::from)
     })

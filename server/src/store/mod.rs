@@ -84,10 +84,28 @@ pub enum StoreError {
     CheckpointBusy,
     #[error("audit trail: {reason}")]
     AuditInconsistent { reason: String },
+    #[error("committed here but not made durable on the cluster's log ({0}); not acknowledged")]
+    NotReplicated(String),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+/// Runs after every commit of a tenant store in cluster mode (and before
+/// every checkpoint and at close): ships what was committed to the
+/// cluster's log and returns only once it is durable there, or why not.
+/// An error means the commit must not be acknowledged.
+pub trait CommitHook: Send {
+    fn committed(&mut self) -> Result<CommitShipped, String>;
+}
+
+/// What a [`CommitHook`] shipped, and whether the log asks for a checkpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommitShipped {
+    /// The write-ahead log is past its bound: checkpoint it now (its
+    /// frames are all shipped).
+    pub checkpoint: bool,
 }
 
 impl StoreError {

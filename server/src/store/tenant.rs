@@ -59,6 +59,8 @@ pub struct TenantStore {
     pub(super) keys: TenantKeys,
     /// Inside a group commit: transactions are savepoints of the group's.
     grouped: bool,
+    /// Cluster mode: ships every commit to the log before it is answered.
+    pub(super) hook: Option<std::sync::Mutex<Box<dyn super::CommitHook>>>,
 }
 
 impl TenantStore {
@@ -72,7 +74,7 @@ impl TenantStore {
         let entry = AuditEntry { tenant_id: Some(keys.tenant_id()), ..AuditEntry::operator(operator, "tenant.create") };
         audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
         tx.commit()?;
-        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false })
+        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false, hook: None })
     }
 
     /// Opens an existing tenant store and checks it is this tenant's.
@@ -88,7 +90,7 @@ impl TenantStore {
                 found: found.unwrap_or_else(|| "none".into()),
             });
         }
-        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false })
+        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false, hook: None })
     }
 
     pub fn tenant_id(&self) -> Option<TenantId> {
@@ -105,7 +107,11 @@ impl TenantStore {
         } else {
             TxScope::Own(self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
         };
-        Ok(super::tenant_tx::TenantTx { tx, keys: &self.keys })
+        Ok(super::tenant_tx::TenantTx {
+            tx,
+            keys: &self.keys,
+            hook: if self.grouped { None } else { self.hook.as_ref() },
+        })
     }
 
     /// Starts a group commit: one IMMEDIATE transaction that the following
@@ -128,11 +134,30 @@ impl TenantStore {
         Ok(self.conn.execute_batch(sql)?)
     }
 
-    /// Commits the group; on failure nothing of the group is kept.
+    /// Cluster mode: every commit from now on is shipped by `hook` before
+    /// it is answered; SQLite no longer checkpoints on its own (a frame must
+    /// never be checkpointed away before it was shipped).
+    pub fn set_commit_hook(&mut self, hook: Box<dyn super::CommitHook>) -> Result<(), StoreError> {
+        self.conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+        self.hook = Some(std::sync::Mutex::new(hook));
+        Ok(())
+    }
+
+    /// Ships what was committed (cluster mode; nothing otherwise).
+    pub(super) fn ship(&self) -> Result<(), StoreError> {
+        let Some(shipped) = run_hook(self.hook.as_ref())? else { return Ok(()) };
+        if shipped.checkpoint {
+            let _ = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+        }
+        Ok(())
+    }
+
+    /// Commits the group; on failure nothing of the group is kept. In
+    /// cluster mode it is answered only once the log has it.
     pub fn commit_group(&mut self) -> Result<(), StoreError> {
         self.grouped = false;
         match self.conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(()),
+            Ok(()) => self.ship(),
             Err(e) => {
                 if !self.conn.is_autocommit() {
                     let _ = self.conn.execute_batch("ROLLBACK");
@@ -386,6 +411,8 @@ impl TenantStore {
     /// (5 s) is lifted meanwhile: TRUNCATE waits on it for every reader, and
     /// twenty such waits made a request take 100 s before it could answer.
     pub fn checkpoint_truncate(&self) -> Result<(), StoreError> {
+        // Cluster mode: no committed frame is checkpointed away unshipped.
+        self.ship()?;
         self.conn.busy_timeout(std::time::Duration::ZERO)?;
         let mut outcome = Err(StoreError::CheckpointBusy);
         for attempt in 0..12 {
@@ -556,4 +583,23 @@ pub(super) fn open_text(
     let bytes = key.open(&field_aad(id, field), ct).map_err(|_| StoreError::Decrypt { what: field })?;
     let text = std::str::from_utf8(&bytes).map_err(|_| StoreError::Decrypt { what: field })?;
     Ok(Zeroizing::new(text.to_owned()))
+}
+
+/// Runs a store's commit hook, if it has one.
+pub(super) fn run_hook(
+    hook: Option<&std::sync::Mutex<Box<dyn super::CommitHook>>>,
+) -> Result<Option<super::CommitShipped>, StoreError> {
+    let Some(hook) = hook else { return Ok(None) };
+    let mut h = hook.lock().map_err(|_| StoreError::NotReplicated("the shipper panicked earlier".into()))?;
+    h.committed().map(Some).map_err(StoreError::NotReplicated)
+}
+
+impl Drop for TenantStore {
+    /// Cluster mode: what was committed since the last ship goes before the
+    /// connection closes (closing checkpoints the log).
+    fn drop(&mut self) {
+        if let Err(e) = run_hook(self.hook.as_ref()) {
+            tracing::warn!(cause = %e, "a closing tenant store's last commits were not shipped");
+        }
+    }
 }

@@ -16,6 +16,8 @@ use crate::ids::{ConversationId, CustomerId, SessionId};
 pub struct TenantTx<'a> {
     pub(super) tx: TxScope<'a>,
     pub(super) keys: &'a TenantKeys,
+    /// Cluster mode, outside a group: the commit is shipped before it returns.
+    pub(super) hook: Option<&'a std::sync::Mutex<Box<dyn super::CommitHook>>>,
 }
 
 /// The SQL scope of a `TenantTx`: an IMMEDIATE transaction of its own, or a
@@ -100,7 +102,9 @@ const SESSION_COLUMNS: &str = "id, conversation_id, customer_id, channel, identi
 
 impl<'a> TenantTx<'a> {
     pub fn commit(self) -> Result<(), StoreError> {
-        Ok(self.tx.commit()?)
+        let hook = self.hook;
+        self.tx.commit()?;
+        super::tenant::run_hook(hook).map(|_| ())
     }
 
     pub fn keys(&self) -> &TenantKeys {

@@ -85,9 +85,15 @@ bootstrap:
     synchronous_mode: true
     synchronous_mode_strict: true
     postgresql:
-      use_pg_rewind: false
+      # A killed primary may hold WAL the new primary never saw: rewound, or
+      # rebuilt from the new primary, so it can come back as the synchronous
+      # standby; the new primary keeps the WAL it needs to catch up meanwhile.
+      use_pg_rewind: true
+      remove_data_directory_on_rewind_failure: true
+      remove_data_directory_on_diverged_timelines: true
       parameters: {synchronous_commit: "on", fsync: "on", wal_level: replica, max_wal_senders: 5, hot_standby: "on",
-                   max_wal_size: 256MB, min_wal_size: 64MB, wal_keep_size: 0}
+                   wal_log_hints: "on", max_wal_size: 512MB, min_wal_size: 64MB, wal_keep_size: 1GB}
+      use_slots: true
   initdb: [{auth: trust}, {encoding: UTF8}]
   pg_hba:
     - local all all trust
@@ -208,6 +214,15 @@ ok_count() { grep -c '"ok": true' "$tmp/requests.jsonl" 2>/dev/null || echo 0; }
 log "load running: $(ok_count) requests acknowledged so far"
 [ "$(ok_count)" -gt 0 ] || { tail -20 "$tmp/load.err" "$tmp"/n*.log >&2; exit 1; }
 
+# SNI is only a routing hint: a valid certificate of one tenant asking for
+# another tenant's hostname reaches that tenant's owner, which refuses it.
+code=$(curl -s -o /dev/null -w '%{http_code}' --resolve "${tenants[1]}.$domain:18443:127.0.0.1" \
+  --cacert "$tmp/certs/${tenants[0]}/ca.crt" --cert "$tmp/certs/${tenants[0]}/client.crt" \
+  --key "$tmp/certs/${tenants[0]}/client.key" -H 'content-type: application/json' -X POST \
+  "https://${tenants[1]}.$domain:18443/v1/sessions" -d '{"identifiers":{"phone":"+1 415 555 0198"}}' || true)
+log "a ${tenants[0]} certificate sent to ${tenants[1]}'s hostname: $code"
+[ "$code" = 421 ] || { log "the node did not refuse a certificate for another tenant's hostname"; exit 1; }
+
 : >"$tmp/faults.jsonl"
 fault() { # name, tenant ids affected
   local name=$1
@@ -298,12 +313,27 @@ for round in $(seq "$rounds"); do
   log "  pg$other primary: $(pg_primary $other)"
   sleep 10
   patroni_start "$primary"
-  for _ in $(seq 300); do
+  for _ in $(seq 600); do
     curl -s "http://127.0.0.1:1800$other/cluster" | grep -q '"sync_standby"' && break
     sleep 0.2
   done
+  if curl -s "http://127.0.0.1:1800$other/cluster" | grep -q '"sync_standby"'; then
+    log "  pg$primary back as the synchronous standby"
+  else
+    log "  pg$primary did not come back as the synchronous standby: writes wait (strict synchronous mode)"
+  fi
   sleep 5
 done
+
+# A planned move, under load: the owner hands over, the target (a caught-up standby) serves.
+t=${tenants[2]}
+from=$(owner_of "${tid[$t]}")
+to=n1
+[ "$from" = n1 ] && to=n2
+fault "cluster move" "$t"
+log "$("$bin" cluster move "${tid[$t]}" --to "$to" --cluster "$tmp/n1.toml" 2>&1 | tail -1)"
+sleep 5
+"$bin" cluster status --cluster "$tmp/n1.toml" >&2 || true
 
 touch "$tmp/stop"
 wait "${pid[load]}" || true

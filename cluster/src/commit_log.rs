@@ -163,6 +163,12 @@ impl CommitLog {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
+    /// The sequence of the tenant's snapshot, if it has one.
+    pub async fn snapshot_seq(&self, tenant: &str) -> Result<Option<u64>, LogError> {
+        let row = self.client.query_opt("SELECT seq FROM snapshot_heads WHERE tenant = $1", &[&tenant]).await?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
+    }
+
     /// Raises `tenant`'s epoch to `epoch`; false when it is already there or higher.
     pub async fn claim(&self, tenant: &str, epoch: u64) -> Result<bool, LogError> {
         let n = self

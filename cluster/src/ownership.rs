@@ -22,6 +22,10 @@ use etcd_client::{Compare, CompareOp, ConnectOptions, GetOptions, PutOptions, Tx
 
 /// The owner keys' prefix; the tenant id follows.
 pub const OWNER_PREFIX: &str = "/throughline/owner/";
+/// Planned moves (`throughline cluster move`): tenant id → the node to take it.
+pub const MOVE_PREFIX: &str = "/throughline/move/";
+/// What each standby has applied: `<tenant>/<node>` → sequence, on the standby's lease.
+pub const STANDBY_PREFIX: &str = "/throughline/standby/";
 
 /// Why etcd refused or could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +193,47 @@ impl Ownership {
                     address: address.to_owned(),
                     epoch: u64::try_from(kv.create_revision()).ok()?,
                 })
+            })
+            .collect())
+    }
+
+    /// Asks for `tenant` to move to `node` (the owner hands it over, `node` takes it).
+    pub async fn request_move(&mut self, tenant: &str, node: &str) -> Result<(), OwnershipError> {
+        self.client.put(format!("{MOVE_PREFIX}{tenant}"), node, None).await?;
+        Ok(())
+    }
+
+    /// The planned moves asked for: (tenant, node).
+    pub async fn moves(&mut self) -> Result<Vec<(String, String)>, OwnershipError> {
+        self.prefixed(MOVE_PREFIX).await
+    }
+
+    /// A move is done (or void): forget it.
+    pub async fn clear_move(&mut self, tenant: &str) -> Result<(), OwnershipError> {
+        self.client.delete(format!("{MOVE_PREFIX}{tenant}"), None).await?;
+        Ok(())
+    }
+
+    /// This node, as a standby of `tenant`, has applied the log up to `seq`.
+    pub async fn report_standby(&mut self, tenant: &str, seq: u64) -> Result<(), OwnershipError> {
+        let key = format!("{STANDBY_PREFIX}{tenant}/{}", self.node);
+        self.client.put(key, seq.to_string(), Some(PutOptions::new().with_lease(self.lease()))).await?;
+        Ok(())
+    }
+
+    /// Every standby's report: (tenant/node, seq).
+    pub async fn standbys(&mut self) -> Result<Vec<(String, String)>, OwnershipError> {
+        self.prefixed(STANDBY_PREFIX).await
+    }
+
+    async fn prefixed(&mut self, prefix: &str) -> Result<Vec<(String, String)>, OwnershipError> {
+        let resp = self.client.get(prefix, Some(GetOptions::new().with_prefix())).await?;
+        Ok(resp
+            .kvs()
+            .iter()
+            .filter_map(|kv| {
+                let k = kv.key_str().ok()?.strip_prefix(prefix)?.to_owned();
+                Some((k, kv.value_str().ok()?.to_owned()))
             })
             .collect())
     }

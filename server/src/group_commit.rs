@@ -43,6 +43,8 @@ pub enum GroupError {
     DiskFull,
     #[error("the group commit failed; nothing of it was kept")]
     CommitFailed,
+    #[error("committed here but the cluster's log did not take it; not acknowledged")]
+    NotReplicated,
     #[error("the job panicked; its savepoint was rolled back")]
     Panicked,
     #[error("the tenant store is unusable after an earlier panic, or the server is stopping")]
@@ -58,7 +60,13 @@ pub const MAX_QUEUED_JOBS: usize = 2048;
 
 impl GroupError {
     fn from_store(e: &StoreError) -> Self {
-        if e.is_disk_full() { GroupError::DiskFull } else { GroupError::CommitFailed }
+        if e.is_disk_full() {
+            GroupError::DiskFull
+        } else if matches!(e, StoreError::NotReplicated(_)) {
+            GroupError::NotReplicated
+        } else {
+            GroupError::CommitFailed
+        }
     }
 }
 

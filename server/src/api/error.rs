@@ -67,6 +67,10 @@ impl ApiError {
                 "applied, but the write-ahead log could not be truncated while another reader holds the store; retry",
             );
         }
+        if matches!(e, crate::store::StoreError::NotReplicated(_)) {
+            tracing::warn!(cause = %e, "a commit was not acknowledged: the cluster's log did not take it");
+            return Self::not_durable();
+        }
         if e.is_disk_full() {
             tracing::error!(cause = %e, "disk full: request refused");
             Self::storage_full()
@@ -83,6 +87,19 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "tenant_busy",
                 "too many requests are waiting for this clinic; retry",
+            )
+        }
+    }
+
+    /// Cluster mode: the commit log did not take the commit (this node lost
+    /// the tenant, or PostgreSQL stayed away); not acknowledged, retry.
+    pub fn not_durable() -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_durable",
+                "the request was not made durable on the cluster and is not acknowledged; retry",
             )
         }
     }

@@ -45,6 +45,7 @@ where
         handle.store.run_async(move |store| op(store, &settings.settings, &actor, now)).await.map_err(|e| match e {
             crate::group_commit::GroupError::DiskFull => ApiError::storage_full(),
             crate::group_commit::GroupError::Busy => ApiError::busy(),
+            crate::group_commit::GroupError::NotReplicated => ApiError::not_durable(),
             other => ApiError::internal(&other),
         })?;
     Ok(out?)
@@ -56,6 +57,11 @@ async fn tenant(state: &web::Data<AppState>, caller: &Caller) -> Result<Arc<Tena
         crate::Error::TenantNotFound { .. } => {
             ApiError::forbidden("tenant_deleted", "the tenant of this certificate was deleted")
         }
+        crate::Error::NotServedHere { .. } => ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            "not_owner",
+            "this node does not serve this tenant now; retry through its hostname",
+        ),
         crate::Error::Store(e) => ApiError::store(&e),
         other => ApiError::internal(&other),
     };

@@ -9,6 +9,7 @@ mod bench_lmtp;
 mod bench_rotate;
 mod bridge;
 mod cert;
+mod cluster_admin;
 mod demo;
 mod init;
 mod keys;
@@ -58,6 +59,9 @@ pub enum Command {
     Cert(cert::CertCommand),
     /// Serve the API over mutual TLS.
     Serve(serve::ServeArgs),
+    /// Cluster mode: who owns each tenant, standby lag, planned moves (docs/HA.md).
+    #[command(subcommand)]
+    Cluster(cluster_admin::ClusterCommand),
     /// The tamper-evident audit trail: checkpoints, exports, offline verification.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -147,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cert(cmd) => cert::run(&cli.data_dir, &source, cmd),
         Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
         Command::Bench(args) => bench::run(&args),
+        Command::Cluster(cmd) => cluster_admin::run(cmd),
         Command::Bridge(args) => bridge::run(args),
         Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
         Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),

@@ -18,6 +18,8 @@ pub const PAGE_SIZE: u32 = 4096;
 const TICK: Duration = Duration::from_millis(100);
 /// A node of rank r waits r × this after an owner's key went before it tries.
 const RANK_STEP: Duration = Duration::from_millis(250);
+/// During a planned move the other nodes leave the tenant to its target this long.
+const MOVE_WAIT: Duration = Duration::from_secs(3);
 
 /// A tenant this node follows.
 struct Follower {
@@ -258,6 +260,21 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
                 node.demote(&t, "another node owns the tenant now").await;
             }
         }
+        // A key of this node's that it does not serve from (a release that
+        // failed while etcd was electing): given back, or no one would take it.
+        let owned_now: HashMap<String, u64> = node.owned().into_iter().collect();
+        for o in owners.values().filter(|o| o.node == node.config.node && !owned_now.contains_key(&o.tenant)) {
+            let _ = node.own.lock().await.release(&o.tenant, o.epoch).await;
+        }
+        // Planned moves: the owner hands over (everything it acknowledged is
+        // in the log), the named node takes the tenant first.
+        let moves: HashMap<String, String> =
+            node.own.lock().await.moves().await.unwrap_or_default().into_iter().collect();
+        for (t, _) in node.owned() {
+            if let Some(to) = moves.get(&t).filter(|to| **to != node.config.node) {
+                node.demote(&t, &format!("moving to {to}")).await;
+            }
+        }
         if last_list.elapsed() >= Duration::from_secs(2) {
             last_list = Instant::now();
             if let Ok(list) = app.tenants.tenant_names() {
@@ -290,7 +307,12 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
                 continue;
             }
             let free = *f.free_since.get_or_insert_with(Instant::now);
-            if free.elapsed() < RANK_STEP * node.config.rank(t) as u32 || !node.liveness.live() {
+            let wait = match moves.get(t) {
+                Some(to) if *to == node.config.node => Duration::ZERO,
+                Some(_) => MOVE_WAIT + RANK_STEP * node.config.rank(t) as u32,
+                None => RANK_STEP * node.config.rank(t) as u32,
+            };
+            if free.elapsed() < wait || !node.liveness.live() {
                 continue;
             }
             let acquired = node.own.lock().await.acquire(t).await;
@@ -300,6 +322,9 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
                     match node.promote(t, epoch, f).await {
                         Ok(()) => {
                             tracing::info!(tenant = %t, epoch, caught_up_ms = started.elapsed().as_millis() as u64, "serving the tenant");
+                            if moves.contains_key(t) {
+                                let _ = node.own.lock().await.clear_move(t).await;
+                            }
                             super::haproxy::route(&node.config, &node.config.hostname(name)).await;
                         }
                         Err(e) => {
@@ -316,6 +341,12 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
         // HAProxy forgets runtime changes when it restarts: say it again, often.
         if last_route.elapsed() >= Duration::from_secs(2) {
             last_route = Instant::now();
+            // What each standby has applied, for `cluster status`.
+            for (t, f) in &followers {
+                if let Some(r) = &f.replica {
+                    let _ = node.own.lock().await.report_standby(t, r.seq()).await;
+                }
+            }
             for (t, name) in &tenants {
                 if owned.contains_key(t) {
                     super::haproxy::route(&node.config, &node.config.hostname(name)).await;

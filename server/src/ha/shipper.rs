@@ -4,9 +4,9 @@
 //! epoch for the tenant. The commit is answered only after PostgreSQL
 //! committed the append (the output gate).
 //!
-//! The log is retried while PostgreSQL is away (a failover) until the
-//! node's lease lapses or `append_timeout` passes; then, or when the log
-//! fences this epoch, the shipper breaks: nothing more is acknowledged for
+//! The log is retried while PostgreSQL is away (a failover) until
+//! `append_timeout` passes or the node gives the tenant up; then, or when
+//! the log fences this epoch, the shipper breaks: nothing more is acknowledged for
 //! the tenant here and the node gives it up (its local copy holds commits
 //! the log does not, so it is rebuilt from the log, never patched).
 
@@ -77,9 +77,12 @@ impl Shipper {
         let bytes: usize = encoded.iter().map(|(_, r)| r.len()).sum();
         let deadline = Instant::now() + self.node.config.append_timeout;
         let mut wait = Duration::from_millis(50);
+        // Retrying is safe whatever the lease says: the log's fence refuses
+        // the append once another node has claimed the tenant. The lease
+        // decides only what this node may still answer (the request gate).
         loop {
-            if !self.node.liveness.live() {
-                return Err(self.state.breaks("this node's lease lapsed before the log had the commit"));
+            if let Some(why) = self.state.broken() {
+                return Err(why);
             }
             match self.node.append(&self.tenant, self.epoch, encoded.clone()) {
                 Ok(()) => break,

@@ -36,7 +36,7 @@ stop_all() {
   runuser -u postgres -- "$pgbin/pg_ctl" stop -D "$tmp/pg/data" -m fast >/dev/null 2>&1 || true
   bench_cleanup
 }
-trap stop_all EXIT
+trap stop_all EXIT INT TERM
 cat >"$tmp/cluster.toml" <<EOF
 node = "b1"
 nodes = ["b1"]
@@ -61,12 +61,13 @@ run_mode() { # mode
     host="bench.$domain"
   fi
   bench_serve "${flags[@]}" --metrics-listen "127.0.0.1:$metrics_port"
-  local port=${base##*:}
+  local port
+  port=$(sed -n 's|^listening on https://127.0.0.1:\([0-9]*\).*|\1|p' "$tmp/out")
   local url="https://$host:$port"
   local resolve=(--connect-to "$host:$port:127.0.0.1:$port")
   for _ in $(seq 100); do
-    curl -sf "${tls[@]}" --resolve "$host:$port:127.0.0.1" -H 'content-type: application/json' -X POST "$url/v1/sessions" \
-      -d "$open_body" -o "$tmp/open.json" && break
+    curl -s "${tls[@]}" --resolve "$host:$port:127.0.0.1" -H 'content-type: application/json' -X POST "$url/v1/sessions" \
+      -d "$open_body" -o "$tmp/open.json" -w "%{http_code}" | grep -q "^200$" && break
     sleep 0.1
   done
   local sid

@@ -9,15 +9,17 @@
 #   SIGSTOP of an owner past its lease, then SIGCONT (the stale owner must refuse)
 #   kill -9 of the etcd leader             (then it restarts)
 #   kill -9 of the PostgreSQL primary      (Patroni promotes the synchronous standby)
-#   a node cut off: its etcd and PostgreSQL traffic dropped (full run only)
+#   a node cut off: its packets to etcd and PostgreSQL dropped (nftables, by
+#     the node's user), then let back
+#   a planned move (cluster move) under load
 #
 # It ends with one line:
 #   ha: acknowledged N, lost L, duplicated D, failover p50 X s max Y s, stale owner refused, chain verified
 #
 #   scripts/ha-test.sh [--quick]      (--quick: one round of each fault, ~6 minutes here)
 #
-# Needs Debian's etcd-server, etcd-client, haproxy, patroni, postgresql-15
-# (.ci/run installs them) and a built `throughline` (debug unless
+# Needs Debian's etcd-server, etcd-client, haproxy, patroni, postgresql-15,
+# nftables (.ci/run installs them) and a built `throughline` (debug unless
 # THROUGHLINE_BIN says otherwise). Run as root (PostgreSQL runs as postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +43,7 @@ declare -A pid
 log() { echo "[$(date +%T)] $*" >&2; }
 cleanup() {
   set +e
+  nft delete table inet tl_ha_test 2>/dev/null
   touch "$tmp/stop"
   for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
   pkill -9 -f "$tmp/" 2>/dev/null
@@ -148,7 +151,8 @@ done
 : >"$tmp/tenants.map"
 cat >"$tmp/haproxy.cfg" <<EOF
 global
-    stats socket $tmp/haproxy.sock mode 600 level admin
+    # The nodes (users of their own) update the map here; a test socket in a private temporary directory.
+    stats socket $tmp/haproxy.sock mode 666 level admin
 defaults
     mode tcp
     timeout connect 1s
@@ -170,14 +174,21 @@ haproxy -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
 pid[haproxy]=$!
 
 # --- Three nodes -------------------------------------------------------------------
+# Each node runs as a user of its own, so a fault can cut one node's traffic
+# to etcd and PostgreSQL (nftables matches the socket's owner) while
+# HAProxy still reaches it. setpriv execs in place: $! is the node itself.
+install -m 755 "$bin" "$tmp/throughline"
+for i in 1 2 3; do id "tl-ha$i" >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin "tl-ha$i"; done
 node_start() {
   local i=$1
-  "$bin" --data-dir "$tmp/n$i" serve --listen "127.0.0.1:1944$i" "${names[@]}" \
+  setpriv --reuid="tl-ha$i" --regid="tl-ha$i" --clear-groups -- \
+    "$tmp/throughline" --data-dir "$tmp/n$i" serve --listen "127.0.0.1:1944$i" "${names[@]}" \
     --cluster "$tmp/n$i.toml" --checkpoint-interval 0s >>"$tmp/n$i.out" 2>>"$tmp/n$i.log" &
   pid[n$i]=$!
 }
 for i in 1 2 3; do
   cp -a "$seed" "$tmp/n$i"
+  chown -R "tl-ha$i:tl-ha$i" "$tmp/n$i"
   cat >"$tmp/n$i.toml" <<EOF
 node = "n$i"
 nodes = ["n1", "n2", "n3"]
@@ -286,7 +297,30 @@ for round in $(seq "$rounds"); do
   [ "$code" = 421 ] || stale_refused=0
   sleep 8
 
-  # 3. kill -9 of the etcd leader.
+  # 3. A node cut off: its packets to etcd and PostgreSQL dropped (HAProxy still reaches it).
+  victim=$(owner_of "${tid[${tenants[2]}]}")
+  affected=$(names_of "$victim")
+  log "round $round: cut $victim off from etcd and PostgreSQL (owns: $affected) for 12 s"
+  nft add table inet tl_ha_test
+  nft add chain inet tl_ha_test out '{ type filter hook output priority 0; }'
+  nft add rule inet tl_ha_test out meta skuid "tl-ha${victim#n}" tcp dport '{ 12379, 22379, 32379, 15431, 15432 }' drop
+  # shellcheck disable=SC2086
+  fault "node cut off" $affected
+  # shellcheck disable=SC2086
+  wait_owned_elsewhere "$victim" $affected || log "  not taken over in 10 s"
+  t=${affected%% *}
+  code=$(curl -s -o /dev/null -w '%{http_code}' --resolve "$t.$domain:1944${victim#n}:127.0.0.1" \
+    --cacert "$tmp/certs/$t/ca.crt" --cert "$tmp/certs/$t/client.crt" --key "$tmp/certs/$t/client.key" \
+    -H 'content-type: application/json' -X POST "https://$t.$domain:1944${victim#n}/v1/sessions" \
+    -d '{"identifiers":{"phone":"+1 415 555 0197"},"evidence":{"caller_id_attestation":"A"}}' || true)
+  log "  the cut-off $victim answered $code for $t"
+  [ "$code" = 421 ] || stale_refused=0
+  sleep 8
+  nft delete table inet tl_ha_test
+  log "  $victim reconnected"
+  sleep 8
+
+  # 4. kill -9 of the etcd leader.
   leader=$(etcdctl --endpoints "$etcd_eps" endpoint status -w json 2>/dev/null \
     | python3 -c 'import json,sys; s=json.load(sys.stdin); print([e["Endpoint"] for e in s if e["Status"]["leader"]==e["Status"]["header"]["member_id"]][0])')
   e=${leader#http://127.0.0.1:}
@@ -298,7 +332,7 @@ for round in $(seq "$rounds"); do
   etcd_start "$e" existing
   sleep 5
 
-  # 4. kill -9 of the PostgreSQL primary: Patroni promotes the synchronous standby.
+  # 5. kill -9 of the PostgreSQL primary: Patroni promotes the synchronous standby.
   for p in 1 2; do [ "$(pg_primary $p)" = 200 ] && primary=$p; done
   log "round $round: kill -9 PostgreSQL primary pg$primary (and its Patroni)"
   # Patroni first (runuser's child; it would restart PostgreSQL and keep the leader key), then PostgreSQL.
@@ -333,7 +367,14 @@ to=n1
 fault "cluster move" "$t"
 log "$("$bin" cluster move "${tid[$t]}" --to "$to" --cluster "$tmp/n1.toml" 2>&1 | tail -1)"
 sleep 5
-"$bin" cluster status --cluster "$tmp/n1.toml" >&2 || true
+# Every node came back from its fault: each tenant has an owner and two standbys reporting.
+"$bin" cluster status --cluster "$tmp/n1.toml" | tee "$tmp/status.txt" >&2 || true
+recovered=1
+for t in "${tenants[@]}"; do
+  line=$(grep "${tid[$t]}" "$tmp/status.txt" || true)
+  n=$(echo "$line" | grep -o 'n[0-9] ([0-9]*)' | wc -l)
+  [ "$n" = 2 ] || { recovered=0; log "tenant $t: $n standbys reporting, not 2"; }
+done
 
 touch "$tmp/stop"
 wait "${pid[load]}" || true
@@ -358,10 +399,10 @@ for t in "${tenants[@]}"; do
   fi
 done
 
-python3 - "$check" "$stale_refused" "$chain_ok" <<'EOF'
+python3 - "$check" "$stale_refused" "$chain_ok" "$recovered" <<'EOF'
 import json, statistics, sys
-c, stale, chain = json.loads(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1"
-node = [f["seconds"] for f in c["failovers"] if f["fault"] in ("kill -9 owner", "SIGSTOP owner")]
+c, stale, chain, recovered = json.loads(sys.argv[1]), sys.argv[2] == "1", sys.argv[3] == "1", sys.argv[4] == "1"
+node = [f["seconds"] for f in c["failovers"] if f["fault"] in ("kill -9 owner", "SIGSTOP owner", "node cut off")]
 p50 = statistics.median(node) if node else float("nan")
 line = "ha: acknowledged %d, lost %d, duplicated %d, failover p50 %.1f s max %.1f s" % (
     c["acknowledged"], c["lost"], c["duplicated"], p50, max(node) if node else float("nan"))
@@ -370,6 +411,6 @@ if stale:
 if chain:
     line += ", chain verified"
 print(line)
-ok = c["lost"] == 0 and c["duplicated"] == 0 and stale and chain and node and max(node) <= 5
+ok = c["lost"] == 0 and c["duplicated"] == 0 and stale and chain and recovered and node and max(node) <= 5
 sys.exit(0 if ok else 1)
 EOF

@@ -263,8 +263,18 @@ impl Drop for Ownership {
 async fn keep_alive(mut client: etcd_client::Client, state: Arc<Mutex<LeaseState>>, ttl: Duration) {
     let id = state.lock().unwrap_or_else(PoisonError::into_inner).id;
     let every = ttl / 4;
+    let mut last_ok = Instant::now();
     loop {
-        let Ok((mut keeper, mut stream)) = client.lease_keep_alive(id).await else {
+        // No keep-alive answered for a whole TTL (a partition, a pause, etcd
+        // away): etcd has expired the lease or is about to, with every
+        // owner key on it. Treat it as lost: the node asks for a new one
+        // and gives up what it owned, rather than wait for an answer that
+        // may never say so.
+        if last_ok.elapsed() >= ttl {
+            state.lock().unwrap_or_else(PoisonError::into_inner).lost = true;
+            return;
+        }
+        let Ok(Ok((mut keeper, mut stream))) = tokio::time::timeout(every, client.lease_keep_alive(id)).await else {
             tokio::time::sleep(every / 2).await;
             continue;
         };
@@ -275,6 +285,7 @@ async fn keep_alive(mut client: etcd_client::Client, state: Arc<Mutex<LeaseState
             }
             match tokio::time::timeout(every, stream.message()).await {
                 Ok(Ok(Some(resp))) if resp.ttl() > 0 => {
+                    last_ok = sent;
                     let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
                     s.until = s.until.max(sent + ttl / 2);
                 }
@@ -284,6 +295,9 @@ async fn keep_alive(mut client: etcd_client::Client, state: Arc<Mutex<LeaseState
                 }
                 // Timed out, or the stream ended: a new stream (a new etcd member, maybe).
                 _ => break,
+            }
+            if last_ok.elapsed() >= ttl {
+                break;
             }
             let elapsed = sent.elapsed();
             if elapsed < every {

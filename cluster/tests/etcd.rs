@@ -93,3 +93,36 @@ async fn a_dead_owner_stops_serving_before_another_takes_its_tenant_with_a_highe
     assert!(b.release("ten_x", second).await.unwrap());
     assert!(b.owners().await.unwrap().is_empty());
 }
+
+/// etcd away for longer than the TTL (here: paused): the node stops being
+/// live at its deadline, knows its lease is lost once a TTL passed without
+/// an answer, and with a new lease can own again; its old key is gone.
+#[tokio::test]
+async fn a_node_cut_off_from_etcd_past_its_ttl_knows_its_lease_is_lost_and_recovers() {
+    let e = etcd();
+    let mut a = node(&e, "a").await;
+    let first = a.acquire("ten_y").await.unwrap().expect("a takes the free tenant");
+    let pid = e.child.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let cut = Instant::now();
+    while !a.lost() {
+        assert!(cut.elapsed() < Duration::from_secs(10), "the lease was never given up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let noticed = cut.elapsed();
+    assert!(!a.liveness().live());
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    // etcd expires the old lease (a new leader term refreshes leases first, so allow a while).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if a.renew().await.is_ok() && a.owners().await.map(|o| o.is_empty()).unwrap_or(false) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old owner key never went");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(a.liveness().live());
+    let second = a.acquire("ten_y").await.unwrap().expect("the node owns again with its new lease");
+    eprintln!("lease given up {noticed:?} after etcd went away; epoch {first} -> {second}");
+    assert!(noticed >= Duration::from_secs(2) && second > first);
+}

@@ -376,6 +376,38 @@ for t in "${tenants[@]}"; do
   [ "$n" = 2 ] || { recovered=0; log "tenant $t: $n standbys reporting, not 2"; }
 done
 
+# An erasure in cluster mode: the owner snapshots the tenant at once, which
+# prunes every log record from before it (the erased patient's pages among them).
+t=${tenants[0]}
+api() { # method path body
+  curl -s --resolve "$t.$domain:18443:127.0.0.1" --cacert "$tmp/certs/$t/ca.crt" --cert "$tmp/certs/$t/client.crt" \
+    --key "$tmp/certs/$t/client.key" -H 'content-type: application/json' -X "$1" "https://$t.$domain:18443$2" -d "$3"
+}
+sid_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])'; }
+sid=$(api POST /v1/sessions '{"identifiers":{"phone":"+1 415 555 0142"}}' | sid_of)
+api PATCH "/v1/sessions/$sid/customer" '{"name":"Erin Vale","date_of_birth":"1990-01-02"}' >/dev/null
+api POST "/v1/sessions/$sid/turns" '{"speaker":"patient","text":"please forget me"}' >/dev/null
+api POST "/v1/sessions/$sid/end" '{"reason":"completed"}' >/dev/null
+sid=$(api POST /v1/sessions '{"identifiers":{"phone":"+1 415 555 0142"}}' | sid_of)
+api POST "/v1/sessions/$sid/identity/confirm" '{"date_of_birth":"1990-01-02"}' >/dev/null
+for p in 1 2; do [ "$(pg_primary $p)" = 200 ] && primary=$p; done
+psql_log() { runuser -u postgres -- psql -h 127.0.0.1 -p "1543$primary" -U postgres -d throughline -tAc "$1"; }
+erased_at=$(psql_log "SELECT now()")
+receipt=$(api POST "/v1/sessions/$sid/erasure" '{}')
+echo "$receipt" | grep -q receipt || { log "the erasure was refused: $receipt"; exit 1; }
+erasure_pruned=0
+for _ in $(seq 50); do
+  older=$(psql_log "SELECT count(*) FROM commit_log WHERE tenant = '${tid[$t]}' AND at <= '$erased_at'")
+  [ "$older" = 0 ] && { erasure_pruned=1; break; }
+  sleep 0.1
+done
+if [ "$erasure_pruned" = 1 ]; then
+  log "erasure: no log record of $t from before it left, $(psql_log "SELECT round(extract(epoch FROM now() - '$erased_at'::timestamptz)::numeric, 2)") s after"
+else
+  log "erasure: $older log records of $t from before it are still in the log"
+  recovered=0
+fi
+
 touch "$tmp/stop"
 wait "${pid[load]}" || true
 unset 'pid[load]'

@@ -183,6 +183,15 @@ impl TenantPool {
         self.cluster.as_ref().is_none_or(|c| c.serves(id))
     }
 
+    /// A patient of `id` was erased. Cluster mode: the tenant is
+    /// snapshotted at once, which prunes the commit log of the records
+    /// before it (the erased patient's pages among them).
+    pub fn erased(&self, id: &TenantId) {
+        if let Some(c) = &self.cluster {
+            c.snapshot_soon(id);
+        }
+    }
+
     /// The tenant's working keys (cluster mode: the standby's log key).
     pub fn tenant_keys(&self, id: &TenantId) -> Result<crypto::TenantKeys, Error> {
         let mut keyring = self.keyring.lock().map_err(|_| Error::Poisoned)?;

@@ -275,6 +275,7 @@ pub async fn erasure(
         };
         let receipt = crate::erasure::erase(&mut store, state.tenants.system(), &tenant, &customer, &by, now)
             .map_err(|e| ApiError::internal(&e))?;
+        state.tenants.erased(&tenant);
         // The patients' requests queue lists it, answered at once.
         let rid = crate::ids::RequestId::generate().to_string();
         let mut record = || -> Result<(), crate::store::StoreError> {

@@ -252,6 +252,7 @@ pub async fn approve(
             label: format!("staff:{staff}"),
         };
         let receipt = crate::erasure::erase(&mut store, st.tenants.system(), &tenant, &customer, &by, now)?;
+        st.tenants.erased(&tenant);
         let tx = store.transaction()?;
         tx.complete_request(&rid, Some(&staff), Some(&crate::store::receipt_id(&receipt)), now)?;
         tx.commit()?;

@@ -353,13 +353,19 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
                 }
             }
         }
-        if last_snapshot.elapsed() >= node.config.snapshot_every {
-            last_snapshot = Instant::now();
+        let due: Vec<String> =
+            std::mem::take(&mut *node.snapshot_due.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let every = last_snapshot.elapsed() >= node.config.snapshot_every;
+        if every || !due.is_empty() {
+            if every {
+                last_snapshot = Instant::now();
+            }
             let states: Vec<(String, u64, Arc<ShipState>)> = node
                 .owned
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .iter()
+                .filter(|(t, _)| every || due.contains(t))
                 .map(|(t, o)| (t.clone(), o.epoch, o.state.clone()))
                 .collect();
             for (t, epoch, state) in states {

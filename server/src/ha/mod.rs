@@ -91,6 +91,10 @@ pub struct ClusterNode {
     logs: Vec<tokio::sync::Mutex<Option<CommitLog>>>,
     owned: RwLock<HashMap<String, Owned>>,
     lost: Mutex<Vec<String>>,
+    /// Tenants with an erasure since their last snapshot: snapshotted at
+    /// once, so the erased patient's pages leave the log now, not at the
+    /// next interval.
+    snapshot_due: Mutex<Vec<String>>,
     app: OnceLock<Weak<AppState>>,
 }
 
@@ -179,6 +183,7 @@ impl ClusterNode {
             logs,
             owned: RwLock::new(HashMap::new()),
             lost: Mutex::new(Vec::new()),
+            snapshot_due: Mutex::new(Vec::new()),
             app: OnceLock::new(),
         });
         Ok(ClusterHandle { node, runtime: Some(runtime) })
@@ -203,6 +208,12 @@ impl ClusterNode {
     /// The tenants this node owns now, with their epochs.
     pub fn owned(&self) -> Vec<(String, u64)> {
         self.owned.read().unwrap_or_else(PoisonError::into_inner).iter().map(|(t, o)| (t.clone(), o.epoch)).collect()
+    }
+
+    /// A patient of `tenant` was erased: snapshot it now (which prunes the
+    /// log of every record before, the erased patient's pages among them).
+    pub fn snapshot_soon(&self, tenant: &TenantId) {
+        self.snapshot_due.lock().unwrap_or_else(PoisonError::into_inner).push(tenant.as_str().to_owned());
     }
 
     /// A shipper asks for its tenant to be given up.

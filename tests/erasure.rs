@@ -316,3 +316,25 @@ async fn right_of_access_export_round_trips_every_fact() {
         records.iter().filter(|r| r.action == "customer.export").map(|r| r.outcome).collect();
     assert_eq!(exports, [audit::Outcome::Refused, audit::Outcome::Ok, audit::Outcome::Ok, audit::Outcome::Ok]);
 }
+
+/// On a cluster node's data directory the CLI commands that write tenant
+/// stores directly are refused (a standby's copy is overwritten by the log,
+/// so an erasure there would be silently undone); reads still work.
+#[test]
+fn store_writing_commands_are_refused_on_a_cluster_node() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    std::fs::write(env.data.join("cluster-node"), "n1\n").unwrap();
+    for args in [
+        vec!["erasure", "--tenant", "sunrise", "--customer", "cus_00000000000000000000000000000000"],
+        vec!["purge"],
+        vec!["audit", "checkpoint", "--tenant", "sunrise"],
+        vec!["keys", "rotate-tenant", "sunrise"],
+    ] {
+        let line = env.fails(&mut env.cmd(&args));
+        assert!(line.contains("cluster node n1") && line.contains("use the API or the console"), "{args:?}: {line}");
+    }
+    let out = env.tmp.path().join("trail.jsonl");
+    env.ok(&["audit", "export", "--tenant", "sunrise", "--out", out.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&out).unwrap().contains("tenant.create"));
+}

@@ -143,4 +143,15 @@ impl DataDir {
     pub fn tenant_db(&self, id: &TenantId) -> PathBuf {
         self.tenants_dir().join(format!("{id}.db"))
     }
+
+    /// Written by `serve --cluster` (the node's id): this directory's tenant
+    /// stores are cluster copies, written through their owner only.
+    pub fn cluster_marker(&self) -> PathBuf {
+        self.root.join("cluster-node")
+    }
+
+    /// The node id if this directory belongs to a cluster node.
+    pub fn cluster_node(&self) -> Option<String> {
+        fs::read_to_string(self.cluster_marker()).ok().map(|s| s.trim().to_owned())
+    }
 }

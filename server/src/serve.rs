@@ -114,6 +114,10 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     let tls = tls::server_config(&ca_pem, &chain, &key_pem, counters.clone())?;
     let registry = Arc::new(CertRegistry::new(inst.certificates()?));
     let refresher = Refresher::start(inst.open_system_store()?, registry.clone());
+    if let Some(c) = &opts.cluster {
+        let marker = inst.data_dir().cluster_marker();
+        std::fs::write(&marker, format!("{}\n", c.node)).map_err(|source| Error::Io { path: marker, source })?;
+    }
     let cluster = match &opts.cluster {
         Some(c) => Some(
             crate::ha::ClusterNode::start(c.clone(), opts.writers)

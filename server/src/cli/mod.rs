@@ -142,8 +142,33 @@ pub enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+/// Commands that write a tenant store directly. On a cluster node's data
+/// directory they would be lost (a standby's copy is overwritten by the log)
+/// or bypass the log: there, a tenant is written through its owner (the API
+/// or the console).
+fn writes_tenant_stores(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Erasure { .. } => Some("erasure"),
+        Command::Purge { .. } => Some("purge"),
+        Command::Link(link::LinkCommand::Unlink { .. }) => Some("link unlink"),
+        Command::Token(token::TokenCommand::Revoke { .. }) => Some("token revoke"),
+        Command::Keys(keys::KeysCommand::RotateTenant { .. }) => Some("keys rotate-tenant"),
+        Command::Audit(audit::AuditCommand::Checkpoint { .. }) => Some("audit checkpoint"),
+        _ => None,
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let source = passphrase::Source { file: cli.passphrase_file.clone() };
+    if let Some(what) = writes_tenant_stores(&cli.command)
+        && let Some(node) = throughline::datadir::DataDir::existing(&cli.data_dir).ok().and_then(|d| d.cluster_node())
+    {
+        anyhow::bail!(
+            "{} is cluster node {node}'s: `{what}` would write its copies of the tenant stores directly; \
+             use the API or the console, which reach the tenant's owner",
+            cli.data_dir.display()
+        );
+    }
     match cli.command {
         Command::Demo => demo::run(),
         Command::Init(args) => init::run(&cli.data_dir, &source, &args),

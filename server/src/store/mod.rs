@@ -25,6 +25,7 @@ mod tenant_channels;
 mod tenant_console;
 mod tenant_content;
 mod tenant_held;
+mod tenant_hook;
 mod tenant_identity;
 mod tenant_rekey;
 mod tenant_requests;

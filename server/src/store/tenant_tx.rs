@@ -104,7 +104,7 @@ impl<'a> TenantTx<'a> {
     pub fn commit(self) -> Result<(), StoreError> {
         let hook = self.hook;
         self.tx.commit()?;
-        super::tenant::run_hook(hook).map(|_| ())
+        super::tenant_hook::run_hook(hook).map(|_| ())
     }
 
     pub fn keys(&self) -> &TenantKeys {

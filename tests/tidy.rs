@@ -41,6 +41,7 @@ fn all_sources() -> Vec<PathBuf> {
         "replication/tests",
         "cluster/src",
         "cluster/tests",
+        "peer/src",
         "server/src",
         "tests",
     ]
@@ -118,7 +119,7 @@ fn no_debugging_leftovers() {
 /// database or a network dependency. `audit` only formats and verifies.
 #[test]
 fn pure_crates_depend_only_on_an_allow_list() {
-    let allowed: [(&str, &[&str]); 8] = [
+    let allowed: [(&str, &[&str]); 9] = [
         ("policy", &["serde", "thiserror", "toml"]),
         (
             "crypto",
@@ -142,6 +143,8 @@ fn pure_crates_depend_only_on_an_allow_list() {
         ("replication", &["ring", "thiserror"]),
         // The cluster shell: PostgreSQL and etcd, never the keys or the store.
         ("cluster", &["etcd-client", "thiserror", "tokio", "tokio-postgres"]),
+        // The bench's PostgreSQL peer: its own database, never the keys or the store.
+        ("peer", &["deadpool-postgres", "futures-util", "tempfile", "thiserror", "tokio", "tokio-postgres"]),
         // The console's rules and pages: no store, no keys, no HTTP server, no network.
         ("console", &["argon2", "askama", "hex", "policy", "ring", "subtle", "thiserror", "totp-rs", "zeroize"]),
         // The bridge speaks HTTP to the platforms and the core's API: never

@@ -44,6 +44,9 @@ pub struct ServeOptions {
     pub metrics_listen: Option<SocketAddr>,
     /// Cluster mode (`serve --cluster FILE`); `None`: one box.
     pub cluster: Option<crate::ha::ClusterConfig>,
+    /// Open every tenant and rehearse a call on each at start, in the
+    /// background, instead of on each tenant's first request.
+    pub prewarm: bool,
 }
 
 impl ServeOptions {
@@ -61,6 +64,7 @@ impl ServeOptions {
             checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
             metrics_listen: None,
             cluster: None,
+            prewarm: false,
         }
     }
 }
@@ -147,6 +151,9 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     if let Some(c) = &cluster {
         c.node.run(&state.clone().into_inner());
     }
+    if opts.prewarm {
+        prewarm(state.clone().into_inner(), opts.workers);
+    }
     let maintenance = Maintenance::start(state.clone().into_inner(), opts.checkpoint_every);
     let console = match (&opts.console, console_tls) {
         (Some(c), Some(tls)) => Some(crate::console::bind(state.clone(), c, tls, opts.workers.min(2))?),
@@ -193,6 +200,21 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
     .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let addr = server.addrs().first().copied().unwrap_or(opts.listen);
     Ok(Bound { server: server.run(), addr, refresher, maintenance, console, metrics, serving, cluster })
+}
+
+/// Warms every tenant on a thread of its own (`threads` at a time) while
+/// the server already answers; logs how long it took.
+fn prewarm(state: Arc<AppState>, threads: usize) {
+    let spawned = std::thread::Builder::new().name("prewarm".into()).spawn(move || {
+        let started = Instant::now();
+        match state.tenants.prewarm(threads, state.clock.now_ms()) {
+            Ok(n) => tracing::info!(tenants = n, ms = started.elapsed().as_millis() as u64, "prewarm done"),
+            Err(e) => tracing::error!(error = %e, "prewarm failed; tenants open on their first request"),
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "prewarm thread not started; tenants open on their first request");
+    }
 }
 
 /// How often `serve` signs checkpoints by default.

@@ -12,6 +12,7 @@
 //! client_timeout_secs = 5
 //! body_limit = 262144
 //! group_commit = true
+//! prewarm = false
 //! writers = 4
 //! store_memory_mib = 384
 //! checkpoint_interval = "1h"
@@ -36,6 +37,7 @@ pub struct ServeConfig {
     pub client_timeout_secs: Option<u64>,
     pub body_limit: Option<usize>,
     pub group_commit: Option<bool>,
+    pub prewarm: Option<bool>,
     pub writers: Option<usize>,
     pub store_memory_mib: Option<u64>,
     pub checkpoint_interval: Option<Duration>,
@@ -108,6 +110,10 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
             "group_commit" => match v.as_bool() {
                 Some(b) => c.group_commit = Some(b),
                 None => errors.push("group_commit: expected true or false".into()),
+            },
+            "prewarm" => match v.as_bool() {
+                Some(b) => c.prewarm = Some(b),
+                None => errors.push("prewarm: expected true or false".into()),
             },
             "checkpoint_interval" => match v.as_str().and_then(|s| humantime::parse_duration(s).ok()) {
                 Some(d) => c.checkpoint_interval = Some(d),

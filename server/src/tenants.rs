@@ -247,6 +247,40 @@ impl TenantPool {
         Ok(handle)
     }
 
+    /// Opens every tenant this node serves and rehearses a call on each
+    /// (`serve --prewarm`), `threads` at a time, so no tenant's first request
+    /// pays for opening its store or preparing its statements. A tenant that
+    /// fails to open is logged and left to open on its first request.
+    /// Returns how many were warmed.
+    pub fn prewarm(&self, threads: usize, now: i64) -> Result<usize, Error> {
+        let ids: Vec<TenantId> =
+            self.tenant_names()?.into_iter().map(|(id, _)| id).filter(|id| self.serves(id)).collect();
+        let next = AtomicU64::new(0);
+        let warmed = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| {
+                    while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed) as usize) {
+                        match self.warm(id, now) {
+                            Ok(()) => {
+                                warmed.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => tracing::warn!(tenant = %id, error = %e, "prewarm: the tenant opens on its first request"),
+                        }
+                    }
+                });
+            }
+        });
+        Ok(warmed.load(Ordering::Relaxed) as usize)
+    }
+
+    fn warm(&self, id: &TenantId, now: i64) -> Result<(), Error> {
+        let handle = self.get(id)?;
+        let mut store = handle.store.lock()?;
+        crate::continuity::rehearse(&mut store, &handle.settings, now)?;
+        Ok(())
+    }
+
     /// The system store connection (for the erasure ledger).
     pub fn system(&self) -> &Mutex<SystemStore> {
         &self.system

@@ -20,8 +20,30 @@ pub fn phone(i: u64) -> String {
     format!("+1{area}{exchange}{:04}", i % 10_000)
 }
 
+/// The `i`-th seeded date of birth (`with_dob`), ISO 8601.
+pub fn dob(i: u64) -> String {
+    let day = jiff::civil::date(1950, 1, 1).checked_add(jiff::Span::new().days((i % 20_000) as i64));
+    day.map(|d| d.to_string()).unwrap_or_else(|_| "1950-01-01".into())
+}
+
 /// Seeds `count` patients in batches of one transaction each.
 pub fn seed(store: &mut TenantStore, count: u64, now: i64, progress: &mut dyn Write) -> Result<(), Error> {
+    seed_shaped(store, count, now, false, progress)
+}
+
+/// The same, each patient with a date of birth on file too (sealed under
+/// the patient's key), so identity confirmation has something to match.
+pub fn seed_with_dob(store: &mut TenantStore, count: u64, now: i64, progress: &mut dyn Write) -> Result<(), Error> {
+    seed_shaped(store, count, now, true, progress)
+}
+
+fn seed_shaped(
+    store: &mut TenantStore,
+    count: u64,
+    now: i64,
+    with_dob: bool,
+    progress: &mut dyn Write,
+) -> Result<(), Error> {
     const BATCH: u64 = 5_000;
     let mut done = 0;
     while done < count {
@@ -30,6 +52,9 @@ pub fn seed(store: &mut TenantStore, count: u64, now: i64, progress: &mut dyn Wr
             let number = phone(i);
             let id = Identifier::phone(&number, "US").map_err(|_| Error::BenchSeed { index: i })?;
             let customer = tx.create_customer(now)?;
+            if with_dob {
+                tx.set_customer_fields(&customer, None, Some(&dob(i)), now)?;
+            }
             tx.link_identifier(IdentifierKind::Phone, id.value(), &customer, "bench", true, now)?;
             let conversation = tx.create_conversation(&customer, now)?;
             let session = SessionRow {

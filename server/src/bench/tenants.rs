@@ -35,12 +35,26 @@ pub struct TenantRow {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub rss_mib: f64,
+    /// `prewarm` of a fresh pool: every tenant opened and rehearsed, 2 threads.
+    pub prewarm_ms: f64,
+    /// The first request to each tenant after the prewarm.
+    pub warmed_first_p50_ms: f64,
+    pub warmed_first_p99_ms: f64,
+    /// Of a cold first request: the store's open alone (median).
+    pub cold_open_p50_ms: f64,
+    pub cold_first_p50_ms: f64,
 }
 
 fn open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result<f64, Error> {
+    Ok(timed_open(pool, tenant, phone, now)?.1)
+}
+
+/// A session open through the pool: (ms to get the store, ms in all).
+fn timed_open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result<(f64, f64), Error> {
     let actor = Actor { serial: "bench".into(), channel: Channel::Voice, peer: None };
     let t = Instant::now();
     let handle = pool.get(tenant)?;
+    let got = t.elapsed().as_secs_f64() * 1e3;
     let h = handle.clone();
     let req = OpenRequest {
         identifiers: Offered { phone: Some(phone), ..Offered::default() },
@@ -52,7 +66,7 @@ fn open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result
         .run(move |s| continuity::open_session(s, &h.settings, &actor, &req, now).map(|_| ()))
         .map_err(|e| Error::Bench { message: e.to_string() })?
         .map_err(|e| Error::Bench { message: e.to_string() })?;
-    Ok(t.elapsed().as_secs_f64() * 1e3)
+    Ok((got, t.elapsed().as_secs_f64() * 1e3))
 }
 
 pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<TenantRow>, Error> {
@@ -79,13 +93,16 @@ pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<Tena
         let pool = inst.tenant_pool()?;
         let pool_start_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let mut first = Vec::with_capacity(ids.len());
+        let (mut first, mut cold_open) = (Vec::with_capacity(ids.len()), Vec::with_capacity(ids.len()));
         for (i, id) in ids.iter().enumerate() {
             clock.advance_ms(1);
-            first.push(open(&pool, id, seed::phone(i as u64 % PATIENTS), clock.now_ms())?);
+            let (got, all) = timed_open(&pool, id, seed::phone(i as u64 % PATIENTS), clock.now_ms())?;
+            first.push(all);
+            cold_open.push(got);
         }
         let first_total_ms = t.elapsed().as_secs_f64() * 1e3;
         first.sort_by(f64::total_cmp);
+        cold_open.sort_by(f64::total_cmp);
 
         let mut rng = 0x2545_F491_4F6C_DD1D_u64;
         let mut warm = Vec::with_capacity(opens);
@@ -108,7 +125,30 @@ pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<Tena
             p50_ms: pct(&warm, 0.5),
             p99_ms: pct(&warm, 0.99),
             rss_mib: rss_mib(None),
+            prewarm_ms: 0.0,
+            warmed_first_p50_ms: 0.0,
+            warmed_first_p99_ms: 0.0,
+            cold_open_p50_ms: pct(&cold_open, 0.5),
+            cold_first_p50_ms: pct(&first, 0.5),
         });
+        drop(pool);
+
+        // `serve --prewarm`: a fresh pool warms every tenant, then each gets its first request.
+        let pool = inst.tenant_pool()?;
+        let t = Instant::now();
+        pool.prewarm(2, clock.now_ms())?;
+        let prewarm_ms = t.elapsed().as_secs_f64() * 1e3;
+        let mut warmed = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            clock.advance_ms(1);
+            warmed.push(open(&pool, id, seed::phone((i as u64 + 7) % PATIENTS), clock.now_ms())?);
+        }
+        warmed.sort_by(f64::total_cmp);
+        if let Some(row) = rows.last_mut() {
+            row.prewarm_ms = prewarm_ms;
+            row.warmed_first_p50_ms = pct(&warmed, 0.5);
+            row.warmed_first_p99_ms = pct(&warmed, 0.99);
+        }
         drop(pool);
     }
     Ok(rows)
@@ -117,21 +157,26 @@ pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<Tena
 /// The table, with each count's mean open time against one tenant's.
 pub fn table(rows: &[TenantRow]) -> String {
     let mut s = String::from(
-        "| tenants | pool start ms | first request to every tenant ms (p99 each) | warm opens/s | p50 ms | p99 ms | growth vs first row | RSS MiB |\n|---|---|---|---|---|---|---|---|\n",
+        "| tenants | pool start ms | first request to every tenant ms (p99 each) | cold first request p50 ms (of it, the store's open) | warm opens/s | p50 ms | p99 ms | growth vs first row | RSS MiB | prewarm of all ms | first request after prewarm p50 / p99 ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let base = rows.first().map(|r| r.opens_per_s).unwrap_or(1.0);
     for r in rows {
         s.push_str(&format!(
-            "| {} | {:.2} | {:.0} ({:.2}) | {:.0} | {:.3} | {:.3} | {:.2}x | {:.0} |\n",
+            "| {} | {:.2} | {:.0} ({:.2}) | {:.3} ({:.3}) | {:.0} | {:.3} | {:.3} | {:.2}x | {:.0} | {:.0} | {:.3} / {:.3} |\n",
             r.tenants,
             r.pool_start_ms,
             r.first_total_ms,
             r.first_p99_ms,
+            r.cold_first_p50_ms,
+            r.cold_open_p50_ms,
             r.opens_per_s,
             r.p50_ms,
             r.p99_ms,
             base / r.opens_per_s,
-            r.rss_mib
+            r.rss_mib,
+            r.prewarm_ms,
+            r.warmed_first_p50_ms,
+            r.warmed_first_p99_ms
         ));
     }
     s

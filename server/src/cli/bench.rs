@@ -46,12 +46,49 @@ pub struct BenchArgs {
     /// the audit volume of a day of front-desk work.
     #[arg(long)]
     pub console: Option<u32>,
+    /// Instead: the real server under a realistic load over mTLS (a
+    /// voice-call mix, then opens alone) at each count of `--tenants`
+    /// (default 1,8,64), each tenant seeded with `--per-tenant` patients.
+    #[arg(long)]
+    pub http: bool,
+    /// Patients seeded per tenant for `--http`.
+    #[arg(long, default_value_t = 50_000)]
+    pub per_tenant: u64,
+    /// Concurrent clients of `--http`.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// How long each `--http` load is measured (after its warm-up).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub duration: std::time::Duration,
+    /// The warm-up of each `--http` load, not measured.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    pub warmup: std::time::Duration,
+    /// With `--http`: the same session open on PostgreSQL, in the same run:
+    /// `auto` starts a PostgreSQL 15 of its own (Debian's binaries), or a DSN.
+    #[arg(long)]
+    pub postgres: Option<String>,
     /// How often the soak reports.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub soak_interval: std::time::Duration,
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    if args.http {
+        let quick = args.quick;
+        let tenants = match (&args.tenants, quick) {
+            (t, _) if !t.is_empty() => t.clone(),
+            (_, true) => vec![1, 4],
+            (_, false) => vec![1, 8, 64],
+        };
+        return super::bench_http::run(&super::bench_http::HttpOptions {
+            tenants,
+            patients: if quick { 2_000 } else { args.per_tenant.max(1) },
+            clients: if quick { 8 } else { args.clients.max(1) },
+            warmup: if quick { std::time::Duration::from_secs(1) } else { args.warmup },
+            duration: if quick { std::time::Duration::from_secs(3) } else { args.duration },
+            postgres: args.postgres.clone(),
+        });
+    }
     if !args.tenants.is_empty() {
         println!(
             "session open across tenants: the server's tenant pool and group commit, in-process, synchronous=FULL"

@@ -4,9 +4,14 @@
 mod audit;
 mod bench;
 mod bench_bridge;
+mod bench_calls;
 mod bench_console;
+mod bench_http;
 mod bench_lmtp;
+mod bench_load;
+mod bench_peer;
 mod bench_rotate;
+mod bench_server;
 mod bridge;
 mod cert;
 mod cluster_admin;

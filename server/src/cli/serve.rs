@@ -37,6 +37,10 @@ pub struct ServeArgs {
     /// only to measure what group commit buys.
     #[arg(long)]
     pub no_group_commit: bool,
+    /// Open every tenant at start and rehearse a call on each (undone), in
+    /// the background, so no tenant's first request waits for its store.
+    #[arg(long)]
+    pub prewarm: bool,
     /// Writer threads running the tenants' group commits (default: twice the
     /// cores; one tenant is on one writer at a time).
     #[arg(long)]
@@ -103,6 +107,7 @@ fn options(args: &ServeArgs) -> anyhow::Result<(ServeOptions, Option<BackupPlan>
     opts.client_timeout =
         Duration::from_secs(args.client_timeout_secs.or(file.client_timeout_secs).unwrap_or(5).max(1));
     opts.body_limit = args.body_limit.or(file.body_limit).unwrap_or(throughline::api::DEFAULT_BODY_LIMIT);
+    opts.prewarm = args.prewarm || file.prewarm.unwrap_or(false);
     opts.group_commit = !args.no_group_commit && file.group_commit.unwrap_or(true);
     opts.store_memory_mib = args
         .store_memory_mib

@@ -5,12 +5,10 @@
 //! percentiles and the server's resident memory, so a leak or a slowdown
 //! shows as a trend. Figures only; nothing is asserted.
 
-use std::io::{BufRead as _, BufReader};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
 use policy::{Channel, StateTtl};
 use secrecy::SecretString;
 use serde_json::json;
@@ -23,18 +21,6 @@ pub struct SoakOptions {
     pub duration: Duration,
     pub clients: usize,
     pub interval: Duration,
-}
-
-struct Server {
-    child: std::process::Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
 }
 
 /// Sends one request; records its latency and whether it succeeded.
@@ -75,24 +61,9 @@ pub fn run(opts: &SoakOptions) -> anyhow::Result<()> {
     let ca_pem = inst.ca()?.cert_pem().to_owned();
     drop(inst);
 
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("THROUGHLINE_PASSPHRASE", PASSPHRASE)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("start the server")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("server stdout")?).read_line(&mut line)?;
-    let Some(addr) = line.trim().strip_prefix("listening on https://").map(str::to_owned) else {
-        bail!("the server did not start: {line:?}");
-    };
-    let server = Server { child, addr };
-    let pid = server.child.id();
-    let port = server.addr.rsplit(':').next().unwrap_or_default().to_owned();
-    let base = format!("https://localhost:{port}");
+    let server = super::bench_server::Server::start(&data, PASSPHRASE, &[])?;
+    let pid = server.pid();
+    let base = server.base();
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;

@@ -9,6 +9,7 @@ mod confirm;
 mod context;
 pub mod identifiers;
 mod open;
+mod rehearse;
 pub mod resume_token;
 
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ pub use context::{ResumeContext, context};
 pub(crate) use context::{access, build as build_context, facts, nothing_released};
 pub use open::{EvidenceRequest, OpenRequest, open_session};
 pub(crate) use open::{OpenInput, ThreadHint, audit, audit_outcome, open_in};
+pub use rehearse::rehearse;
 
 use crate::store::StoreError;
 

@@ -123,6 +123,17 @@ impl TenantStore {
         Ok(())
     }
 
+    /// Runs `work` inside a transaction that is then rolled back whole
+    /// (its transactions nest as savepoints, as in a group): nothing is
+    /// kept, but the statements it ran stay prepared and its pages cached.
+    pub fn rehearse(&mut self, work: impl FnOnce(&mut Self)) -> Result<(), StoreError> {
+        self.begin_group()?;
+        work(self);
+        self.grouped = false;
+        self.conn.execute_batch("ROLLBACK")?;
+        Ok(())
+    }
+
     /// Marks the start of one job inside a group.
     pub fn mark_job(&mut self) -> Result<(), StoreError> {
         Ok(self.conn.execute_batch("SAVEPOINT tl_job")?)

@@ -84,3 +84,68 @@ fn the_hourly_retention_pass_reaches_tenants_no_request_opened() {
     pool.purge(now, true).unwrap();
     assert_eq!(pool.open_count().unwrap(), 2, "the hourly pass skipped a closed tenant");
 }
+
+/// The counts a rehearsal must leave as they were.
+fn counts(inst: &throughline::Installation, tenant: &str) -> Vec<u64> {
+    use throughline::store::Countable::*;
+    let store = inst.open_tenant(tenant).unwrap();
+    store.verify_audit().unwrap();
+    [Customers, Identifiers, AuditRecords, Sessions, Turns, StateKeys, Conversations]
+        .into_iter()
+        .map(|c| store.count(c).unwrap())
+        .collect()
+}
+
+/// `serve --prewarm`: every tenant is opened and a call rehearsed on it
+/// (two opens, a confirmation, a turn, a state put), and nothing of the
+/// rehearsal is kept: no patient, identifier, session, turn, state or audit
+/// record, the chain whole. The warmed tenant then serves as before.
+#[test]
+fn prewarm_opens_every_tenant_and_keeps_nothing_of_its_rehearsal() {
+    let env = Env::initialised();
+    env.tenant(&["north"]);
+    env.tenant(&["south"]);
+    let inst = env.installation();
+    let north = inst.tenant("north").unwrap().id;
+    let pool = inst.tenant_pool().unwrap();
+    open(&pool, &north, "+1 415 555 0100");
+    drop(pool);
+    let (north_before, south_before) = (counts(&inst, "north"), counts(&inst, "south"));
+
+    let pool = inst.tenant_pool().unwrap();
+    assert_eq!(pool.prewarm(2, inst.now_ms()).unwrap(), 2, "both tenants warmed");
+    assert_eq!(pool.open_count().unwrap(), 2, "prewarm leaves every tenant open");
+    drop(pool);
+    assert_eq!(counts(&inst, "north"), north_before, "the rehearsal left rows in north");
+    assert_eq!(counts(&inst, "south"), south_before, "the rehearsal left rows in south");
+
+    let pool = inst.tenant_pool().unwrap();
+    pool.prewarm(1, inst.now_ms()).unwrap();
+    open(&pool, &north, "+1 415 555 0100");
+    drop(pool);
+    let after = counts(&inst, "north");
+    assert_eq!(after[2], north_before[2] + 2, "a real open after prewarm is audited (session.open, context.read)");
+}
+
+/// The same through `serve --prewarm`: the server answers at once, says
+/// when every tenant is warm, and serves them.
+#[tokio::test]
+async fn serve_prewarm_warms_every_tenant_and_serves() {
+    let env = Env::initialised();
+    env.tenant(&["north"]);
+    env.tenant(&["south"]);
+    let voice = env.issue("south", "voice");
+    let server = env.serve_with(&["--prewarm"]);
+    let log = util::server::eventually(10, || async {
+        let log = server.log_text();
+        log.contains("prewarm done").then_some(log)
+    })
+    .await
+    .expect("prewarm reported");
+    let line = log.lines().find(|l| l.contains("prewarm done")).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["tenants"], 2, "{line}");
+    let open = serde_json::json!({"identifiers": {"phone": "+1 415 555 0100"}, "evidence": {"caller_id_attestation": "A"}});
+    let res = util::server::client(&voice).post(server.url("/v1/sessions")).json(&open).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -5,6 +5,7 @@
 //! printed, never asserted. `tenants` measures the growth with the number
 //! of tenants; the HTTP path is `scripts/bench-http.sh`.
 
+mod hmac;
 mod seed;
 mod tenants;
 
@@ -23,6 +24,7 @@ use crate::store::RawOpen;
 use crate::{Error, Installation};
 
 pub use seed::{dob, phone, seed as seed_patients, seed_with_dob};
+pub use hmac::{HmacRow, run as run_hmac, table as hmac_table};
 pub use tenants::{TenantRow, run as run_tenants, table as tenants_table};
 
 #[derive(Clone, Debug)]
@@ -130,6 +132,17 @@ fn summarise(patients: u64, path: &'static str, mut ms: Vec<f64>) -> Row {
 /// The `p` quantile (0 to 1) of sorted values; 0 for none.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system) a process (`None`: this one) has used, from
+/// `/proc/PID/stat` (in USER_HZ ticks, 100 a second on Linux).
+pub fn cpu_seconds(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
+    let Ok(stat) = std::fs::read_to_string(path) else { return 0.0 };
+    // The fields after the command name, which may hold spaces: split at its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Resident memory of a process (`None`: this one), in MiB, from /proc.

@@ -45,6 +45,8 @@ fn seed_shaped(
     progress: &mut dyn Write,
 ) -> Result<(), Error> {
     const BATCH: u64 = 5_000;
+    // A big cache while seeding: with 2 MiB every insert is a page miss and a decryption.
+    store.set_page_cache_mib(256)?;
     let mut done = 0;
     while done < count {
         let tx = store.transaction()?;
@@ -93,5 +95,6 @@ fn seed_shaped(
             let _ = writeln!(progress, "    seeded {done}/{count} patients");
         }
     }
+    store.set_page_cache_mib(2)?;
     Ok(())
 }

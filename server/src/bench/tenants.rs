@@ -45,7 +45,7 @@ pub struct TenantRow {
     pub cold_first_p50_ms: f64,
 }
 
-fn open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result<f64, Error> {
+pub(super) fn open(pool: &TenantPool, tenant: &TenantId, phone: String, now: i64) -> Result<f64, Error> {
     Ok(timed_open(pool, tenant, phone, now)?.1)
 }
 

@@ -67,10 +67,17 @@ pub struct BenchArgs {
     /// `auto` starts a PostgreSQL 15 of its own (Debian's binaries), or a DSN.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// Instead: SQLCipher's page HMAC, SHA-512 against SHA-256, on a tenant
+    /// of this many patients (`--opens` opens per round).
+    #[arg(long)]
+    pub hmac: Option<u64>,
     /// How often the soak reports.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub soak_interval: std::time::Duration,
 }
+
+/// At least one open per thread of `--hmac`'s concurrent half.
+const THREADS_MIN: usize = 16;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     if args.http {
@@ -95,6 +102,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         );
         let rows = bench::run_tenants(&args.tenants, args.opens, &mut std::io::stdout())?;
         println!("\n{}", bench::tenants_table(&rows));
+        return Ok(());
+    }
+    if let Some(patients) = args.hmac {
+        println!("session open with SQLCipher's page HMAC SHA-512 vs SHA-256, in-process, synchronous=FULL");
+        let rows = bench::run_hmac(patients.max(1), args.opens.max(THREADS_MIN), &mut std::io::stdout())?;
+        println!("\n{}", bench::hmac_table(&rows));
         return Ok(());
     }
     if let Some(turns) = args.console {

@@ -51,13 +51,9 @@ impl Drop for Server {
     }
 }
 
-/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+/// CPU seconds (user + system) a process has used.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    // Fields after the command name (which may hold spaces, so split at its ')').
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / clock_ticks()
+    throughline::bench::cpu_seconds(Some(pid))
 }
 
 /// CPU seconds of a process and all its children now alive (PostgreSQL's
@@ -73,9 +69,4 @@ pub fn cpu_seconds_with_children(pid: u32) -> f64 {
         }
     }
     total
-}
-
-fn clock_ticks() -> f64 {
-    // Linux's USER_HZ is 100 on every architecture we run on.
-    100.0
 }

@@ -34,7 +34,7 @@ mod tenant_tx;
 use std::path::PathBuf;
 
 pub use audit_log::{AuditEntry, StaffFields};
-pub use bench_raw::RawOpen;
+pub use bench_raw::{PageHmac, RawOpen, set_default_hmac_algorithm};
 pub use erasure::Erased;
 pub use open::{cipher_version, open_encrypted};
 pub use patient_export::{ConversationExport, IdentifierExport};

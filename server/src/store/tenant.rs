@@ -123,6 +123,12 @@ impl TenantStore {
         Ok(())
     }
 
+    /// Caps this connection's page cache at `mib` (SQLite's default is 2
+    /// MiB). The server's global budget still bounds all tenants together.
+    pub fn set_page_cache_mib(&self, mib: u32) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch(&format!("PRAGMA cache_size = -{};", u64::from(mib) * 1024))?)
+    }
+
     /// Runs `work` inside a transaction that is then rolled back whole
     /// (its transactions nest as savepoints, as in a group): nothing is
     /// kept, but the statements it ran stay prepared and its pages cached.

@@ -88,11 +88,11 @@ fn the_hourly_retention_pass_reaches_tenants_no_request_opened() {
 /// The counts a rehearsal must leave as they were.
 fn counts(inst: &throughline::Installation, tenant: &str) -> Vec<u64> {
     use throughline::store::Countable::*;
-    let store = inst.open_tenant(tenant).unwrap();
-    store.verify_audit().unwrap();
+    let store = inst.open_tenant(tenant).expect("open");
+    store.verify_audit().expect("the chain verifies");
     [Customers, Identifiers, AuditRecords, Sessions, Turns, StateKeys, Conversations]
         .into_iter()
-        .map(|c| store.count(c).unwrap())
+        .map(|c| store.count(c).expect("count"))
         .collect()
 }
 
@@ -145,7 +145,8 @@ async fn serve_prewarm_warms_every_tenant_and_serves() {
     let line = log.lines().find(|l| l.contains("prewarm done")).unwrap();
     let entry: serde_json::Value = serde_json::from_str(line).unwrap();
     assert_eq!(entry["tenants"], 2, "{line}");
-    let open = serde_json::json!({"identifiers": {"phone": "+1 415 555 0100"}, "evidence": {"caller_id_attestation": "A"}});
+    let open =
+        serde_json::json!({"identifiers": {"phone": "+1 415 555 0100"}, "evidence": {"caller_id_attestation": "A"}});
     let res = util::server::client(&voice).post(server.url("/v1/sessions")).json(&open).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }

@@ -158,3 +158,37 @@ async fn a_rotation_killed_after_any_step_leaves_the_old_state_or_the_new() {
         assert_eq!(found(&env, &chat).await.0, maria, "{step}: rotated again");
     }
 }
+
+/// A store of the old page format (HMAC-SHA512: every store made before
+/// SHA-256 became the format of new ones) opens as before, is backed up in
+/// its own format (SQLite's backup copies pages whole), and moves to the
+/// new format when its key is rotated: the migration path.
+#[test]
+fn an_old_format_store_opens_backs_up_and_moves_to_sha256_when_rotated() {
+    use throughline::store::{AuditEntry, Countable, PageHmac, set_new_store_hmac};
+    let env = Env::initialised();
+    {
+        let mut inst = env.installation();
+        set_new_store_hmac(PageHmac::Sha512);
+        let made = inst.create_tenant(
+            &throughline::ids::TenantName::parse("oldclinic").unwrap(),
+            policy::StateTtl::default(),
+            &throughline::calendar::ClinicZone::utc(),
+        );
+        set_new_store_hmac(PageHmac::Sha256);
+        made.unwrap();
+        let mut store = inst.open_tenant("oldclinic").unwrap();
+        assert_eq!(store.page_hmac().unwrap(), PageHmac::Sha512);
+        let intake = AuditEntry::operator("test", "customer.create");
+        store.create_customer("Ada Lovelace", "1970-01-01", &intake, inst.now_ms()).unwrap();
+    }
+    let backup = env.tmp.path().join("old.tlbackup");
+    env.ok(&["backup", "--out", backup.to_str().unwrap()]);
+
+    env.ok(&["keys", "rotate-tenant", "oldclinic"]);
+    let inst = env.installation();
+    let store = inst.open_tenant("oldclinic").unwrap();
+    assert_eq!(store.page_hmac().unwrap(), PageHmac::Sha256, "rotation keeps the old format");
+    assert_eq!(store.count(Countable::Customers).unwrap(), 1);
+    store.verify_audit().unwrap();
+}

@@ -152,7 +152,8 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         c.node.run(&state.clone().into_inner());
     }
     if opts.prewarm {
-        prewarm(state.clone().into_inner(), opts.workers);
+        // Twice the writers: a tenant's warm-up ends in an fsync, and those overlap.
+        prewarm(state.clone().into_inner(), opts.writers.saturating_mul(2));
     }
     let maintenance = Maintenance::start(state.clone().into_inner(), opts.checkpoint_every);
     let console = match (&opts.console, console_tls) {

@@ -23,8 +23,8 @@ use crate::ids::{SessionId, TenantName};
 use crate::store::RawOpen;
 use crate::{Error, Installation};
 
-pub use seed::{dob, phone, seed as seed_patients, seed_with_dob};
 pub use hmac::{HmacRow, run as run_hmac, table as hmac_table};
+pub use seed::{dob, phone, seed as seed_patients, seed_with_dob};
 pub use tenants::{TenantRow, run as run_tenants, table as tenants_table};
 
 #[derive(Clone, Debug)]

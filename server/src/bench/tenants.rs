@@ -21,6 +21,10 @@ use crate::ids::{TenantId, TenantName};
 use crate::tenants::TenantPool;
 use crate::{Error, Installation};
 
+/// Threads of the prewarm (as `serve --prewarm` with the default writers
+/// on two cores: its fsyncs overlap).
+const PREWARM_THREADS: usize = 8;
+
 /// Patients seeded in each tenant.
 const PATIENTS: u64 = 200;
 
@@ -35,7 +39,7 @@ pub struct TenantRow {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub rss_mib: f64,
-    /// `prewarm` of a fresh pool: every tenant opened and rehearsed, 2 threads.
+    /// `prewarm` of a fresh pool: every tenant opened and rehearsed.
     pub prewarm_ms: f64,
     /// The first request to each tenant after the prewarm.
     pub warmed_first_p50_ms: f64,
@@ -136,7 +140,7 @@ pub fn run(counts: &[u64], opens: usize, out: &mut dyn Write) -> Result<Vec<Tena
         // `serve --prewarm`: a fresh pool warms every tenant, then each gets its first request.
         let pool = inst.tenant_pool()?;
         let t = Instant::now();
-        pool.prewarm(2, clock.now_ms())?;
+        pool.prewarm(PREWARM_THREADS, clock.now_ms())?;
         let prewarm_ms = t.elapsed().as_secs_f64() * 1e3;
         let mut warmed = Vec::with_capacity(ids.len());
         for (i, id) in ids.iter().enumerate() {

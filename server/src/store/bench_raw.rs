@@ -93,34 +93,8 @@ impl TenantStore {
         self.keys.blind_index(kind, value).0
     }
 
-    /// SQLCipher's page HMAC on this store's connection (`HMAC_SHA512`…).
-    pub fn hmac_algorithm(&self) -> Result<String, StoreError> {
-        Ok(self.conn.query_row("PRAGMA cipher_hmac_algorithm", [], |r| r.get(0))?)
+    /// SQLCipher's page HMAC on this store's connection.
+    pub fn page_hmac(&self) -> Result<super::PageHmac, StoreError> {
+        super::open::page_hmac(&self.conn)
     }
-}
-
-/// SQLCipher's page authentication.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageHmac {
-    /// SQLCipher 4's default, and every store's today.
-    Sha512,
-    Sha256,
-}
-
-impl PageHmac {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PageHmac::Sha512 => "HMAC_SHA512",
-            PageHmac::Sha256 => "HMAC_SHA256",
-        }
-    }
-}
-
-/// Sets SQLCipher's page HMAC for every connection this process opens from
-/// now on (`bench --hmac` only: stores do not record it, so a store must be
-/// opened with the algorithm it was made with).
-pub fn set_default_hmac_algorithm(algorithm: PageHmac) -> Result<(), StoreError> {
-    let conn = rusqlite::Connection::open_in_memory()?;
-    conn.execute_batch(&format!("PRAGMA cipher_default_hmac_algorithm = {};", algorithm.as_str()))?;
-    Ok(())
 }

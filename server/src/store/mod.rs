@@ -34,9 +34,11 @@ mod tenant_tx;
 use std::path::PathBuf;
 
 pub use audit_log::{AuditEntry, StaffFields};
-pub use bench_raw::{PageHmac, RawOpen, set_default_hmac_algorithm};
+pub use bench_raw::RawOpen;
 pub use erasure::Erased;
-pub use open::{cipher_version, open_encrypted};
+pub use open::{
+    PageHmac, cipher_version, new_store_hmac, open_encrypted, open_encrypted_as, page_hmac, set_new_store_hmac,
+};
 pub use patient_export::{ConversationExport, IdentifierExport};
 pub use system::{CertRow, NewCert, Revocation, SystemStore, TenantRow};
 pub use system_ca::{NewCa, RetiredCa};

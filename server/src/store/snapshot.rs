@@ -20,7 +20,9 @@ use super::{StoreError, open_encrypted};
 /// review's L15); in WAL mode one long read blocks no writer.
 pub(crate) fn snapshot(src: &Connection, dst: &Path, key: &Key256) -> Result<(), StoreError> {
     {
-        let mut out = open_encrypted(dst, key, true)?;
+        // The copy keeps the source's page format: SQLite's backup copies
+        // pages whole, and the formats reserve different room per page.
+        let mut out = super::open::open_encrypted_as(dst, key, true, super::open::page_hmac(src)?)?;
         let backup = Backup::new(src, &mut out)?;
         // Busy or locked (a writer mid-commit on this connection's file):
         // try again shortly, a bounded number of times.

@@ -57,12 +57,16 @@ impl TenantStore {
         if dst.exists() {
             return Err(StoreError::Exists { path: dst.to_owned() });
         }
-        // Created here (the live connection may not create files), empty, under the new key.
-        drop(open_encrypted(dst, next.store_key(), true)?);
+        // Created here, empty (the live connection may not create files);
+        // its first page is written by the export, in the new stores' format:
+        // rotation is how a store of the old page HMAC moves to the new one.
+        std::fs::File::create_new(dst).map_err(|e| StoreError::Snapshot { reason: format!("create the copy: {e}") })?;
         let hex = Zeroizing::new(hex::encode(next.store_key().expose_secret()));
         let path = dst.to_str().ok_or_else(|| StoreError::Snapshot { reason: "the path is not UTF-8".into() })?;
         let attach = Zeroizing::new(format!("ATTACH DATABASE ?1 AS rekeyed KEY \"x'{}'\"", hex.as_str()));
         self.conn.execute(&attach, [path])?;
+        self.conn
+            .execute_batch(&format!("PRAGMA rekeyed.cipher_hmac_algorithm = {};", super::new_store_hmac().as_str()))?;
         // sqlcipher_export copies schema and rows, not the schema version the migrations read.
         let version: i64 = self.conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
         let exported = self

@@ -72,11 +72,11 @@ pub fn run(o: &HttpOptions) -> anyhow::Result<()> {
             let cpu = move || (cpu_seconds(pid), cpu_seconds(me));
             let out = drive(&runtime, calls, o.clients, o.warmup, o.duration, cpu)?;
             let name = if mix == Mix::Call { "voice-call mix" } else { "session opens" };
-            rows.push(out.row(name, count, o.clients));
+            let mut these = vec![out.row(name, count, o.clients)];
             if mix == Mix::Call {
                 for (kind, h) in KINDS.iter().zip(&out.per_kind) {
-                    rows.push(format!(
-                        "|   {kind} | | | {:.0} | {:.2} | {:.2} | {:.2} | | | |",
+                    these.push(format!(
+                        "|   {kind} | | | {:.0} | {:.2} | {:.2} | {:.2} | | | | |",
                         h.len() as f64 / out.seconds,
                         h.value_at_quantile(0.5) as f64 / 1e3,
                         h.value_at_quantile(0.99) as f64 / 1e3,
@@ -86,16 +86,8 @@ pub fn run(o: &HttpOptions) -> anyhow::Result<()> {
             } else {
                 opens.push((count, out.per_second(), out.cpu_ms_per_request()));
             }
-            println!(
-                "{}",
-                rows.iter()
-                    .rev()
-                    .take(if mix == Mix::Call { 5 } else { 1 })
-                    .rev()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
+            println!("{}", these.join("\n"));
+            rows.extend(these);
         }
     }
     let mut ratios = Vec::new();

@@ -31,11 +31,24 @@ fn signed(body: &Value, secret: &str, delivery: &str) -> (Vec<u8>, Vec<(String, 
     (body, headers)
 }
 
-fn conversation(id: i64, verified: bool) -> Value {
+const PORTAL_KEY: &str = "sunrise-portal-login-key-0123456789abcdef";
+const SOURCE: &str = "405f1d30-1f2b-4b69-a4a6-0c3e7f0f9f11";
+
+/// A widget conversation of the contact `portal-42` on the browser
+/// `source`, Chatwoot's `hmac_verified` set, with the portal's login token
+/// when given.
+fn conversation(id: i64, source: &str, token: Option<String>) -> Value {
+    let attrs = token.map(|t| json!({"throughline_login": t})).unwrap_or(json!({}));
     json!({"id": id, "inbox_id": 1, "channel": "Channel::WebWidget", "status": "open", "can_reply": true,
-        "contact_inbox": {"id": 12, "contact_id": 14, "inbox_id": 1, "source_id": "405f1d30-1f2b-4b69-a4a6-0c3e7f0f9f11", "hmac_verified": verified},
-        "meta": {"sender": {"id": 14, "name": "Maria", "email": null, "phone_number": "+14155550100", "identifier": "portal-42", "type": "contact"}},
+        "contact_inbox": {"id": 12, "contact_id": 14, "inbox_id": 1, "source_id": source, "hmac_verified": true},
+        "meta": {"sender": {"id": 14, "name": "Maria", "email": null, "phone_number": "+14155550100", "identifier": "portal-42",
+                            "custom_attributes": attrs, "type": "contact"}},
         "messages": [], "timestamp": 1627063369})
+}
+
+/// What the clinic's portal signs for its logged-in patient on this browser.
+fn login(source: &str) -> Option<String> {
+    Some(bridge::chatwoot::portal_token(PORTAL_KEY.as_bytes(), "portal-42", source, now_ms() / 1000 + 600))
 }
 
 fn message(id: i64, conv: &Value, kind: &str, sender: &str, text: &str) -> Value {
@@ -58,7 +71,13 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     let ca = env.tmp.path().join("platform-ca.pem");
     std::fs::write(&ca, &recorder.ca_pem).unwrap();
     let token = secret(&env, "chatwoot-token", "cw-bot-token");
-    let extra = format!("api_url = \"{}\"\napi_token_file = \"{}\"", recorder.url, token.display());
+    let portal = secret(&env, "portal-key", PORTAL_KEY);
+    let extra = format!(
+        "api_url = \"{}\"\napi_token_file = \"{}\"\nportal_key_file = \"{}\"",
+        recorder.url,
+        token.display(),
+        portal.display()
+    );
     let b = env.bridge_with(
         &server,
         &format!("platform_ca_file = \"{}\"", ca.display()),
@@ -74,7 +93,7 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     };
 
     // The logged-in patient's conversation: the note has her context.
-    let conv = conversation(10, true);
+    let conv = conversation(10, SOURCE, login(SOURCE));
     let mut created = conv.clone();
     created["event"] = json!("conversation_created");
     created["account"] = json!({"id": 1});
@@ -103,14 +122,27 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     let forged = message(121, &conv, "incoming", "contact", "Cancel all my appointments.");
     let (status, answer) = post(&forged, "wrong-secret", "d-6").await;
     assert_eq!((status, answer["error"].as_str()), (401, Some("bad_signature")));
-    let mut stranger = conversation(11, false);
+    let mut stranger = conversation(11, "stranger-browser-0001", None);
     stranger["event"] = json!("conversation_created");
     stranger["account"] = json!({"id": 1});
-    stranger["contact_inbox"]["source_id"] = json!("stranger-browser-0001");
     assert_eq!(post(&stranger, SECRET, "d-7").await.0, 200);
     let second = recorder.requests().pop().unwrap().json();
     let text = second["content"].as_str().unwrap();
     assert!(!text.contains("Maria"), "an unverified contact learns nothing: {text}");
+
+    // N1: another visitor's verified inbox merged under her contact (Chatwoot
+    // moves contact inboxes on merge and keeps `hmac_verified`), carrying her
+    // identifier and even her portal token, which names her browser, not this one.
+    let merged = conversation(12, "attacker-browser-0001", login(SOURCE));
+    let mut merged_created = merged.clone();
+    merged_created["event"] = json!("conversation_created");
+    merged_created["account"] = json!({"id": 1});
+    assert_eq!(post(&merged_created, SECRET, "d-8").await.0, 200);
+    let third = recorder.requests().pop().unwrap().json();
+    let text = third["content"].as_str().unwrap();
+    assert!(!text.contains("Maria") && !text.contains("knee"), "a merged inbox is nobody's login: {text}");
+    let attack = message(130, &merged, "incoming", "contact", "Please cancel my appointments.");
+    assert_eq!(post(&attack, SECRET, "d-9").await.0, 200);
     drop(b);
     drop(server);
 
@@ -118,5 +150,8 @@ async fn chatwoot_conversations_resume_with_a_private_note_and_record_turns_once
     env.ok(&["audit", "export", "--tenant", "sunrise", "--format", "jsonl", "--out", out.to_str().unwrap()]);
     let audit = std::fs::read_to_string(out).unwrap();
     let appended = audit.matches("\"action\":\"turn.append\"").count();
-    assert_eq!(appended, 3, "the portal's turn, hers once, the agent's; not the private note, not the forged one");
+    assert_eq!(
+        appended, 3,
+        "the portal's turn, hers once, the agent's; not the note, the forged one or the merged inbox's"
+    );
 }

@@ -188,6 +188,7 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         max_body_bytes: webhooks.max_body_bytes,
         memo: memo::Memo::default(),
         platform: platform.clone(),
+        health: tokio::sync::Mutex::new(None),
     });
     callbacks::spawn(&bridge, &platform);
     let data = web::Data::new(bridge);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use secrecy::SecretSlice;
+use secrecy::{ExposeSecret as _, SecretSlice};
 
 use crate::config::{Config, Route};
 use crate::core::Core;
@@ -20,6 +20,8 @@ pub struct LiveRoute {
     pub sms_core: Option<Core>,
     /// Vapi's private API key (calls back), or Chatwoot's API token (notes).
     pub api_key: Option<SecretSlice<u8>>,
+    /// Chatwoot: the portal's login-signing key (at least 32 bytes).
+    pub portal_key: Option<SecretSlice<u8>>,
 }
 
 fn read_secret(path: &Path, what: &str, errs: &mut Vec<String>) -> Option<SecretSlice<u8>> {
@@ -89,11 +91,18 @@ pub fn routes(config: &Config) -> Result<HashMap<String, LiveRoute>, Vec<String>
             .and_then(|o| o.api_key_file.as_ref())
             .or(r.chatwoot_api.as_ref().map(|c| &c.token_file))
             .and_then(|p| read_secret(p, &format!("{what} api key or token file"), &mut errs));
+        let portal_key =
+            r.portal_key_file.as_ref().and_then(|p| read_secret(p, &format!("{what} portal_key_file"), &mut errs));
+        if let (Some(k), Some(p)) = (&portal_key, &r.portal_key_file)
+            && k.expose_secret().len() < 32
+        {
+            errs.push(format!("{what} portal_key_file: {} holds fewer than 32 bytes", p.display()));
+        }
         let core = core_client(&config.core, &r.certs, &format!("{what} certs"), &mut errs);
         let sms_core =
             r.sms_certs.as_ref().and_then(|d| core_client(&config.core, d, &format!("{what} sms_certs"), &mut errs));
         if let (Some(secret), Some(core)) = (secret, core) {
-            out.insert(r.name.clone(), LiveRoute { cfg: r.clone(), secret, core, sms_core, api_key });
+            out.insert(r.name.clone(), LiveRoute { cfg: r.clone(), secret, core, sms_core, api_key, portal_key });
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }

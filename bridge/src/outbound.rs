@@ -123,6 +123,7 @@ mod tests {
             outbound: None,
             sms_via: None,
             chatwoot_api: None,
+            portal_key_file: None,
         };
         let v = vapi_call(&route, &o, "+14155550100", &ctx());
         assert_eq!(v["assistantId"], "asst");

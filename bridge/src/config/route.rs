@@ -37,6 +37,8 @@ pub(super) struct RawRoute {
     sms_via: Option<String>,
     /// Chatwoot: the API token private notes are posted with.
     api_token_file: Option<PathBuf>,
+    /// Chatwoot: the key the clinic's portal signs logins with.
+    portal_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +105,9 @@ pub struct Route {
     pub sms_via: Option<String>,
     /// Chatwoot: where to post the resume context as a private note.
     pub chatwoot_api: Option<ChatwootApi>,
+    /// Chatwoot: the key the clinic's portal signs `throughline_login`
+    /// tokens with; without it no Chatwoot contact is a login.
+    pub portal_key_file: Option<PathBuf>,
 }
 
 /// Chatwoot's API (its base URL and a token: an agent bot's or a user's).
@@ -169,6 +174,7 @@ pub(super) fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) 
     only("twiml", r.twiml.is_some(), Platform::Twilio, errs);
     only("stream_url", r.stream_url.is_some(), Platform::Twilio, errs);
     only("sms_certs", r.sms_certs.is_some(), Platform::Twilio, errs);
+    only("portal_key_file", r.portal_key_file.is_some(), Platform::Chatwoot, errs);
     if r.sms_via.is_some() && platform == Some(Platform::Twilio) {
         errs.push(format!(
             "{}: for vapi and retell routes (a Twilio route texts through its own account)",
@@ -219,6 +225,7 @@ pub(super) fn route(i: usize, r: RawRoute, base: &Path, errs: &mut Vec<String>) 
         outbound,
         sms_via: r.sms_via,
         chatwoot_api,
+        portal_key_file: r.portal_key_file.map(|p| base.join(p)),
     })
 }
 

@@ -72,7 +72,12 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
 
 /// The conversation's session (the same one for every event of it).
 async fn session(r: &LiveRoute, c: &Conversation) -> Result<Option<Context>, CoreError> {
-    let Some(ids) = c.identifiers() else { return Ok(None) };
+    let judge = chatwoot::Judge {
+        route: &r.cfg.name,
+        portal_key: r.portal_key.as_ref().map(|k| k.expose_secret()),
+        now_ms: now_ms(),
+    };
+    let Some(ids) = c.identifiers(judge) else { return Ok(None) };
     r.core.open_with(ids, &c.external_ref()).await.map(Some)
 }
 

@@ -48,9 +48,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// From the core's HTTP status (None: it could not be reached).
+    /// A 409 is the same bytes already stored through another email
+    /// certificate (a renewal, a second bridge): the message is in, and
+    /// retrying it would only wedge the queue or the mailbox (L12).
     pub fn from_status(status: Option<u16>) -> Self {
         match status {
-            Some(200..=299) => Outcome::Stored,
+            Some(200..=299 | 409) => Outcome::Stored,
             Some(413) => Outcome::TooBig,
             Some(400 | 415) => Outcome::Unreadable,
             _ => Outcome::Later,
@@ -220,5 +223,7 @@ mod tests {
         assert_eq!(Outcome::from_status(Some(401)), Outcome::Later, "a revoked certificate keeps mail queued");
         assert_eq!(Outcome::from_status(Some(400)), Outcome::Unreadable);
         assert_eq!(Outcome::from_status(Some(413)), Outcome::TooBig);
+        // L12: the same bytes already stored through another certificate.
+        assert_eq!(Outcome::from_status(Some(409)), Outcome::Stored);
     }
 }

@@ -144,15 +144,24 @@ async fn seed_first_half_voice_drops_chat_resumes() {
     assert_eq!(ctx["brief"], "voice call 10 min ago, dropped; pending: booking date Tuesday");
     assert_eq!(ctx["withheld"], json!([]));
 
-    // The cookie was linked on confirmation: the next chat needs only the cookie.
+    // The cookie was linked on confirmation: the next chat on this browser
+    // finds her, but a browser is a device, not a person (N4): confirm again.
     server.advance_minutes(60);
     let next = chat.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"cookie": COOKIE}}))).await;
+    assert_eq!((&next["identity"]["strength"], &next["conversation_id"]), (&json!("claim"), &Value::Null));
+    assert_eq!(next["identity"]["confirm_with"], json!(["date_of_birth"]));
+    let sid = next["session_id"].as_str().unwrap().to_owned();
+    let confirm = format!("/v1/sessions/{sid}/identity/confirm");
+    let next = chat.ok(reqwest::Method::POST, &confirm, Some(json!({"date_of_birth": "1985-03-14"}))).await;
     assert_eq!(next["conversation_id"], call["conversation_id"]);
     assert_eq!(next["state"]["pending_booking_date"], "Tuesday");
 
     // 30 days later the state has expired and is never returned.
     server.advance_minutes(30 * 24 * 60);
     let later = chat.ok(reqwest::Method::POST, "/v1/sessions", Some(json!({"identifiers": {"cookie": COOKIE}}))).await;
+    let sid = later["session_id"].as_str().unwrap().to_owned();
+    let confirm = format!("/v1/sessions/{sid}/identity/confirm");
+    let later = chat.ok(reqwest::Method::POST, &confirm, Some(json!({"date_of_birth": "1985-03-14"}))).await;
     assert_eq!(later["conversation_id"], call["conversation_id"]);
     assert_eq!(later["state"], json!({}));
     assert_eq!(later["recent_turns"].as_array().unwrap().len(), 3, "history stays");

@@ -12,76 +12,8 @@ use serde_json::{Value, json};
 use throughline::Clock as _;
 use util::Env;
 use util::api::Api;
+use util::clinic::*;
 use util::inproc::InProcess;
-
-const DOB: &str = "1985-03-14";
-const PHONE: &str = "+1 415 555 0100";
-
-struct Clinic {
-    env: Env,
-    server: InProcess,
-    voice: Api,
-    chat: Api,
-    /// A second chat integration of the same clinic.
-    other_chat: Api,
-    email: Api,
-    /// A second voice integration (another bridge).
-    other_voice: Api,
-    chat_cert: util::server::CertDir,
-}
-
-/// The clinic with the product's default policy.
-fn clinic() -> Clinic {
-    clinic_with(None)
-}
-
-/// The clinic with a policy file set before the server starts.
-fn clinic_with(policy: Option<&str>) -> Clinic {
-    let env = Env::initialised();
-    env.ok(&["tenant", "create", "sunrise-clinic", "--time-zone", "America/Los_Angeles"]);
-    if let Some(p) = policy {
-        let file = env.tmp.path().join("policy.toml");
-        std::fs::write(&file, p).unwrap();
-        env.ok(&["tenant", "policy", "set", "sunrise-clinic", "--file", file.to_str().unwrap()]);
-    }
-    let voice = env.issue("sunrise-clinic", "voice");
-    let chat = env.issue("sunrise-clinic", "chat");
-    let other = env.issue("sunrise-clinic", "chat");
-    let email = env.issue("sunrise-clinic", "email");
-    let other_voice = env.issue("sunrise-clinic", "voice");
-    let server = InProcess::start(&env);
-    let api = |c| Api::new(&server, c);
-    let (voice, chat_api, other_chat, email, other_voice) =
-        (api(&voice), api(&chat), api(&other), api(&email), api(&other_voice));
-    Clinic { env, server, voice, chat: chat_api, other_chat, email, other_voice, chat_cert: chat }
-}
-
-fn sid(v: &Value) -> String {
-    v["session_id"].as_str().unwrap().to_owned()
-}
-
-/// Maria calls (caller ID), gives her name and date of birth, hangs up.
-async fn maria_calls(c: &Clinic) {
-    let body = json!({"identifiers": {"phone": PHONE}, "evidence": {"caller_id_attestation": "A"}});
-    let open = c.voice.ok(Method::POST, "/v1/sessions", Some(body)).await;
-    assert_eq!(open["identity"]["strength"], "asserted");
-    let body = json!({"name": "Maria Lopez", "date_of_birth": DOB});
-    c.voice.ok(Method::PATCH, &format!("/v1/sessions/{}/customer", sid(&open)), Some(body)).await;
-    c.voice.ok(Method::POST, &format!("/v1/sessions/{}/end", sid(&open)), Some(json!({"reason": "completed"}))).await;
-}
-
-async fn chat_claims(api: &Api, phone: &str) -> String {
-    sid(&api.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": phone}}))).await)
-}
-
-async fn guess(api: &Api, session: &str, dob: &str) -> (u16, Value) {
-    api.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"date_of_birth": dob})).await
-}
-
-/// A wrong date of birth for the n-th guess (all distinct, none Maria's).
-fn wrong_dob(n: u32) -> String {
-    format!("19{:02}-{:02}-{:02}", 40 + n / 12, 1 + n % 12, 1 + n % 28)
-}
 
 /// H1: the lockout counts per patient, not per session. A stranger typing
 /// Maria's number into five fresh chat sessions gets five wrong answers in
@@ -129,47 +61,6 @@ async fn h1_failed_confirmations_count_per_patient_across_sessions() {
         .collect();
     assert_eq!(reasons.iter().filter(|r| r.starts_with("mismatch")).count(), 5, "{reasons:?}");
     assert!(reasons.iter().any(|r| r == "locked_subject"), "the lockout is audited: {reasons:?}");
-}
-
-/// H1: a certificate that fails too often, whichever patients it aims at,
-/// is throttled with 429 and Retry-After; another integration is not.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn h1_a_certificate_that_fails_too_often_is_throttled() {
-    let c = clinic();
-    maria_calls(&c).await;
-    let limit = throughline::api::throttle::CERT_FAILURES_PER_WINDOW;
-    let session = chat_claims(&c.chat, "(415) 555-0100").await;
-    for n in 0..limit {
-        let (status, v) = guess(&c.chat, &session, &wrong_dob(n as u32)).await;
-        assert!(matches!(status, 401 | 403), "attempt {n}: {status} {v}");
-    }
-    let res = c
-        .chat
-        .http
-        .post(format!("{}/v1/sessions/{session}/identity/confirm", c.chat.base))
-        .json(&json!({"date_of_birth": DOB}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 429);
-    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=600).contains(&wait), "Retry-After {wait}");
-    let v: Value = res.json().await.unwrap();
-    assert_eq!(v["error"], "confirmation_throttled");
-
-    // Another chat integration of the clinic is not throttled by this one.
-    let fresh = chat_claims(&c.other_chat, "+1 212 555 0199").await;
-    let (status, v) = guess(&c.other_chat, &fresh, DOB).await;
-    assert_ne!(status, 429, "{v}");
-    c.server.stop().await;
-}
-
-fn mail(from: &str, message_id: &str, text: &str) -> Vec<u8> {
-    format!(
-        "From: {from}\r\nTo: appointments@sunrise-clinic.example\r\nSubject: Appointment\r\n\
-         Message-ID: <{message_id}>\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n{text}\r\n"
-    )
-    .into_bytes()
 }
 
 /// H3: a message that reuses a patient's Message-ID, from another sender,
@@ -220,16 +111,6 @@ async fn h3_an_external_ref_never_crosses_integrations_or_reopens() {
     let (status, v) = c.voice.post("/v1/sessions", body).await;
     assert_eq!((status, v["error"].as_str().unwrap()), (409, "session_ended"), "{v}");
     c.server.stop().await;
-}
-
-/// The clinic's own policy: its MTA is trusted, caller ID needs attestation A.
-const CLINIC_MTA: &str = "[evidence]\nemail_authserv_ids = [\"mx.sunrise-clinic.example\"]\ncaller_id = \"attested\"\n";
-
-fn stamped(authserv_id: &str, result: &str, raw: Vec<u8>) -> Vec<u8> {
-    let mut out =
-        format!("Authentication-Results: {authserv_id}; dmarc={result} header.from=example.com\r\n").into_bytes();
-    out.extend(raw);
-    out
 }
 
 /// H4: a From address proves nothing. Only a DMARC pass stamped by the
@@ -328,13 +209,19 @@ async fn h2_a_claim_never_creates_ownership_of_a_number() {
     let x = planted["customer_id"].clone();
     assert!(x.is_string(), "{planted}");
 
-    // The real owner calls; the carrier attests the number.
+    // The real owner calls; the carrier attests the number. The number's
+    // only link is the planter's claim: the call is led there behind
+    // confirmation (one person, one record), learns nothing of it, and the
+    // owner's intake makes her own record.
     let body = json!({"identifiers": {"phone": PHONE}, "evidence": {"caller_id_attestation": "A"}});
     let call = c.voice.ok(Method::POST, "/v1/sessions", Some(body)).await;
-    assert_ne!(call["customer_id"], x, "the call landed in the planted record");
+    assert_eq!(call["customer_id"], Value::Null, "{call}");
     assert_eq!(call["identity"]["status"], "new", "{call}");
     assert!(!call.to_string().contains("Planted"), "{call}");
     let call_id = sid(&call);
+    let body = json!({"name": "Maria Lopez", "date_of_birth": DOB});
+    let owner = c.voice.ok(Method::PATCH, &format!("/v1/sessions/{call_id}/customer"), Some(body)).await;
+    assert!(owner["customer_id"].is_string() && owner["customer_id"] != x, "{owner}");
     let body = json!({"speaker": "patient", "text": "My knee has hurt since the fall."});
     c.voice.ok(Method::POST, &format!("/v1/sessions/{call_id}/turns"), Some(body)).await;
 
@@ -346,9 +233,10 @@ async fn h2_a_claim_never_creates_ownership_of_a_number() {
     assert!(!ctx.to_string().contains("knee"), "the owner's call leaked to the planter: {ctx}");
     c.server.stop().await;
     let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
-    // Two clashes for staff: the owner's call met the planted link, and the
-    // planter's confirmation did not merge the owner's number (M4).
-    assert_eq!(store.count(throughline::store::Countable::Conflicts).unwrap(), 2);
+    // A clash for staff: the planter's confirmation did not merge the
+    // owner's number (M4). The owner's call met the planted link as a claim
+    // behind confirmation, so it had nothing to clash with.
+    assert_eq!(store.count(throughline::store::Countable::Conflicts).unwrap(), 1);
 }
 
 /// M8: a claim cannot tell a patient's number from a stranger's. Typed into
@@ -378,14 +266,6 @@ async fn m8_a_claim_learns_nothing_before_confirmation() {
     assert_eq!(call["greeting_name"], "Maria", "{call}");
     assert!(!call.to_string().contains(DOB), "the confirmation secret reached an unconfirmed session: {call}");
     c.server.stop().await;
-}
-
-/// Maria's chat, confirmed with her date of birth.
-async fn maria_confirmed_on_chat(c: &Clinic) -> (String, Value) {
-    let session = chat_claims(&c.chat, PHONE).await;
-    let (status, ctx) = guess(&c.chat, &session, DOB).await;
-    assert_eq!(status, 200, "{ctx}");
-    (session, ctx)
 }
 
 /// M1: a certificate is the one issued under its serial. Someone holding
@@ -518,37 +398,40 @@ async fn m5_a_callback_to_a_number_not_on_file_must_confirm() {
 
 /// Possession codes: a six-digit code goes to the number on file (never to
 /// an address offered in the session); a wrong code counts as a failure;
-/// the right one confirms with possession strength, once.
+/// the right one confirms with possession strength, once. A voice line's
+/// bridge delivers the text itself (a chat integration never sees it: L2,
+/// tests/trust.rs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_time_code_to_the_number_on_file_confirms_with_possession() {
     let c = clinic();
     maria_calls(&c).await;
     let body = json!({"identifiers": {"phone": "(415) 555-0100", "email": "eve@example.net"}});
-    let session = sid(&c.chat.ok(Method::POST, "/v1/sessions", Some(body)).await);
+    let session = sid(&c.voice.ok(Method::POST, "/v1/sessions", Some(body)).await);
     let challenge = format!("/v1/sessions/{session}/identity/challenge");
     // Email: Maria has no address on file, and the one offered here is never used.
-    let v = c.chat.ok(Method::POST, &challenge, Some(json!({"via": "email"}))).await;
+    let v = c.voice.ok(Method::POST, &challenge, Some(json!({"via": "email"}))).await;
     assert_eq!(v["delivery"], "none", "{v}");
     assert!(!v.to_string().contains("eve@"), "{v}");
-    let v = c.chat.ok(Method::POST, &challenge, Some(json!({"via": "sms"}))).await;
+    let v = c.voice.ok(Method::POST, &challenge, Some(json!({"via": "sms"}))).await;
     assert_eq!((&v["delivery"], &v["sms"]["to"]), (&json!("sms"), &json!("+14155550100")), "{v}");
     let text = v["sms"]["text"].as_str().unwrap();
     let code = text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("a six-digit code").to_owned();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (status, e) = c.chat.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"code": wrong})).await;
+    let (status, e) = c.voice.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"code": wrong})).await;
     assert_eq!((status, e["error"].as_str().unwrap()), (401, "identity_not_confirmed"), "{e}");
-    let (status, ctx) = c.chat.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"code": code})).await;
+    let (status, ctx) = c.voice.post(&format!("/v1/sessions/{session}/identity/confirm"), json!({"code": code})).await;
     assert_eq!(status, 200, "{ctx}");
     assert_eq!((&ctx["identity"]["strength"], &ctx["identity"]["confirmed"]), (&json!("possession"), &json!(true)));
     assert_eq!(ctx["patient"]["name"], "Maria Lopez");
     // Spent: the same code in another session does nothing.
-    let other = chat_claims(&c.chat, PHONE).await;
-    let (status, e) = c.chat.post(&format!("/v1/sessions/{other}/identity/confirm"), json!({"code": code})).await;
+    let other = sid(&c.voice.ok(Method::POST, "/v1/sessions", Some(json!({"identifiers": {"phone": PHONE}}))).await);
+    let (status, e) = c.voice.post(&format!("/v1/sessions/{other}/identity/confirm"), json!({"code": code})).await;
     assert_eq!((status, e["error"].as_str().unwrap()), (409, "no_challenge"), "{e}");
     // A number nobody knows: the same route, nothing sent.
-    let stranger = chat_claims(&c.chat, "+1 212 555 0199").await;
+    let stranger = json!({"identifiers": {"phone": "+1 212 555 0199"}});
+    let stranger = sid(&c.voice.ok(Method::POST, "/v1/sessions", Some(stranger)).await);
     let v = c
-        .chat
+        .voice
         .ok(Method::POST, &format!("/v1/sessions/{stranger}/identity/challenge"), Some(json!({"via": "sms"})))
         .await;
     assert_eq!(v["delivery"], "none");

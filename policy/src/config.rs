@@ -21,6 +21,7 @@
 //! [evidence]
 //! email_authserv_ids = ["mx.sunrise-clinic.example"]
 //! caller_id = "attested"            # attested | trusted | claim
+//! sms_sender = "claim"               # attested | trusted | claim
 //! ```
 
 use std::collections::BTreeMap;
@@ -150,7 +151,7 @@ impl TenantPolicy {
             }
         }
         if let Some(e) = raw.evidence {
-            policy.evidence = EvidencePolicy::parse(e.email_authserv_ids, e.caller_id)?;
+            policy.evidence = EvidencePolicy::parse(e.email_authserv_ids, e.caller_id, e.sms_sender)?;
         }
         Ok(policy)
     }
@@ -177,6 +178,7 @@ struct RawPolicy {
 struct RawEvidence {
     email_authserv_ids: Option<Vec<String>>,
     caller_id: Option<String>,
+    sms_sender: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,12 @@
 //! [evidence]
 //! email_authserv_ids = ["mx.sunrise-clinic.example"]  # default: none
 //! caller_id = "attested"      # attested | trusted | claim
+//! sms_sender = "claim"        # attested | trusted | claim
 //! ```
+//!
+//! An SMS `From` is spoofable through many routes that a voice trunk is
+//! not, so the sender of a text has its own setting, a claim by default
+//! (L5): a clinic that trusts its PBX does not thereby trust every text.
 
 use crate::{PolicyError, Strength};
 
@@ -87,18 +92,29 @@ pub struct EvidencePolicy {
     /// the tenant trusts; lowercase.
     pub email_authserv_ids: Vec<String>,
     pub caller_id: CallerIdTrust,
+    /// The sender of an incoming text (SMS), apart from voice.
+    pub sms_sender: CallerIdTrust,
 }
 
 impl Default for EvidencePolicy {
-    /// No MTA trusted, caller ID asserted only with attestation A.
+    /// No MTA trusted, caller ID asserted only with attestation A, an SMS
+    /// sender a claim.
     fn default() -> Self {
-        EvidencePolicy { email_authserv_ids: Vec::new(), caller_id: CallerIdTrust::Attested }
+        EvidencePolicy {
+            email_authserv_ids: Vec::new(),
+            caller_id: CallerIdTrust::Attested,
+            sms_sender: CallerIdTrust::Claim,
+        }
     }
 }
 
 impl EvidencePolicy {
     /// Validates the `[evidence]` section.
-    pub fn parse(authserv_ids: Option<Vec<String>>, caller_id: Option<String>) -> Result<Self, PolicyError> {
+    pub fn parse(
+        authserv_ids: Option<Vec<String>>,
+        caller_id: Option<String>,
+        sms_sender: Option<String>,
+    ) -> Result<Self, PolicyError> {
         let mut out = EvidencePolicy::default();
         if let Some(ids) = authserv_ids {
             for id in ids {
@@ -114,12 +130,24 @@ impl EvidencePolicy {
         if let Some(c) = caller_id {
             out.caller_id = c.parse()?;
         }
+        if let Some(c) = sms_sender {
+            out.sms_sender = c.parse()?;
+        }
         Ok(out)
     }
 
     /// Caller ID's strength given what the voice integration reported.
     pub fn caller_id_strength(&self, attestation: Option<Attestation>) -> Strength {
-        match (self.caller_id, attestation) {
+        Self::strength(self.caller_id, attestation)
+    }
+
+    /// A text's sender's strength given what the SMS integration reported.
+    pub fn sms_sender_strength(&self, attestation: Option<Attestation>) -> Strength {
+        Self::strength(self.sms_sender, attestation)
+    }
+
+    fn strength(trust: CallerIdTrust, attestation: Option<Attestation>) -> Strength {
+        match (trust, attestation) {
             (CallerIdTrust::Trusted, _) => Strength::Asserted,
             (CallerIdTrust::Attested, Some(Attestation::A)) => Strength::Asserted,
             _ => Strength::Claim,
@@ -143,13 +171,16 @@ pub enum EmailVerdict {
     NotAuthenticated,
     /// No header from a trusted authserv-id.
     NoTrustedHeader,
+    /// A trusted authserv-id's field below the MTA's stamp, or results
+    /// that contradict each other in it: someone wrote in the clinic's name.
+    Ambiguous,
 }
 
 impl EmailVerdict {
     pub fn strength(self) -> Strength {
         match self {
             EmailVerdict::DmarcPass | EmailVerdict::AlignedDkimPass => Strength::Asserted,
-            EmailVerdict::NotAuthenticated | EmailVerdict::NoTrustedHeader => Strength::Claim,
+            EmailVerdict::NotAuthenticated | EmailVerdict::NoTrustedHeader | EmailVerdict::Ambiguous => Strength::Claim,
         }
     }
 
@@ -160,6 +191,7 @@ impl EmailVerdict {
             EmailVerdict::AlignedDkimPass => "dkim_aligned_pass",
             EmailVerdict::NotAuthenticated => "not_authenticated",
             EmailVerdict::NoTrustedHeader => "no_trusted_header",
+            EmailVerdict::Ambiguous => "ambiguous_headers",
         }
     }
 }
@@ -187,12 +219,19 @@ mod tests {
 
     #[test]
     fn the_section_is_validated() {
-        let p = EvidencePolicy::parse(Some(vec!["MX.Sunrise-Clinic.example".into()]), Some("trusted".into())).unwrap();
+        let p = EvidencePolicy::parse(Some(vec!["MX.Sunrise-Clinic.example".into()]), Some("trusted".into()), None)
+            .unwrap();
         assert!(p.trusts_authserv_id("mx.sunrise-clinic.example"));
         assert!(!p.trusts_authserv_id("mx.evil.example"));
         assert_eq!(p.caller_id, CallerIdTrust::Trusted);
-        assert!(EvidencePolicy::parse(Some(vec!["mx example".into()]), None).is_err());
-        assert!(EvidencePolicy::parse(None, Some("always".into())).is_err());
-        assert_eq!(EvidencePolicy::parse(None, None).unwrap(), EvidencePolicy::default());
+        // Trusting the PBX does not trust texts (L5).
+        assert_eq!(p.sms_sender_strength(None), Strength::Claim);
+        assert_eq!(p.caller_id_strength(None), Strength::Asserted);
+        let texts = EvidencePolicy::parse(None, None, Some("trusted".into())).unwrap();
+        assert_eq!(texts.sms_sender_strength(None), Strength::Asserted);
+        assert!(EvidencePolicy::parse(Some(vec!["mx example".into()]), None, None).is_err());
+        assert!(EvidencePolicy::parse(None, Some("always".into()), None).is_err());
+        assert!(EvidencePolicy::parse(None, None, Some("always".into())).is_err());
+        assert_eq!(EvidencePolicy::parse(None, None, None).unwrap(), EvidencePolicy::default());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bridge;
+pub mod clinic;
 pub mod console;
 pub mod dovecot;
 pub mod inproc;
@@ -22,7 +23,8 @@ pub const PASSPHRASE: &str = "correct horse battery staple";
 /// PBX (caller ID asserted) and its own MTA, `mx.test.example`, whose
 /// `Authentication-Results` stamp [`mta_stamp`] writes. The identity tests
 /// create their clinics with the product's defaults instead.
-pub const TEST_EVIDENCE: &str = "[evidence]\ncaller_id = \"trusted\"\nemail_authserv_ids = [\"mx.test.example\"]\n";
+pub const TEST_EVIDENCE: &str =
+    "[evidence]\ncaller_id = \"trusted\"\nsms_sender = \"trusted\"\nemail_authserv_ids = [\"mx.test.example\"]\n";
 
 /// A message as the test clinic's MTA delivers it: stamped with the DMARC
 /// result for its From domain (a pass, as for a real sender's signed mail).

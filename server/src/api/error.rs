@@ -34,6 +34,10 @@ impl ApiError {
         ApiError { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message) }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }

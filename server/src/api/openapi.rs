@@ -354,7 +354,7 @@ fn sessions_document() -> Value {
                         "session_id": {"type": "string"},
                         "via": {"type": "string", "enum": ["email", "sms"]},
                         "expires_at": {"type": "integer", "description": "Unix ms; a code lasts 10 minutes"},
-                        "delivery": {"type": "string", "enum": ["smtp", "gateway", "sms", "none"], "description": "smtp: sent through the tenant's relay (the same answer when nobody is on file); gateway: the message is in raw; sms: in sms; none: nothing on file to send to. Never show raw or sms to the person in the session"},
+                        "delivery": {"type": "string", "enum": ["smtp", "gateway", "sms", "none", "unavailable"], "description": "smtp: sent through the tenant's relay (the same answer when nobody is on file); gateway: the message is in raw; sms: in sms; none: nothing on file to send to. Never show raw or sms to the person in the session. A chat integration gets only smtp or unavailable, the same whoever is on file"},
                         "raw": {"type": "string", "description": "The RFC 5322 message for the email gateway"},
                         "sms": {"type": "object", "required": ["to", "text"], "properties": {"to": {"type": "string"}, "text": {"type": "string"}}}
                     }

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
+use super::throttle::Verdict;
 use super::{ApiError, AppState, Caller};
 use crate::continuity::{self, Actor, ContinuityError, TenantSettings};
 use crate::ids::SessionId;
@@ -103,29 +104,60 @@ pub async fn context(
     Ok(json(StatusCode::OK, &ctx))
 }
 
+/// The header an integration names its visitor with (a device cookie, a
+/// chat platform's contact inbox): opaque to the core, never stored.
+pub const VISITOR_HEADER: &str = "throughline-visitor";
+
+/// The visitor the integration named, if any: 1 to 128 visible ASCII bytes.
+fn visitor(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get(VISITOR_HEADER) else { return Ok(None) };
+    match v.to_str() {
+        Ok(s) if (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(s.to_owned())),
+        _ => Err(ApiError::bad_request("invalid_visitor", "Throughline-Visitor must be 1 to 128 visible ASCII bytes")),
+    }
+}
+
 pub async fn confirm(
     caller: Caller,
     state: web::Data<AppState>,
+    http: HttpRequest,
     path: web::Path<String>,
     body: web::Json<continuity::ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
     let req = body.into_inner();
+    let visitor = visitor(&http)?;
     let now = state.clock.now_ms();
-    if let Some(secs) = state.confirm_throttle.retry_after(&caller.serial, now) {
-        tracing::warn!(serial = %caller.serial, "identity confirmations throttled for this certificate");
-        return Err(ApiError::too_many(
-            "confirmation_throttled",
-            "too many failed identity confirmations from this integration; retry later",
-            secs,
-        ));
+    match state.confirm_throttle.check(&caller.serial, visitor.as_deref(), now) {
+        Verdict::Go => {}
+        Verdict::Refuse { retry_after_secs } => {
+            tracing::warn!(serial = %caller.serial, "identity confirmations throttled for one visitor");
+            return Err(ApiError::too_many(
+                "confirmation_throttled",
+                "too many failed identity confirmations from this visitor; retry later",
+                retry_after_secs,
+            ));
+        }
+        Verdict::Slow { ms } => {
+            // Everyone behind this certificate waits a little; nobody is
+            // refused for what another visitor did (N3). The alert.
+            tracing::warn!(serial = %caller.serial, ms, "identity confirmations slowed for this certificate");
+            crate::metrics::get()
+                .lockouts
+                .get_or_create(&crate::metrics::ReasonLabels { reason: "confirm_certificate_slowed" })
+                .inc();
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
     }
     let out =
         with_store(&state, &caller, move |s, t, a, now| continuity::confirm_identity(s, t, a, &id, &req, now)).await;
+    // Only an answer that compared something and did not match counts: a
+    // refusal for a locked patient compared nothing (N3).
     if let Err(e) = &out
+        && e.status() == StatusCode::UNAUTHORIZED
         && matches!(e.code(), "identity_not_confirmed" | "identity_locked")
     {
-        state.confirm_throttle.failed(&caller.serial, now);
+        state.confirm_throttle.failed(&caller.serial, visitor.as_deref(), now);
     }
     Ok(json(StatusCode::OK, &out?))
 }

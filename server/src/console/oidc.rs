@@ -116,6 +116,9 @@ async fn idp_of_name(state: &web::Data<AppState>, name: &str) -> Result<Option<I
     .map_err(|_| crate::Error::Poisoned)?
 }
 
+/// Sign-ins started and not yet back from the provider, at most.
+const MAX_PENDING: usize = 10_000;
+
 fn refusal(message: &str) -> HttpResponse {
     let m = console::pages::Login { chrome: None, error: Some(message.into()), notice: None, providers: vec![] };
     page(StatusCode::FORBIDDEN, &console::pages::render(&m))
@@ -161,6 +164,11 @@ pub async fn start(
     let now = state.clock.now_ms();
     if let Ok(mut p) = cstate.oidc_pending.lock() {
         p.retain(|_, v| now - v.at < PENDING_MS);
+        // Bounded (L9): a flood of started sign-ins evicts the oldest.
+        while p.len() >= MAX_PENDING {
+            let Some(oldest) = p.iter().min_by_key(|(_, v)| v.at).map(|(k, _)| k.clone()) else { break };
+            p.remove(&oldest);
+        }
         p.insert(csrf.secret().clone(), Pending { tenant: idp.tenant_id.clone(), nonce, verifier, at: now });
     }
     HttpResponse::SeeOther()

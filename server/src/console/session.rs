@@ -221,6 +221,9 @@ enum Attempt {
     Failed { staff: Option<StaffRow>, reason: &'static str, locked_now: bool },
 }
 
+/// Source addresses whose sign-in failures are remembered, at most.
+const MAX_SOURCES: usize = 50_000;
+
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -237,7 +240,8 @@ pub async fn login(
     let peer_s = peer(&req);
     let attempt = web::block(move || -> Result<Attempt, crate::Error> {
         let system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
-        let staff = system.staff_by_email(form.email.trim())?;
+        // Accounts are kept lowercased; so is what is typed (L9).
+        let staff = system.staff_by_email(&form.email.trim().to_lowercase())?;
         let secrets = match &staff {
             Some(s) => system.staff_secrets(&s.id)?,
             None => None,
@@ -313,8 +317,14 @@ pub async fn login(
             if let Some(ip) = ip
                 && let Ok(mut m) = cstate.sources.lock()
             {
-                let s = m.entry(ip).or_default();
-                *s = s.fail(now);
+                // Bounded (L9): past the cap, sources no longer locked are forgotten.
+                if m.len() >= MAX_SOURCES {
+                    m.retain(|_, s| s.refused(now) || now - s.window_start < console::lockout::WINDOW_MS);
+                }
+                if m.len() < MAX_SOURCES || m.contains_key(&ip) {
+                    let s = m.entry(ip).or_default();
+                    *s = s.fail(now);
+                }
             }
             let audited = match &staff {
                 Some(s) => {

@@ -3,8 +3,15 @@
 //! the session's candidate patient, never to one offered in the session;
 //! `identity/confirm {"code"}` then confirms with possession strength. This
 //! is how a patient whose date of birth was recorded wrong, or is known to
-//! others, still gets in. The answer is the same whether a code went out or
-//! not (M8): a claim learns nothing from asking.
+//! others, still gets in.
+//!
+//! Only an integration that delivers codes itself (a voice line's bridge,
+//! the SMS or email integration: server-side, never shown to the person)
+//! gets the text or message to send, and so learns whether anyone is on
+//! file. A chat integration may relay the core's answer to a browser, so
+//! its answer has one shape whoever the number or address is (L2): `smtp`
+//! when the tenant's relay sends email codes, `unavailable` otherwise,
+//! never the code, the address or the number on file.
 
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
@@ -43,7 +50,8 @@ pub struct ChallengeSent {
     /// answer is the same). `gateway`: the message is in `raw`, for the
     /// clinic's email gateway. `sms`: the text and number are in `sms`, for
     /// the clinic's SMS integration. Neither may be shown to the person in
-    /// the session; `none`: nothing on file to send to.
+    /// the session; `none`: nothing on file to send to. A chat integration
+    /// gets only `smtp` or `unavailable`, the same for everyone (L2).
     pub delivery: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
@@ -123,7 +131,20 @@ pub fn challenge(
     audit(&tx, actor, "identity.challenge", candidate.as_ref(), session, Some(&reason), now)?;
     let answer =
         |delivery| ChallengeSent { session_id: session.to_string(), via, expires_at, delivery, raw: None, sms: None };
+    let relays = matches!(actor.channel, policy::Channel::Voice | policy::Channel::Sms | policy::Channel::Email);
     let out = match (to, via) {
+        // Chat: one shape for a known and an unknown identifier (L2).
+        (to, "email") if !relays && settings.email.smtp.is_some() => {
+            let smtp = match (to, &settings.email.smtp) {
+                (Some(to), Some(relay)) => {
+                    let raw = message(settings, &to, &code, now)?;
+                    Some((relay.clone(), settings.email.from_address.clone(), to, raw))
+                }
+                _ => None,
+            };
+            Outgoing { answer: answer("smtp"), smtp }
+        }
+        _ if !relays => Outgoing { answer: answer("unavailable"), smtp: None },
         (None, _) => {
             let delivery = if via == "email" && settings.email.smtp.is_some() { "smtp" } else { "none" };
             Outgoing { answer: answer(delivery), smtp: None }

@@ -122,7 +122,6 @@ impl Identifier {
             (IdentifierKind::Auth, _) => Strength::Possession,
             (IdentifierKind::Phone, Channel::Voice | Channel::Sms) => evidence.caller_id,
             (IdentifierKind::Email, Channel::Email) => evidence.email_sender,
-            (IdentifierKind::Cookie, _) => Strength::Asserted,
             _ => Strength::Claim,
         }
     }

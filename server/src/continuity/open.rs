@@ -1,11 +1,11 @@
 //! `POST /v1/sessions`: resolve, find or open the conversation, record the
 //! session, hand back the resume context; one transaction, audited.
 //!
-//! Resolution takes identifiers in priority order (phone, email, auth,
-//! cookie; a resume token stands for the patient it was issued to, as proof
-//! of possession). The highest-priority identifier that matches decides; a
-//! shared one is ambiguous unless a proof-of-possession identifier picks one
-//! of its patients. Identifiers seen with a resolved one are linked at once
+//! Resolution weighs strength first and the kind's priority (phone, email,
+//! auth, cookie) among equals; a resume token stands for the patient it was
+//! issued to, as proof of possession. The strongest identifier that matches
+//! decides; a shared one is ambiguous unless a proof-of-possession
+//! identifier picks one of its patients. Identifiers seen with a resolved one are linked at once
 //! only when the resolving identifier is proof of possession; otherwise they
 //! wait, sealed, until identity is confirmed. Disagreeing identifiers are
 //! recorded as conflicts, never merged.
@@ -96,8 +96,13 @@ pub fn open_session(
                 .map_err(|()| ContinuityError::bad("invalid_attestation", "caller_id_attestation must be A, B or C"))?,
         ),
     };
-    let evidence =
-        Evidence { caller_id: settings.policy.evidence.caller_id_strength(attestation), email_sender: Strength::Claim };
+    // A text's sender has its own trust (L5): a trusted PBX is not every SMS route.
+    let caller_id = if actor.channel == policy::Channel::Sms {
+        settings.policy.evidence.sms_sender_strength(attestation)
+    } else {
+        settings.policy.evidence.caller_id_strength(attestation)
+    };
+    let evidence = Evidence { caller_id, email_sender: Strength::Claim };
     let tx = store.transaction()?;
     let input = OpenInput {
         offered,
@@ -161,7 +166,20 @@ pub(crate) fn open_in(
                 conversation: tx.conversation_is_open(&h.conversation)?.then(|| h.conversation.clone()),
             }
         }
-        (None, None) => resolve(&offers),
+        (None, None) => {
+            // One person, one record: an authenticated sender or an attested
+            // caller whose identifier only a claim linked leads to that
+            // patient (or those patients), behind confirmation, never to a
+            // new empty record. As a claim it can neither read nor own what
+            // the link points at (H2); confirming or intake settles it.
+            for o in offers.iter_mut() {
+                if o.strength == Strength::Asserted && o.matches.is_empty() && !o.unverified.is_empty() {
+                    o.matches = std::mem::take(&mut o.unverified);
+                    o.strength = Strength::Claim;
+                }
+            }
+            resolve(&offers)
+        }
     };
 
     let session_id = SessionId::generate();
@@ -219,7 +237,8 @@ pub(crate) fn open_in(
         }
         Resolved::New => {}
         Resolved::One { customer, strength, .. } => {
-            let winner_kind = offers.iter().find(|o| !o.matches.is_empty()).map(|o| o.id.kind());
+            let winner_kind =
+                offers.iter().filter(|o| o.matches.contains(customer)).max_by_key(|o| o.strength).map(|o| o.id.kind());
             for o in &offers {
                 if o.matches.contains(customer) {
                     if *strength == Strength::Claim {
@@ -321,10 +340,23 @@ fn parse_offered(o: &Offered, settings: &TenantSettings, actor: &Actor) -> Resul
     Ok(out)
 }
 
+/// The strongest identifier that matches decides, the kind's priority
+/// (phone, email, auth, cookie) only among equals: a portal login outranks
+/// the phone and email that came with it as claims. A shared identifier is
+/// ambiguous unless proof of possession picks one of its patients.
 fn resolve(offers: &[Offer]) -> Resolved {
-    let Some(primary) = offers.iter().find(|o| !o.matches.is_empty()) else { return Resolved::New };
+    let mut matching: Vec<&Offer> = offers.iter().filter(|o| !o.matches.is_empty()).collect();
+    // Stable: offers arrive in priority order.
+    matching.sort_by_key(|o| std::cmp::Reverse(o.strength));
+    let Some(primary) = matching.first() else { return Resolved::New };
+    let shared_with = |c: &CustomerId| offers.iter().any(|o| o.matches.contains(c) && o.matches.len() > 1);
     if let [only] = primary.matches.as_slice() {
-        return Resolved::One { customer: only.clone(), strength: primary.strength, shared: false, conversation: None };
+        return Resolved::One {
+            customer: only.clone(),
+            strength: primary.strength,
+            shared: shared_with(only),
+            conversation: None,
+        };
     }
     // A shared identifier: a proof-of-possession identifier may pick one of its patients.
     let picked =
@@ -434,10 +466,11 @@ mod tests {
 
     proptest! {
         /// Whatever subset of identifiers matches whichever patients, the
-        /// highest-priority identifier with a single match decides; a shared
-        /// one never yields a guess unless proof of possession picks.
+        /// strongest identifier with a single match decides (priority among
+        /// equals); a shared one never yields a guess unless proof of
+        /// possession picks.
         #[test]
-        fn resolution_follows_priority(assign in proptest::collection::vec(0usize..4, 4)) {
+        fn resolution_follows_strength_then_priority(assign in proptest::collection::vec(0usize..4, 4)) {
             let people: Vec<CustomerId> = (0..3).map(|_| CustomerId::generate()).collect();
             // assign[i]: 0 = no match, 1..=2 = one patient, 3 = shared by patients 0 and 1.
             let offers: Vec<Offer> = IdentifierKind::ALL
@@ -455,21 +488,36 @@ mod tests {
                 })
                 .collect();
             let r = resolve(&offers);
-            match assign.iter().position(|a| *a != 0) {
+            // The auth offer (index 2) is the only possession one: it decides when it matches.
+            let decider = if assign[2] != 0 { Some(2) } else { assign.iter().position(|a| *a != 0) };
+            match decider {
                 None => prop_assert!(matches!(r, Resolved::New)),
                 Some(i) if assign[i] == 3 => {
-                    // Shared: only an auth (possession) match among the sharers picks.
-                    let picked = assign[2] == 1 && i < 2;
-                    if picked {
-                        prop_assert_eq!(winner(&r), Some(people[1].clone()));
-                    } else if !(i < 2 && assign[2] == 1) {
-                        prop_assert!(matches!(r, Resolved::Ambiguous { .. }), "{:?}", assign);
-                    }
+                    // Shared (and auth, if it is the decider, is shared too): nobody is picked.
+                    prop_assert!(matches!(r, Resolved::Ambiguous { .. }), "{:?}", assign);
                 }
                 Some(i) => prop_assert_eq!(winner(&r), Some(people[assign[i]].clone())),
             }
             // Stable: resolving again gives the same answer.
             prop_assert_eq!(winner(&resolve(&offers)), winner(&r));
+        }
+    }
+
+    /// A login outranks the claims that came with it: a portal user whose
+    /// contact also carries a phone typed elsewhere is recognised by the login.
+    #[test]
+    fn a_login_outranks_claims_of_higher_priority_kinds() {
+        let (maria, other) = (CustomerId::generate(), CustomerId::generate());
+        let offers = vec![
+            offer(IdentifierKind::Phone, Strength::Claim, &[&other]),
+            offer(IdentifierKind::Email, Strength::Claim, &[&maria]),
+            offer(IdentifierKind::Auth, Strength::Possession, &[&maria]),
+        ];
+        match resolve(&offers) {
+            Resolved::One { customer, strength, .. } => {
+                assert_eq!((customer, strength), (maria, Strength::Possession));
+            }
+            _ => panic!("the login decides"),
         }
     }
 }

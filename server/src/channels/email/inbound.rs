@@ -103,7 +103,9 @@ pub struct Parsed {
     sender: Identifier,
     from_domain: String,
     /// `Authentication-Results` header values, topmost first.
-    auth_results: Vec<String>,
+    /// Every header field (name, raw value), in message order: the
+    /// sender's evidence is read from where the clinic's MTA stamped.
+    headers: Vec<(String, String)>,
     own_id: Option<String>,
     external_ref: String,
     candidates: Vec<(super::thread::Via, String)>,
@@ -138,11 +140,7 @@ pub fn parse(raw: Vec<u8>) -> Result<Parsed, ContinuityError> {
     let sender =
         Identifier::email(from).map_err(|_| bad("invalid_sender", "the From address is not a valid email address"))?;
     let from_domain = sender.value().rsplit_once('@').map(|(_, d)| d.to_owned()).unwrap_or_default();
-    let auth_results = msg
-        .headers_raw()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("Authentication-Results"))
-        .map(|(_, value)| value.to_owned())
-        .collect();
+    let headers = msg.headers_raw().map(|(name, value)| (name.to_owned(), value.to_owned())).collect();
     let own_id = msg.message_id().and_then(message_id);
     // Idempotency is by the message's bytes, never by its Message-ID alone:
     // anyone can write another patient's Message-ID into a message (H3).
@@ -171,7 +169,7 @@ pub fn parse(raw: Vec<u8>) -> Result<Parsed, ContinuityError> {
         return Err(bad("too_many_attachments", "at most 20 attachments per message"));
     }
     drop(msg);
-    Ok(Parsed { raw, sender, from_domain, auth_results, own_id, external_ref, candidates, text, attachments })
+    Ok(Parsed { raw, sender, from_domain, headers, own_id, external_ref, candidates, text, attachments })
 }
 
 /// Records a parsed message, in one transaction on the tenant's writer.
@@ -188,9 +186,9 @@ pub fn receive(
             format!("inbound email is delivered by the email channel; the certificate is for {}", actor.channel),
         ));
     }
-    let Parsed { raw, sender, from_domain, auth_results, own_id, external_ref, candidates, text, attachments } = parsed;
+    let Parsed { raw, sender, from_domain, headers, own_id, external_ref, candidates, text, attachments } = parsed;
     let verdict = super::auth_results::verdict(
-        auth_results.iter().map(|v| ("Authentication-Results", v.as_str())),
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
         &from_domain,
         &settings.policy.evidence,
     );

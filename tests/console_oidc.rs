@@ -3,7 +3,10 @@
 //! configured with `throughline staff idp`, and Debian's Chromium signing
 //! in through it (`tests/e2e/oidc.mjs`): a mapped group becomes the
 //! clinician role, an unmapped one is refused, signing out signs out at the
-//! provider; a mapping to admin is refused when it is configured.
+//! provider; a mapping to admin is refused when it is configured. N5 of the
+//! second review: a provider identity never takes over an account bound to
+//! another, a local account is linked only after its holder's own password
+//! and code, and a provider session offers no emergency access.
 // Test helpers panic on unexpected results by design; the lint is for request paths.
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +16,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use util::console::{TENANT, clinic};
+use throughline::Clock as _;
+use util::console::{PASSWORD, TENANT, add_staff_with_key, clinic};
 
 struct Child(std::process::Child);
 
@@ -49,7 +53,9 @@ async fn staff_sign_in_through_the_clinics_provider_with_roles_from_its_groups()
         .env("REDIRECT_URI", format!("{console}/oidc/callback"))
         .env("POST_LOGOUT_URI", format!("{console}/login"))
         .env("CLIENT_SECRET", "idp-test-secret")
-        .env("IDP_GROUPS", r#"{"nina": ["doctors"], "mallory": ["visitors"]}"#)
+        .env("IDP_GROUPS", r#"{"nina": ["doctors"], "mallory": ["visitors"], "eve": ["doctors"], "doc": ["doctors"]}"#)
+        // Eve's provider lets her claim Nina's address (a reassigned or duplicated email).
+        .env("IDP_EMAILS", r#"{"eve": "nina@sunrise-clinic.example"}"#)
         // The provider keeps the tests' clock (years ahead under libfaketime):
         // its tokens' times are judged against the server's.
         .stdout(Stdio::piped())
@@ -96,10 +102,17 @@ async fn staff_sign_in_through_the_clinics_provider_with_roles_from_its_groups()
     args.extend(["--map", "doctors=clinician", "--map", "desk=front_desk"]);
     c.env.ok(&args);
 
+    // Doc: a local account with a password, TOTP and emergency access.
+    let (doc, doc_key) = add_staff_with_key(&c.env, "doc@sunrise-clinic.example", "clinician", true);
     let out = Command::new("node")
         .arg(e2e().join("oidc.mjs"))
         .current_dir(e2e())
         .env("CONSOLE_URL", &console)
+        .env("DOC_EMAIL", "doc@sunrise-clinic.example")
+        .env("DOC_PASSWORD", PASSWORD)
+        .env("DOC_TOTP_SECRET", &doc_key)
+        .env("SERVER_NOW_MS", c.server.clock.now_ms().to_string())
+        .env("PATIENT", &c.maria)
         .env("CHROMIUM", &chromium)
         .env_remove("LD_PRELOAD")
         .env_remove("FAKETIME")
@@ -121,9 +134,31 @@ async fn staff_sign_in_through_the_clinics_provider_with_roles_from_its_groups()
     let file = c.env.tmp.path().join("trail.jsonl");
     c.env.ok(&["audit", "export", "--tenant", TENANT, "--out", file.to_str().unwrap()]);
     let trail = std::fs::read_to_string(&file).unwrap();
+    // The login record names the issuer and the subject.
+    let nina_login = format!("\"reason\":\"oidc {issuer} nina\"");
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains("\"staff.login\"") && l.contains(&nina_login) && l.contains("\"outcome\":\"ok\"")),
+        "{trail}"
+    );
+    // Eve was refused as someone bound elsewhere, named by her own subject.
     assert!(trail.lines().any(|l| l.contains("\"staff.login\"")
-        && l.contains("\"reason\":\"oidc\"")
-        && l.contains("\"outcome\":\"ok\"")));
+        && l.contains(&format!("oidc:bound_elsewhere {issuer} eve"))
+        && l.contains("\"refused\"")));
+    // Doc's provider identity was linked by his own sign-in, then used.
+    assert!(trail.lines().any(|l| l.contains("oidc:link_needs_step_up") && l.contains(&doc)));
+    assert!(
+        trail
+            .lines()
+            .any(|l| l.contains("\"staff.idp_link\"") && l.contains(&doc) && l.contains(&format!("oidc {issuer} doc")))
+    );
+    let list = c.env.ok(&["staff", "list", "--tenant", TENANT]);
+    assert_eq!(
+        list.matches("@sunrise-clinic.example").count(),
+        2,
+        "no account was made for Eve or a second Doc: {list}"
+    );
     assert!(
         trail
             .lines()

@@ -22,6 +22,7 @@ pub fn system() -> Migrations<'static> {
         M::up(include_str!("../sql/system/0008_staff_oidc.sql")),
         M::up(include_str!("../sql/system/0009_access_reviews.sql")),
         M::up(include_str!("../sql/system/0010_ca_rotation.sql")),
+        M::up(include_str!("../sql/system/0011_provider_sessions.sql")),
     ])
 }
 

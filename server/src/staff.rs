@@ -170,6 +170,7 @@ impl Installation {
         role_claim: &str,
         scopes: Vec<String>,
         map: &[String],
+        provider_break_glass: bool,
     ) -> Result<(), Error> {
         let tenant = self.tenant(tenant_name)?;
         let map = console::oidc::parse_map(map).map_err(|e| staff_error(e.to_string()))?;
@@ -192,6 +193,7 @@ impl Installation {
             role_claim: role_claim.to_owned(),
             scopes,
             role_map: map.iter().map(|(v, r)| (v.clone(), r.as_str().to_owned())).collect(),
+            break_glass: provider_break_glass,
         };
         self.system.set_idp(&row, self.now_ms())?;
         self.audit_staff_change(tenant_name, "staff.idp", "idp", "none", None)?;

@@ -1,13 +1,17 @@
 // A real OpenID Provider for the console's sign-in tests: node-oidc-provider
 // (OpenID Certified) on 127.0.0.1, with its development login and consent
 // screens. Accounts are whatever login is typed; their groups come from
-// IDP_GROUPS (JSON: {"login": ["group", ...]}). Prints "listening <port>".
+// IDP_GROUPS (JSON: {"login": ["group", ...]}), their verified email is
+// login@sunrise-clinic.example unless IDP_EMAILS names another (JSON:
+// {"login": "address"}: a provider that lets two people claim one
+// address). Prints "listening <port>".
 //
-// Input: IDP_PORT, REDIRECT_URI, POST_LOGOUT_URI, CLIENT_SECRET, IDP_GROUPS.
+// Input: IDP_PORT, REDIRECT_URI, POST_LOGOUT_URI, CLIENT_SECRET, IDP_GROUPS, IDP_EMAILS.
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.IDP_PORT);
 const groups = JSON.parse(process.env.IDP_GROUPS || '{}');
+const emails = JSON.parse(process.env.IDP_EMAILS || '{}');
 const provider = new Provider(`http://127.0.0.1:${port}`, {
   clients: [{
     client_id: 'throughline-console',
@@ -28,7 +32,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: `${id}@sunrise-clinic.example`, email_verified: true, groups: groups[id] || [] };
+        const email = emails[id] || `${id}@sunrise-clinic.example`;
+        return { sub: id, email, email_verified: true, groups: groups[id] || [] };
       },
     };
   },

@@ -94,6 +94,11 @@ pub enum StaffCommand {
         /// VALUE=ROLE, tried in order (repeatable).
         #[arg(long = "map", required = true)]
         map: Vec<String>,
+        /// Let a session the provider vouched for start emergency access
+        /// (for accounts that have it). Off by default: break-glass then
+        /// needs a password and TOTP signed in here.
+        #[arg(long)]
+        allow_break_glass: bool,
     },
     /// Stop signing in through the clinic's identity provider.
     IdpRemove {
@@ -191,10 +196,22 @@ pub fn run(data_dir: &Path, source: &Source, cmd: StaffCommand) -> anyhow::Resul
             role_claim,
             scopes,
             map,
+            allow_break_glass,
         } => {
             let secret = password(Some(&client_secret_file))?;
             let scopes = if scopes.is_empty() { vec!["email".to_owned()] } else { scopes };
-            inst.set_idp(&tenant, &label, &issuer, &client_id, &secret, &redirect_url, &role_claim, scopes, &map)?;
+            inst.set_idp(
+                &tenant,
+                &label,
+                &issuer,
+                &client_id,
+                &secret,
+                &redirect_url,
+                &role_claim,
+                scopes,
+                &map,
+                allow_break_glass,
+            )?;
             println!("{tenant} signs in through {issuer} (roles from the `{role_claim}` claim)");
         }
         StaffCommand::IdpRemove { tenant } => {

@@ -50,6 +50,10 @@ pub struct ConsoleState {
     sources: Mutex<HashMap<IpAddr, console::lockout::Source>>,
     /// Provider sign-ins in flight, by state (ten minutes at most).
     oidc_pending: Mutex<HashMap<String, oidc::Pending>>,
+    /// Provider identities waiting for the account holder's own password
+    /// and TOTP before they are linked to an existing account (N5), by the
+    /// token in the browser's link cookie (ten minutes at most).
+    oidc_links: Mutex<HashMap<String, oidc_session::PendingLink>>,
 }
 
 /// A bound console listener.

@@ -187,7 +187,7 @@ pub struct Callback {
     error: Option<String>,
 }
 
-fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
+pub(super) fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
     req.headers()
         .get_all("cookie")
         .filter_map(|v| v.to_str().ok())
@@ -304,6 +304,7 @@ pub async fn callback(
     super::oidc_session::sign_in(
         &req,
         &state,
+        &cstate,
         &tenant,
         proven.issuer,
         proven.subject,

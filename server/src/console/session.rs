@@ -29,6 +29,9 @@ pub struct Signed {
     pub peer: Option<String>,
     /// A live emergency-access grant: (id, patient, until).
     pub grant: Option<(String, String, i64)>,
+    /// The clinic's provider vouched for this session (no password and
+    /// TOTP here); `staff.break_glass` is then off unless the clinic allows it.
+    pub via_provider: bool,
 }
 
 impl Signed {
@@ -129,7 +132,12 @@ pub async fn signed_in(req: &HttpRequest, state: &web::Data<AppState>) -> Result
     let found = web::block(move || -> Result<_, crate::Error> {
         let system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
         let Some(session) = system.staff_session(&id_hash)? else { return Ok(Err(None)) };
-        let Some(staff) = system.staff(&session.staff_id)? else { return Ok(Err(None)) };
+        let Some(mut staff) = system.staff(&session.staff_id)? else { return Ok(Err(None)) };
+        // Emergency access needs a sign-in here, unless the clinic lets its
+        // provider's sessions start it (N5).
+        if session.via_provider && !system.idp(&staff.tenant_id)?.is_some_and(|i| i.break_glass) {
+            staff.break_glass = false;
+        }
         let times = Times { created_at: session.created_at, last_seen: session.last_seen };
         let verdict = if staff.disabled_at.is_some() { Verdict::Absolute } else { lifetime::judge(times, now) };
         if verdict != Verdict::Live {
@@ -138,14 +146,15 @@ pub async fn signed_in(req: &HttpRequest, state: &web::Data<AppState>) -> Result
         }
         system.touch_staff_session(&id_hash, now)?;
         let grant = system.any_live_break_glass(&staff.id, now)?.map(|g| (g.id, g.customer_id, g.expires_at));
-        Ok(Ok((staff, session.csrf, Times { created_at: session.created_at, last_seen: now }, grant)))
+        let times = Times { created_at: session.created_at, last_seen: now };
+        Ok(Ok((staff, session.csrf, times, grant, session.via_provider)))
     })
     .await;
     match found {
-        Ok(Ok(Ok((staff, csrf, times, grant)))) => {
+        Ok(Ok(Ok((staff, csrf, times, grant, via_provider)))) => {
             let role = Role::parse(&staff.role).ok_or_else(|| see_other("/login"))?;
             let tenant = staff.tenant_id.clone();
-            Ok(Signed { staff, role, tenant, csrf, times, peer: peer(req), grant })
+            Ok(Signed { staff, role, tenant, csrf, times, peer: peer(req), grant, via_provider })
         }
         Ok(Ok(Err(Some((staff, verdict))))) => {
             let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", "staff.logout");
@@ -168,6 +177,7 @@ pub async fn renew(req: &HttpRequest, state: &web::Data<AppState>, signed: &Sign
     let old = cookie_id(req).ok_or(crate::Error::Poisoned)?;
     let st = state.clone();
     let (staff, peer, created) = (signed.staff.id.clone(), signed.peer.clone(), signed.times.created_at);
+    let via_provider = signed.via_provider;
     let now = state.clock.now_ms();
     web::block(move || -> Result<String, crate::Error> {
         let system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
@@ -176,7 +186,7 @@ pub async fn renew(req: &HttpRequest, state: &web::Data<AppState>, signed: &Sign
             hex::encode(crypto::random_bytes::<32>().map_err(|e| crate::Error::Staff { message: e.to_string() })?);
         let hash: [u8; 32] = Sha256::digest(raw).into();
         system.delete_staff_session(&old)?;
-        system.insert_staff_session(&hash, &staff, &csrf, peer.as_deref(), now)?;
+        system.insert_staff_session(&hash, &staff, &csrf, peer.as_deref(), via_provider, now)?;
         // The absolute limit still counts from the sign-in.
         system.set_staff_session_created(&hash, created)?;
         Ok(console::headers::session_cookie(&hex::encode(raw)))
@@ -217,7 +227,7 @@ pub struct LoginForm {
 
 /// What a login attempt came to.
 enum Attempt {
-    Ok { staff: StaffRow, cookie: String },
+    Ok { staff: StaffRow, cookie: String, linked: Option<String> },
     Failed { staff: Option<StaffRow>, reason: &'static str, locked_now: bool },
 }
 
@@ -238,6 +248,10 @@ pub async fn login(
     let form = form.into_inner();
     let st = state.clone();
     let peer_s = peer(&req);
+    // A provider identity waiting for this account holder's own sign-in (N5).
+    let link = super::oidc::cookie(&req, super::oidc_session::LINK_COOKIE)
+        .and_then(|t| cstate.oidc_links.lock().ok()?.remove(&t))
+        .filter(|l| now - l.at < super::oidc_session::LINK_MS);
     let attempt = web::block(move || -> Result<Attempt, crate::Error> {
         let system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
         // Accounts are kept lowercased; so is what is typed (L9).
@@ -267,6 +281,13 @@ pub async fn login(
         match (password_ok, step) {
             (true, Some(step)) => {
                 system.staff_logged_in(&staff.id, step, now)?;
+                let linked = match link.filter(|l| l.staff == staff.id) {
+                    Some(l) if system.staff_oidc_binding(&staff.id)?.is_none() => {
+                        system.bind_oidc(&staff.id, &l.issuer, &l.subject)?;
+                        Some(format!("{} {}", l.issuer, l.subject))
+                    }
+                    _ => None,
+                };
                 if let Some(old) = old {
                     system.delete_staff_session(&old)?;
                 }
@@ -275,8 +296,8 @@ pub async fn login(
                     crypto::random_bytes::<32>().map_err(|e| crate::Error::Staff { message: e.to_string() })?,
                 );
                 let hash: [u8; 32] = Sha256::digest(raw).into();
-                system.insert_staff_session(&hash, &staff.id, &csrf, peer_s.as_deref(), now)?;
-                Ok(Attempt::Ok { staff, cookie: hex::encode(raw) })
+                system.insert_staff_session(&hash, &staff.id, &csrf, peer_s.as_deref(), false, now)?;
+                Ok(Attempt::Ok { staff, cookie: hex::encode(raw), linked })
             }
             (password_ok, _) => {
                 let (next, locked_now) = account.fail(now);
@@ -296,16 +317,28 @@ pub async fn login(
         Err(e) => return internal(&e),
     };
     match attempt {
-        Attempt::Ok { staff, cookie } => {
+        Attempt::Ok { staff, cookie, linked } => {
             let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", "staff.login");
             ev.reason = Some("password+totp".into());
             ev.peer = peer(&req);
             if let Err(e) = record(&state, &staff.tenant_id, ev).await {
                 return internal(&e);
             }
+            if let Some(who) = linked {
+                let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", "staff.idp_link");
+                ev.reason = Some(format!("oidc {who}"));
+                ev.peer = peer(&req);
+                if let Err(e) = record(&state, &staff.tenant_id, ev).await {
+                    return internal(&e);
+                }
+            }
             HttpResponse::SeeOther()
                 .insert_header(("location", "/"))
-                .insert_header(("set-cookie", console::headers::session_cookie(&cookie)))
+                .append_header(("set-cookie", console::headers::session_cookie(&cookie)))
+                .append_header((
+                    "set-cookie",
+                    format!("{}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0", super::oidc_session::LINK_COOKIE),
+                ))
                 .finish()
         }
         Attempt::Failed { staff, reason, locked_now } => {

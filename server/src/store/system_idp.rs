@@ -22,6 +22,9 @@ pub struct IdpRow {
     pub scopes: Vec<String>,
     /// (claim value, role), tried in order.
     pub role_map: Vec<(String, String)>,
+    /// Whether a session the provider vouched for may start emergency
+    /// access (for accounts that have it); off unless the clinic says so.
+    pub break_glass: bool,
 }
 
 impl std::fmt::Debug for IdpRow {
@@ -43,21 +46,22 @@ fn idp_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IdpRow> {
         role_claim: r.get(6)?,
         scopes: r.get::<_, String>(8)?.split_whitespace().map(str::to_owned).collect(),
         role_map: map.lines().filter_map(|l| l.split_once('=').map(|(a, b)| (a.to_owned(), b.to_owned()))).collect(),
+        break_glass: r.get(9)?,
     })
 }
 
 const IDP_COLUMNS: &str =
-    "tenant_id, label, issuer, client_id, client_secret, redirect_url, role_claim, role_map, scopes";
+    "tenant_id, label, issuer, client_id, client_secret, redirect_url, role_claim, role_map, scopes, break_glass";
 
 impl SystemStore {
     pub fn set_idp(&self, row: &IdpRow, now: i64) -> Result<(), StoreError> {
         let map: Vec<String> = row.role_map.iter().map(|(v, r)| format!("{v}={r}")).collect();
         self.conn.execute(
             "INSERT INTO tenant_idp (tenant_id, label, issuer, client_id, client_secret, redirect_url, role_claim, role_map,
-                                     updated_at, scopes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                     updated_at, scopes, break_glass)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (tenant_id) DO UPDATE SET label = ?2, issuer = ?3, client_id = ?4, client_secret = ?5,
-                 redirect_url = ?6, role_claim = ?7, role_map = ?8, updated_at = ?9, scopes = ?10",
+                 redirect_url = ?6, role_claim = ?7, role_map = ?8, updated_at = ?9, scopes = ?10, break_glass = ?11",
             params![
                 row.tenant_id.as_str(),
                 row.label,
@@ -68,7 +72,8 @@ impl SystemStore {
                 row.role_claim,
                 map.join("\n"),
                 now,
-                row.scopes.join(" ")
+                row.scopes.join(" "),
+                row.break_glass
             ],
         )?;
         Ok(())
@@ -99,6 +104,15 @@ impl SystemStore {
             .conn
             .prepare_cached("SELECT id FROM staff WHERE oidc_issuer = ?1 AND oidc_subject = ?2")?
             .query_row([issuer, subject], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The (issuer, subject) an account is bound to, if any.
+    pub fn staff_oidc_binding(&self, staff: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT oidc_issuer, oidc_subject FROM staff WHERE id = ?1 AND oidc_subject IS NOT NULL")?
+            .query_row([staff], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 

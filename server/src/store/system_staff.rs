@@ -39,6 +39,8 @@ pub struct StaffSessionRow {
     pub csrf: String,
     pub created_at: i64,
     pub last_seen: i64,
+    /// The clinic's provider vouched for it.
+    pub via_provider: bool,
 }
 
 /// An emergency-access grant.
@@ -227,18 +229,21 @@ impl SystemStore {
 
     // --- sessions -------------------------------------------------------
 
+    /// A console session; `via_provider` when the clinic's identity
+    /// provider vouched for it (no password and TOTP here).
     pub fn insert_staff_session(
         &self,
         id_hash: &[u8],
         staff: &str,
         csrf: &str,
         peer: Option<&str>,
+        via_provider: bool,
         now: i64,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO staff_sessions (id_hash, staff_id, csrf, created_at, last_seen, peer)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5)",
-            params![id_hash, staff, csrf, now, peer],
+            "INSERT INTO staff_sessions (id_hash, staff_id, csrf, created_at, last_seen, peer, via_provider)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+            params![id_hash, staff, csrf, now, peer, via_provider],
         )?;
         Ok(())
     }
@@ -246,13 +251,16 @@ impl SystemStore {
     pub fn staff_session(&self, id_hash: &[u8]) -> Result<Option<StaffSessionRow>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT staff_id, csrf, created_at, last_seen FROM staff_sessions WHERE id_hash = ?1")?
+            .prepare_cached(
+                "SELECT staff_id, csrf, created_at, last_seen, via_provider FROM staff_sessions WHERE id_hash = ?1",
+            )?
             .query_row([id_hash], |r| {
                 Ok(StaffSessionRow {
                     staff_id: r.get(0)?,
                     csrf: r.get(1)?,
                     created_at: r.get(2)?,
                     last_seen: r.get(3)?,
+                    via_provider: r.get(4)?,
                 })
             })
             .optional()?)

@@ -12,6 +12,7 @@ mod util;
 use serde_json::{Value, json};
 use throughline::Clock as _;
 use util::console::{Browser, PASSWORD, TENANT, add_staff, clinic};
+use util::smtp::delivered;
 
 async fn signed_in(c: &util::console::Clinic, email: &str, id: &str) -> Browser {
     let mut b = Browser::new(c.server.console.unwrap(), &c.ca);
@@ -132,9 +133,33 @@ async fn the_officer_proves_the_trail_intact_and_finds_who_read_the_patient() {
     assert!(!records.iter().any(|r| r.to_string().contains("4155550100")), "the searched phone reached the trail");
 }
 
+/// Enters an access request for `patient`; its send form's path.
+async fn access_request(o: &mut Browser, csrf: &str, patient: &str) -> String {
+    let form = [("csrf", csrf), ("patient", patient), ("kind", "access")];
+    assert_eq!(o.post("/requests", &form).await.status, 303);
+    let page = o.get("/requests").await.body;
+    let forms: Vec<&str> = page.split("action=\"/requests/").filter_map(|s| s.split('"').next()).collect();
+    forms.into_iter().rev().find(|a| a.ends_with("/export")).unwrap().to_owned()
+}
+
+/// The access copies the clinic's relay delivered, as JSON documents.
+fn copies(c: &util::console::Clinic) -> Vec<Value> {
+    delivered(&c.smtp)
+        .iter()
+        .filter(|m| m.contains("Your records at"))
+        .map(|m| {
+            let msg = mail_parser::MessageParser::default().parse(m.as_bytes()).unwrap();
+            let part = msg.attachments().next().expect("the copy is attached");
+            serde_json::from_slice(part.contents()).unwrap()
+        })
+        .collect()
+}
+
 /// Patients' requests: entered for a request by phone, due a calendar month
-/// after receipt (overdue shows), an access export built from the queue, and
-/// an erasure that runs only when a second person approves it.
+/// after receipt (overdue shows), an access copy sent to the patient's
+/// verified address (clinical classes only after a second person approved;
+/// the officer never sees it: N6), and an erasure that runs only when a
+/// second person approves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     let c = clinic().await;
@@ -143,25 +168,49 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     let mut o = signed_in(&c, "cora@sunrise-clinic.example", &cora).await;
     let csrf = o.get("/requests").await.csrf();
 
-    // Access, by pseudonym: the export is built from the queue.
-    let p = o
-        .post(
-            "/requests",
-            &[
-                ("csrf", &csrf),
-                ("patient", &c.maria),
-                ("kind", "access"),
-                ("note", "called back on the number on file"),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, 303);
-    let page = o.get("/requests").await.body;
-    let export = page.split("action=\"/requests/").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    assert!(export.ends_with("/export"), "{page}");
+    // Access, by pseudonym: answered to the patient, never to the officer's
+    // browser (N6). Without a second person, the copy holds no clinical
+    // class; the officer's page never shows it.
+    let export = access_request(&mut o, &csrf, &c.maria).await;
     let p = o.post(&format!("/requests/{export}"), &[("csrf", &csrf)]).await;
     assert_eq!(p.status, 200);
-    assert!(p.body.contains("throughline-patient-export/v1") && p.body.contains("Maria Lopez"), "{}", p.body);
+    assert!(p.body.contains("Sent to the patient&#39;s verified address"), "{}", p.body);
+    for secret in ["Maria Lopez", "knee", "throughline-patient-export"] {
+        assert!(!p.body.contains(secret), "the officer's page shows {secret}");
+    }
+    let sent = copies(&c);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["format"], "throughline-patient-export/v1");
+    assert_eq!(sent[0]["identity"]["name"], "Maria Lopez");
+    let text = sent[0].to_string();
+    assert!(!text.contains("knee"), "clinical text or a transcript went without approval: {text}");
+    assert!(text.contains("clinical") && sent[0]["withheld"].as_array().unwrap().len() == 3, "{}", sent[0]["withheld"]);
+
+    // Another request, approved by a second person (not its author): the full copy.
+    let export = access_request(&mut o, &csrf, &c.maria).await;
+    let id = export.trim_end_matches("/export").to_owned();
+    let p = o.post(&format!("/requests/{id}/clinical"), &[("csrf", &csrf)]).await;
+    assert!(p.body.contains("A second person must approve"), "{}", p.body);
+    let mut amy_b = signed_in(&c, "amy@sunrise-clinic.example", &amy).await;
+    let csrf_a = amy_b.get("/requests").await.csrf();
+    let p = amy_b.post(&format!("/requests/{id}/clinical"), &[("csrf", &csrf_a)]).await;
+    assert!(p.body.contains("Approved: the copy sent to the patient will be complete"), "{}", p.body);
+    let p = o.post(&format!("/requests/{export}"), &[("csrf", &csrf)]).await;
+    assert!(p.body.contains("Sent to the patient&#39;s verified address") && !p.body.contains("knee"), "{}", p.body);
+    let sent = copies(&c);
+    assert_eq!(sent.len(), 2);
+    let full = sent.iter().find(|d| d["withheld"] == json!([])).expect("the approved copy");
+    assert!(full.to_string().contains("knee"), "{full}");
+    // The trail names who sent it, in what role, for what purpose, and what went.
+    let records = trail(&c);
+    let exports: Vec<&Value> = records.iter().filter(|r| r["action"] == "customer.export").collect();
+    assert_eq!(exports.len(), 2);
+    assert!(
+        exports.iter().all(|r| r["actor"] == json!(cora) && r["role"] == "compliance" && r["purpose"] == "HCOMPL"),
+        "{exports:?}"
+    );
+    assert!(exports.iter().all(|r| r["reason"].as_str().unwrap().starts_with("to:patient_email;released:")));
+    assert!(!records.iter().any(|r| r.to_string().contains("maria@example.com")), "the address reached the trail");
 
     // Erasure, by phone, received in January: due the last day of February, overdue now.
     let p = o
@@ -174,7 +223,7 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     let page = o.get("/requests").await.body;
     assert!(page.contains("2026-02-28") && page.contains("overdue"), "{page}");
     assert!(!page.contains("/approve"), "the person who entered it was offered the approval");
-    let mut admin = signed_in(&c, "amy@sunrise-clinic.example", &amy).await;
+    let mut admin = amy_b;
     let page = admin.get("/requests").await.body;
     let approve = page
         .split("action=\"/requests/")

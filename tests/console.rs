@@ -127,14 +127,18 @@ async fn each_role_sees_only_its_screens_and_clinical_text_stays_with_clinicians
         format!("/threads/{}", c.thread),
         "/reviews".to_owned(),
         "/staff".to_owned(),
+        "/requests".to_owned(),
+        "/audit".to_owned(),
+        format!("/audit/patients/{}", c.maria),
     ];
-    // Expected status per role, in the order of `pages` (the clinician is not assigned Maria).
+    // Expected status per role, in the order of `pages` (the clinician is not
+    // assigned Maria). docs/COMPLIANCE.md's role table is this matrix.
     let expected = [
-        [200, 200, 200, 200, 403, 403],
-        [200, 403, 403, 403, 403, 403],
-        [403, 403, 200, 200, 403, 403],
-        [403, 403, 403, 403, 200, 403],
-        [403, 403, 403, 403, 403, 200],
+        [200, 200, 200, 200, 403, 403, 403, 403, 403],
+        [200, 403, 403, 403, 403, 403, 403, 403, 403],
+        [403, 403, 200, 200, 403, 403, 403, 403, 403],
+        [403, 403, 403, 403, 200, 403, 200, 200, 200],
+        [403, 403, 403, 403, 403, 200, 200, 403, 403],
     ];
     for (role, want) in roles.iter().zip(expected) {
         let email = format!("{role}@sunrise-clinic.example");

@@ -273,6 +273,9 @@ pub struct RequestRow {
     pub receipt: String,
     /// An open erasure someone else entered: this person may approve it.
     pub can_approve: bool,
+    /// An open access request someone else entered, not yet approved: this
+    /// person may approve sending its clinical part to the patient.
+    pub can_approve_clinical: bool,
     pub can_export: bool,
 }
 

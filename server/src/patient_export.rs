@@ -20,6 +20,23 @@ pub fn build(
     by: &AuditEntry<'_>,
     now: i64,
 ) -> Result<Value, StoreError> {
+    let doc = document(tx, customer, access, now)?;
+    let tenant = tx.keys().tenant_id().to_owned();
+    let released = access.allowed().to_string();
+    let entry = AuditEntry {
+        action: "customer.export",
+        tenant_id: Some(&tenant),
+        customer_id: Some(customer.as_str()),
+        reason: Some(&released),
+        ..by.clone()
+    };
+    tx.audit(&entry, now)?;
+    Ok(doc)
+}
+
+/// The document alone: the caller records the export in the same
+/// transaction (the console does, naming the person's role and purpose).
+pub fn document(tx: &TenantTx<'_>, customer: &CustomerId, access: &Access, now: i64) -> Result<Value, StoreError> {
     let tenant = tx.keys().tenant_id().to_owned();
     let identity = if access.allows(PhiClass::Identity) {
         let f = tx.customer_fields(customer, access)?;
@@ -53,15 +70,6 @@ pub fn build(
         "attachments": tx.export_attachments(customer, access)?,
         "audit": audit,
     });
-    let released = access.allowed().to_string();
-    let entry = AuditEntry {
-        action: "customer.export",
-        tenant_id: Some(&tenant),
-        customer_id: Some(customer.as_str()),
-        reason: Some(&released),
-        ..by.clone()
-    };
-    tx.audit(&entry, now)?;
     Ok(doc)
 }
 

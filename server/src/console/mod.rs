@@ -92,7 +92,7 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 34] = [
+pub const ROUTES: [(&str, &str); 35] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -125,6 +125,7 @@ pub const ROUTES: [(&str, &str); 34] = [
     ("GET", "/requests"),
     ("POST", "/requests"),
     ("POST", "/requests/{id}/export"),
+    ("POST", "/requests/{id}/clinical"),
     ("POST", "/requests/{id}/approve"),
     ("GET", "/assets/{file}"),
 ];
@@ -162,6 +163,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/requests", web::get().to(requests::requests))
         .route("/requests", web::post().to(requests::enter))
         .route("/requests/{id}/export", web::post().to(requests::export))
+        .route("/requests/{id}/clinical", web::post().to(requests::approve_clinical))
         .route("/requests/{id}/approve", web::post().to(requests::approve))
         .route("/assets/{file}", web::get().to(asset));
 }

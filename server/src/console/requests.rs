@@ -1,7 +1,16 @@
 //! Patients' requests in the console: the queue with each request's GDPR
-//! Art. 12(3) deadline, entering one made by phone or letter, building an
-//! access export, and an erasure that runs only when a second person (not
+//! Art. 12(3) deadline, entering one made by phone or letter, answering an
+//! access request, and an erasure that runs only when a second person (not
 //! the one who entered it) approves. Every step is audited.
+//!
+//! An access request is answered to the patient, never to the browser that
+//! clicks (N6 of the second review): the copy is emailed, as a JSON
+//! attachment, to the address verified on file through the tenant's relay,
+//! so the admin and compliance roles, who see no PHI, never hold it. It
+//! carries identity, contact and scheduling; conversations, clinical notes
+//! and attachments only when a second person approved the request. The
+//! `customer.export` record names the sender's role and purpose and what
+//! was released, never the address.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,6 +26,7 @@ use crate::api::AppState;
 use crate::continuity::identifiers::Identifier;
 use crate::ids::{CustomerId, RequestId};
 use crate::store::{AuditEntry, IdentifierKind, StoreError};
+use policy::PhiClass;
 
 async fn list(
     state: &web::Data<AppState>,
@@ -46,6 +56,10 @@ async fn list(
         .into_iter()
         .map(|r| RequestRow {
             can_approve: r.status == "open" && r.kind == "erasure" && r.requested_by != me,
+            can_approve_clinical: r.status == "open"
+                && r.kind == "access"
+                && r.requested_by != me
+                && r.approved_by.is_none(),
             can_export: r.status == "open" && r.kind == "access",
             overdue: r.status == "open" && now > r.due_at,
             id: r.id,
@@ -163,7 +177,62 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-/// Builds the patient's access export and closes the request.
+/// What an access copy may carry without a second person's approval.
+fn without_approval() -> policy::PhiClasses {
+    [PhiClass::Greeting, PhiClass::Identity, PhiClass::Contact, PhiClass::Scheduling].into_iter().collect()
+}
+
+/// A second person approves that the access copy carries everything.
+pub async fn approve_clinical(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let signed = match admitted(&req, &state, Some(Screen::Requests), Some(&form.csrf)).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let id = path.into_inner();
+    let now = state.clock.now_ms();
+    let me = signed.staff.id.clone();
+    let mut ev = signed.event("rights.approve");
+    let done = in_tenant(&state, &signed.tenant, move |tx, _| {
+        let Some(r) = tx.request(&id)?.filter(|r| r.status == "open" && r.kind == "access") else { return Ok(None) };
+        ev.customer = Some(r.customer_id.clone());
+        ev.reason = Some("access:full_copy".into());
+        if r.requested_by == me {
+            ev.refused("same_person").write(tx, now)?;
+            return Ok(Some(false));
+        }
+        let approved = tx.approve_request(&id, &me)?;
+        if approved {
+            ev.write(tx, now)?;
+        }
+        Ok::<_, StoreError>(Some(approved))
+    })
+    .await;
+    match done {
+        Ok(Some(true)) => {
+            list(&state, &signed, Some("Approved: the copy sent to the patient will be complete.".into()), None).await
+        }
+        Ok(Some(false)) => {
+            list(&state, &signed, None, Some("A second person must approve a request you entered.".into())).await
+        }
+        Ok(None) => list(&state, &signed, None, Some("That request is not an open access request.".into())).await,
+        Err(e) => internal(&e),
+    }
+}
+
+/// Why an access copy was not sent.
+enum Unsent {
+    NotOpen,
+    NoAddress,
+    NoRelay,
+}
+
+/// Sends the patient's access copy to the address verified on file and
+/// closes the request once the relay took it.
 pub async fn export(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -176,33 +245,95 @@ pub async fn export(
     };
     let id = path.into_inner();
     let now = state.clock.now_ms();
-    let (staff, peer) = (signed.staff.id.clone(), signed.peer.clone());
-    let mut ev = signed.event("rights.complete");
-    let built = in_tenant(&state, &signed.tenant, move |tx, _| {
-        let Some(r) = tx.request(&id)?.filter(|r| r.status == "open" && r.kind == "access") else { return Ok(None) };
-        let Some(customer) = CustomerId::parse(&r.customer_id) else { return Ok(None) };
-        let by = AuditEntry {
-            actor_kind: audit::ActorKind::Staff,
-            actor: &staff,
-            peer: peer.as_deref(),
-            ..AuditEntry::operator(&staff, "customer.export")
+    let mut ev = signed.event("customer.export");
+    let rid = id.clone();
+    let built = in_tenant(&state, &signed.tenant, move |tx, settings| {
+        let Some(r) = tx.request(&rid)?.filter(|r| r.status == "open" && r.kind == "access") else {
+            return Ok(Err(Unsent::NotOpen));
         };
-        let doc = crate::patient_export::build(tx, &customer, &policy::operator_access(), &by, now)?;
-        tx.complete_request(&id, None, None, now)?;
+        let Some(customer) = CustomerId::parse(&r.customer_id) else { return Ok(Err(Unsent::NotOpen)) };
+        let Some(to) = tx.identifier_on_file(&customer, IdentifierKind::Email)? else {
+            return Ok(Err(Unsent::NoAddress));
+        };
+        let Some(smtp) = settings.email.smtp.clone() else { return Ok(Err(Unsent::NoRelay)) };
+        let full = r.approved_by.as_deref().is_some_and(|a| a != r.requested_by);
+        let access = if full { policy::operator_access() } else { policy::staff_access(without_approval()) };
+        let doc = crate::patient_export::document(tx, &customer, &access, now)?;
+        let Some(raw) = copy_message(settings, &to, &doc, now) else { return Ok(Err(Unsent::NoAddress)) };
         ev.customer = Some(customer.to_string());
-        ev.reason = Some("access".into());
+        ev.reason = Some(format!("to:patient_email;released:{}", access.allowed()));
         ev.write(tx, now)?;
-        Ok::<_, StoreError>(Some((customer.to_string(), doc)))
+        Ok::<_, StoreError>(Ok((smtp, settings.email.from_address.clone(), to, raw, r.approved_by, customer)))
     })
     .await;
-    match built {
-        Ok(Some((customer, doc))) => HttpResponse::Ok()
-            .content_type("application/json")
-            .insert_header(("content-disposition", format!("attachment; filename=\"export-{customer}.json\"")))
-            .body(doc.to_string()),
-        Ok(None) => list(&state, &signed, None, Some("That request is not an open access request.".into())).await,
+    let (smtp, from, to, raw, approved_by, customer) = match built {
+        Ok(Ok(b)) => b,
+        Ok(Err(Unsent::NotOpen)) => {
+            return list(&state, &signed, None, Some("That request is not an open access request.".into())).await;
+        }
+        Ok(Err(Unsent::NoAddress)) => {
+            let why = "The patient has no verified email address on file, so the copy cannot go to them from here. \
+                       Confirm an address with the patient (a reply to the clinic's email verifies it), then send again.";
+            return list(&state, &signed, None, Some(why.into())).await;
+        }
+        Ok(Err(Unsent::NoRelay)) => {
+            let why = "The clinic has no mail relay (`throughline tenant email --smtp`), so the copy cannot be sent.";
+            return list(&state, &signed, None, Some(why.into())).await;
+        }
+        Err(e) => return internal(&e),
+    };
+    if let Err(e) = crate::channels::email::send(&smtp, &from, &to, &raw).await {
+        tracing::warn!(failure = %e, "the mail relay did not take an access copy");
+        let why = "The mail relay did not take the copy; the request stays open. Try again later.";
+        return list(&state, &signed, None, Some(why.into())).await;
+    }
+    let mut ev = signed.event("rights.complete");
+    ev.customer = Some(customer.to_string());
+    ev.reason = Some("access:sent_to_patient".into());
+    let done = in_tenant(&state, &signed.tenant, move |tx, _| {
+        tx.complete_request(&id, approved_by.as_deref(), None, now)?;
+        ev.write(tx, now)
+    })
+    .await;
+    match done {
+        Ok(()) => {
+            list(&state, &signed, Some("Sent to the patient's verified address; the request is done.".into()), None)
+                .await
+        }
         Err(e) => internal(&e),
     }
+}
+
+/// The message carrying the copy: a short note and the JSON attachment.
+fn copy_message(
+    settings: &crate::continuity::TenantSettings,
+    to: &str,
+    doc: &serde_json::Value,
+    now: i64,
+) -> Option<Vec<u8>> {
+    use lettre::message::header::ContentType;
+    use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
+    let from: Mailbox = format!("{} <{}>", settings.email.from_name, settings.email.from_address).parse().ok()?;
+    let date = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(now).unwrap_or(0));
+    let note = format!(
+        "As you asked, here is a copy of the records {} holds about you, attached as a JSON file.\n\n\
+         If you did not ask for it, tell the clinic.\n",
+        settings.email.from_name
+    );
+    let json = ContentType::parse("application/json").ok()?;
+    Message::builder()
+        .from(from)
+        .to(to.parse().ok()?)
+        .subject(format!("Your records at {}", settings.email.from_name))
+        .message_id(Some(format!("<{}>", crate::channels::email::our_message_id(settings.email.domain()))))
+        .date(date)
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain(note))
+                .singlepart(Attachment::new("records.json".into()).body(doc.to_string(), json)),
+        )
+        .ok()
+        .map(|m| m.formatted())
 }
 
 /// The second person's approval: the erasure runs, the receipt closes the request.

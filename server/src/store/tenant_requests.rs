@@ -111,6 +111,16 @@ impl TenantTx<'_> {
         Ok(Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned())))
     }
 
+    /// A second person's approval of an open request (once): for an access
+    /// request, that its clinical part may go to the patient.
+    pub fn approve_request(&self, id: &str, staff: &str) -> Result<bool, StoreError> {
+        Ok(self.tx.execute(
+            "UPDATE rights_requests SET approved_by = ?2
+             WHERE id = ?1 AND status = 'open' AND approved_by IS NULL AND requested_by <> ?2",
+            params![id, staff],
+        )? == 1)
+    }
+
     /// Marks a request done (once), with who approved it and the receipt.
     pub fn complete_request(
         &self,

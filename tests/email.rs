@@ -66,7 +66,12 @@ async fn clinic(smtp_port: Option<u16>) -> Clinic {
     let hid = h["session_id"].as_str().unwrap();
     // A typed address is a claim: intake makes the record it belongs to.
     harbor.ok(Method::PATCH, &format!("/v1/sessions/{hid}/customer"), Some(json!({"name": "Hal Harbor"}))).await;
+    // L1: an address a session only typed is no default destination...
     let body = json!({"subject": "Harbor", "text": "Harbor says hi"});
+    let (status, e) = harbor.post(&format!("/v1/sessions/{hid}/email/outbound"), body).await;
+    assert_eq!((status, e["error"].as_str()), (409, Some("no_email_address")), "{e}");
+    // ...the agent names it.
+    let body = json!({"to": "h@harbor.example", "subject": "Harbor", "text": "Harbor says hi"});
     let other = harbor.ok(Method::POST, &format!("/v1/sessions/{hid}/email/outbound"), Some(body)).await;
     let other = other["message_id"].as_str().unwrap().to_owned();
     Clinic { env, server, email, chat, conversation: open["conversation_id"].clone(), ours, other }
@@ -240,7 +245,8 @@ async fn outbound_email_is_delivered_by_a_real_smtp_server() {
     let at = zone.next_weekday_at(c.server.clock.now_ms(), jiff::civil::Weekday::Tuesday, 14, 0).unwrap();
     let body = json!({"starts_at": zone.rfc3339(at), "reason": "knee pain"});
     let apt = c.chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;
-    let body = json!({"subject": "Booked", "text": "See you then.", "appointment_id": apt["id"]});
+    // The address the call gave is unverified: named, not assumed (L1).
+    let body = json!({"to": MARIA, "subject": "Booked", "text": "See you then.", "appointment_id": apt["id"]});
     let (status, sent) = c.chat.post(&format!("/v1/sessions/{sid}/email/outbound"), body).await;
     assert_eq!(status, 201, "{sent}");
     assert_eq!(sent["delivery"], "smtp");
@@ -258,7 +264,7 @@ async fn outbound_email_is_delivered_by_a_real_smtp_server() {
     // The relay goes away: 502, the error names no address, the failure is audited.
     let _ = smtp.child.kill();
     let _ = smtp.child.wait();
-    let body = json!({"subject": "Again", "text": "Second try."});
+    let body = json!({"to": MARIA, "subject": "Again", "text": "Second try."});
     let (status, v) = c.chat.post(&format!("/v1/sessions/{sid}/email/outbound"), body).await;
     assert_eq!((status, v["error"].as_str().unwrap()), (502, "email_send_failed"), "{v}");
     assert!(!v["message"].as_str().unwrap().contains(MARIA), "{v}");

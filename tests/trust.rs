@@ -8,6 +8,7 @@ mod util;
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use throughline::Clock as _;
 use util::api::Api;
 use util::clinic::*;
 
@@ -238,12 +239,36 @@ async fn l5_trusting_the_pbx_does_not_trust_sms_senders() {
 /// and so is what a person types.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn l9_a_login_email_in_another_case_signs_in() {
-    use throughline::Clock as _;
     let c = util::console::clinic().await;
     let ana = util::console::add_staff(&c.env, "ana@sunrise-clinic.example", "front_desk", false);
     let mut b = util::console::Browser::new(c.server.console.unwrap(), &c.ca);
     let code = c.env.installation().danger_staff_totp_at(&ana, c.server.clock.now_ms()).unwrap();
     let p = b.login("Ana@Sunrise-Clinic.EXAMPLE", util::console::PASSWORD, &code).await;
     assert_eq!((p.status, p.location.as_deref()), (303, Some("/")), "{}", p.body);
+    c.server.stop().await;
+}
+
+/// L1: the clinic reaches a patient only at identifiers verified on file.
+/// A number and an address typed into a chat and kept by intake are linked
+/// unverified: neither is where a callback or an email goes by default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_callbacks_and_mail_go_only_to_verified_identifiers() {
+    let c = clinic();
+    let body = json!({"identifiers": {"phone": "+1 415 555 0177", "email": "typed@example.net"}});
+    let s = sid(&c.chat.ok(Method::POST, "/v1/sessions", Some(body)).await);
+    let intake = json!({"name": "Typed Person", "date_of_birth": "1970-01-01"});
+    c.chat.ok(Method::PATCH, &format!("/v1/sessions/{s}/customer"), Some(intake)).await;
+    let now = time::OffsetDateTime::from_unix_timestamp(c.server.clock.now_ms() / 1000).unwrap();
+    let rfc = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let window = json!({"window_start": rfc(now), "window_end": rfc(now + time::Duration::hours(2))});
+    let (status, e) = c.chat.post(&format!("/v1/sessions/{s}/callbacks"), window.clone()).await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("phone_required")), "{e}");
+    let body = json!({"subject": "Hello", "text": "From the clinic."});
+    let (status, e) = c.chat.post(&format!("/v1/sessions/{s}/email/outbound"), body).await;
+    assert_eq!((status, e["error"].as_str()), (409, Some("no_email_address")), "{e}");
+    // Named explicitly by the agent, they are used.
+    let mut named = window;
+    named["phone"] = json!("+1 415 555 0177");
+    c.chat.ok(Method::POST, &format!("/v1/sessions/{s}/callbacks"), Some(named)).await;
     c.server.stop().await;
 }

@@ -93,8 +93,9 @@ pub fn request(
     };
     let phone = match given {
         Some(p) => zeroize::Zeroizing::new(p.value().to_owned()),
-        None => tx.latest_identifier(&customer, IdentifierKind::Phone)?.ok_or_else(|| {
-            ContinuityError::bad("phone_required", "no phone number is on file for this patient: give one")
+        // Only a number verified on file is the default (L1).
+        None => tx.identifier_on_file(&customer, IdentifierKind::Phone)?.ok_or_else(|| {
+            ContinuityError::bad("phone_required", "no verified phone number is on file for this patient: give one")
         })?,
     };
     let id = format!("cb_{}", uuid::Uuid::new_v4().simple());

@@ -357,24 +357,6 @@ impl TenantTx<'_> {
         Ok(id)
     }
 
-    /// The most recently seen linked identifier of a kind (to reach the
-    /// patient: where to send an email, which number to call back).
-    pub fn latest_identifier(
-        &self,
-        customer: &CustomerId,
-        kind: IdentifierKind,
-    ) -> Result<Option<Zeroizing<String>>, StoreError> {
-        let ct: Option<Vec<u8>> = self
-            .tx
-            .prepare_cached(
-                "SELECT value_ct FROM identifiers WHERE customer_id = ?1 AND kind = ?2 AND unlinked_at IS NULL
-                 ORDER BY last_seen DESC, id DESC LIMIT 1",
-            )?
-            .query_row(params![customer.as_str(), kind.as_str()], |r| r.get(0))
-            .optional()?;
-        ct.map(|ct| self.open_identifier(customer, kind, &ct)).transpose()
-    }
-
     /// An identifier's value, unsealed with its patient's key.
     pub(super) fn open_identifier(
         &self,

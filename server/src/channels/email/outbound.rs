@@ -140,9 +140,11 @@ pub fn compose(
             )?;
             zeroize::Zeroizing::new(id.value().to_owned())
         }
-        None => tx.latest_identifier(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {
+        // Only an address verified on file is a default destination (L1): one
+        // a session merely offered could be anybody's.
+        None => tx.identifier_on_file(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {
             code: "no_email_address",
-            message: "no email address is on file for this patient: give `to`".into(),
+            message: "no verified email address is on file for this patient: give `to`".into(),
         })?,
     };
     let mut body = req.text.trim_end().to_owned();

@@ -43,9 +43,10 @@ pub fn staff_reply(
             message: "this conversation is closed; the patient's next email opens a new one".into(),
         });
     }
-    let to = tx.latest_identifier(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {
+    // Only to an address verified on file (L1).
+    let to = tx.identifier_on_file(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {
         code: "no_email_address",
-        message: "no email address is on file for this patient".into(),
+        message: "no verified email address is on file for this patient".into(),
     })?;
     let body = text.trim_end().to_owned();
     let (id, raw) = build_message(settings, &to, subject, &body, None, now)?;

@@ -364,8 +364,11 @@ async fn retell_events_and_functions() {
     assert_eq!(post(inbound.clone(), "wrong-key", 0).await.0, 401);
     assert_eq!(post(inbound, key, 301_000).await.0, 401, "stale");
 
+    // Retell keeps the metadata the bridge answered with (session and tag)
+    // and sends it back on every later event of the call.
+    let metadata = answer["call_inbound"]["metadata"].clone();
     let call = json!({"call_id": "Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6", "agent_id": "agent_1", "call_type": "phone_call", "direction": "inbound",
-        "from_number": NUMBER, "to_number": "+14155559999", "metadata": {"throughline_session": session}});
+        "from_number": NUMBER, "to_number": "+14155559999", "metadata": metadata});
     let (status, answer) = post(
         json!({"name": "save_intake", "call": call, "args": {"name": "Ana Ruiz", "date_of_birth": "1990-07-01"}}),
         key,
@@ -417,6 +420,45 @@ async fn healthz_reports_the_link_to_the_core() {
     let (status, answer) =
         b.post_json("/vapi/sunrise-vapi", &[("x-vapi-secret", "x")], &vapi("assistant-request", "c", json!({}))).await;
     assert_eq!((status, answer), (200, json!({"assistantId": "a"})));
+}
+
+/// L4: a call started by someone else (Vapi's web SDK with the public key)
+/// with `assistantOverrides.metadata` naming a patient's session never acts
+/// in that session: the bridge trusts only metadata carrying its own tag.
+#[tokio::test]
+async fn call_metadata_without_the_bridges_tag_names_no_session() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise", "--time-zone", "America/Los_Angeles"]);
+    let voice = env.issue("sunrise", "voice");
+    let server = env.serve();
+    let s = secret(&env, "vapi", "vapi-shared-secret");
+    let b = env.bridge(&server, &route("sunrise-vapi", "vapi", &voice, &s, "assistant_id = \"asst_sunrise\""));
+    let (_, answer) = b.post_json("/vapi/sunrise-vapi", SECRET, &vapi("assistant-request", "call-1", json!({}))).await;
+    let metadata = &answer["assistantOverrides"]["metadata"];
+    let maria = metadata["throughline_session"].as_str().unwrap().to_owned();
+    assert_eq!(metadata["throughline_tag"].as_str().map(str::len), Some(64), "{answer}");
+
+    // Another call, from another number, claiming Maria's session.
+    let mut evil = serde_json::from_slice::<Value>(&vapi(
+        "tool-calls",
+        "call-evil",
+        json!({"toolCallList": [tool("e1", "remember", json!({"key": "pending_booking_date", "value": "Never"}))]}),
+    ))
+    .unwrap();
+    evil["message"]["call"]["customer"]["number"] = json!("+14155550199");
+    evil["message"]["customer"]["number"] = json!("+14155550199");
+    evil["message"]["call"]["assistantOverrides"] = json!({"metadata": {"throughline_session": maria}});
+    let (status, _) = b.post_json("/vapi/sunrise-vapi", SECRET, evil.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    // A forged tag is no better.
+    evil["message"]["call"]["assistantOverrides"]["metadata"]["throughline_tag"] = json!("00".repeat(32));
+    evil["message"]["call"]["id"] = json!("call-evil-2");
+    evil["message"]["toolCallList"][0]["id"] = json!("e2");
+    let (status, _) = b.post_json("/vapi/sunrise-vapi", SECRET, evil.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    let core = Api { http: client(&voice), base: server.url("") };
+    let ctx = core.ok(reqwest::Method::GET, &format!("/v1/sessions/{maria}/context"), None).await;
+    assert_eq!(ctx["state"].get("pending_booking_date"), None, "another call wrote into Maria's session: {ctx}");
 }
 
 /// L6: a webhook body trickled in byte by byte holds its connection no

@@ -67,11 +67,17 @@ async fn place(
         Platform::Vapi => {
             let key = r.api_key.as_ref().ok_or("no_api_key")?;
             let key = std::str::from_utf8(key.expose_secret()).map_err(|_| "api_key_not_utf8")?;
-            platform.post(url).bearer_auth(key).json(&outbound::vapi_call(&r.cfg, o, phone, ctx))
+            platform.post(url).bearer_auth(key).json(&outbound::vapi_call(
+                &r.cfg,
+                o,
+                phone,
+                ctx,
+                r.secret.expose_secret(),
+            ))
         }
         Platform::Retell => {
             let key = std::str::from_utf8(r.secret.expose_secret()).map_err(|_| "api_key_not_utf8")?;
-            platform.post(url).bearer_auth(key).json(&outbound::retell_call(o, phone, ctx))
+            platform.post(url).bearer_auth(key).json(&outbound::retell_call(o, phone, ctx, r.secret.expose_secret()))
         }
         Platform::Twilio => {
             let token = std::str::from_utf8(r.secret.expose_secret()).map_err(|_| "auth_token_not_utf8")?;

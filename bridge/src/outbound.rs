@@ -25,7 +25,7 @@ pub fn call_path(platform: Platform, outbound: &Outbound) -> String {
 
 /// Vapi `POST /call`: the route's assistant, its number, the patient's
 /// number and the resume context for this call only.
-pub fn vapi_call(route: &Route, outbound: &Outbound, phone: &str, ctx: &Context) -> Value {
+pub fn vapi_call(route: &Route, outbound: &Outbound, phone: &str, ctx: &Context, secret: &[u8]) -> Value {
     let first = match &route.first_message {
         Some(t) => ctx.first_message(Some(t)),
         None => CALLBACK_FIRST_MESSAGE.to_owned(),
@@ -37,19 +37,19 @@ pub fn vapi_call(route: &Route, outbound: &Outbound, phone: &str, ctx: &Context)
         "assistantOverrides": {
             "variableValues": ctx.variables(),
             "firstMessage": first,
-            "metadata": {"throughline_session": ctx.session_id}
+            "metadata": crate::sig::session_metadata(secret, &ctx.session_id)
         }
     })
 }
 
 /// Retell's create-phone-call: string dynamic variables, the session in
 /// metadata (sent back with every event of the call).
-pub fn retell_call(outbound: &Outbound, phone: &str, ctx: &Context) -> Value {
+pub fn retell_call(outbound: &Outbound, phone: &str, ctx: &Context, secret: &[u8]) -> Value {
     json!({
         "from_number": outbound.from,
         "to_number": phone,
         "retell_llm_dynamic_variables": ctx.variables(),
-        "metadata": {"throughline_session": ctx.session_id}
+        "metadata": crate::sig::session_metadata(secret, &ctx.session_id)
     })
 }
 
@@ -125,13 +125,23 @@ mod tests {
             chatwoot_api: None,
             portal_key_file: None,
         };
-        let v = vapi_call(&route, &o, "+14155550100", &ctx());
+        let v = vapi_call(&route, &o, "+14155550100", &ctx(), b"route-secret");
         assert_eq!(v["assistantId"], "asst");
         assert_eq!(v["phoneNumberId"], "pn_1");
         assert_eq!(v["customer"]["number"], "+14155550100");
         assert_eq!(v["assistantOverrides"]["metadata"]["throughline_session"], "ses_1");
         assert_eq!(v["assistantOverrides"]["firstMessage"], CALLBACK_FIRST_MESSAGE);
-        let r = retell_call(&outbound("+14155559999", None), "+14155550100", &ctx());
+        let r = retell_call(&outbound("+14155559999", None), "+14155550100", &ctx(), b"route-secret");
+        // The session rides with its tag: only this route's secret makes one (L4).
+        let tagged = |m: &Value| {
+            crate::sig::tagged_session(
+                b"route-secret",
+                m["throughline_session"].as_str(),
+                m["throughline_tag"].as_str(),
+            )
+        };
+        assert_eq!(tagged(&r["metadata"]).as_deref(), Some("ses_1"));
+        assert_eq!(tagged(&v["assistantOverrides"]["metadata"]).as_deref(), Some("ses_1"));
         assert_eq!((r["from_number"].as_str(), r["to_number"].as_str()), (Some("+14155559999"), Some("+14155550100")));
         assert!(r["retell_llm_dynamic_variables"].as_object().unwrap().values().all(Value::is_string));
         let t = outbound("+14155559999", Some("AC1"));

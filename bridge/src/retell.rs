@@ -38,8 +38,17 @@ pub struct Call {
     pub from_number: Option<String>,
     pub to_number: Option<String>,
     pub inbound: bool,
-    /// What the bridge put in `metadata` when the call came in.
-    pub session: Option<String>,
+    /// What the bridge put in `metadata` (at `call_inbound`, or placing
+    /// the call); trusted only with its tag ([`Call::session`]).
+    pub metadata_session: Option<String>,
+    pub metadata_tag: Option<String>,
+}
+
+impl Call {
+    /// The session the bridge itself named for this call (L4).
+    pub fn session(&self, secret: &[u8]) -> Option<String> {
+        crate::sig::tagged_session(secret, self.metadata_session.as_deref(), self.metadata_tag.as_deref())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +97,8 @@ fn call(v: &Value) -> Result<Call, String> {
         from_number: s(c, "from_number"),
         to_number: s(c, "to_number"),
         inbound: c.get("direction").and_then(Value::as_str) != Some("outbound"),
-        session: c.get("metadata").and_then(|m| s(m, "throughline_session")),
+        metadata_session: c.get("metadata").and_then(|m| s(m, "throughline_session")),
+        metadata_tag: c.get("metadata").and_then(|m| s(m, "throughline_tag")),
     })
 }
 
@@ -138,12 +148,13 @@ fn turns(list: Option<&Value>) -> Vec<Turn> {
 /// The inbound webhook's answer: string dynamic variables and the session
 /// in metadata, which Retell keeps on the call and sends back with every
 /// later event and function call.
-pub fn inbound_response(ctx: Option<&Context>) -> Value {
+pub fn inbound_response(ctx: Option<&Context>, secret: &[u8]) -> Value {
     match ctx {
         None => json!({"call_inbound": {}}),
         Some(ctx) => {
             let vars: BTreeMap<String, String> = ctx.variables();
-            json!({"call_inbound": {"dynamic_variables": vars, "metadata": {"throughline_session": ctx.session_id}}})
+            let metadata = crate::sig::session_metadata(secret, &ctx.session_id);
+            json!({"call_inbound": {"dynamic_variables": vars, "metadata": metadata}})
         }
     }
 }
@@ -181,7 +192,14 @@ mod tests {
             "metadata":{"throughline_session":"ses_1"},"disconnection_reason":"user_hangup",
             "transcript_object":[{"role":"agent","content":"Hi, how can I help?","words":[]},{"role":"user","content":"Move my visit","words":[]}]}}"#;
         let Event::Ended { call, disconnection_reason, turns } = parse(ended).unwrap() else { panic!("ended") };
-        assert_eq!(call.session.as_deref(), Some("ses_1"));
+        // Metadata without the bridge's tag names no session (L4).
+        assert_eq!(call.metadata_session.as_deref(), Some("ses_1"));
+        assert_eq!(call.session(b"key"), None);
+        let tagged = String::from_utf8_lossy(ended)
+            .replace(r#"{"throughline_session":"ses_1"}"#, &crate::sig::session_metadata(b"key", "ses_1").to_string());
+        let Event::Ended { call, .. } = parse(tagged.as_bytes()).unwrap() else { panic!("ended") };
+        assert_eq!(call.session(b"key").as_deref(), Some("ses_1"));
+        assert_eq!(call.session(b"another route's key"), None);
         assert_eq!(disconnection_reason, "user_hangup");
         assert_eq!(turns[1], Turn { speaker: "patient", text: "Move my visit".into(), index: 1 });
         let f = br#"{"name":"remember","call":{"call_id":"c"},"args":{"key":"k","value":"v"}}"#;

@@ -29,6 +29,24 @@ pub fn mac(algorithm: HmacAlgorithm, key: &[u8], msg: &[u8]) -> Vec<u8> {
     hmac::sign(&hmac::Key::new(alg, key), msg).as_ref().to_vec()
 }
 
+/// The session the bridge names in a call's platform metadata, with its
+/// tag: an HMAC under the route's secret, which the platform echoes back.
+/// Anyone who can start a call with metadata of their choosing (Vapi's web
+/// SDK with the public key, Retell's create-web-call) cannot make one (L4).
+pub fn session_metadata(secret: &[u8], session: &str) -> serde_json::Value {
+    serde_json::json!({"throughline_session": session, "throughline_tag": session_tag(secret, session)})
+}
+
+fn session_tag(secret: &[u8], session: &str) -> String {
+    hex::encode(mac(HmacAlgorithm::Sha256, secret, format!("throughline-session:v1\n{session}").as_bytes()))
+}
+
+/// The session named in metadata, only when its tag is the bridge's own.
+pub fn tagged_session(secret: &[u8], session: Option<&str>, tag: Option<&str>) -> Option<String> {
+    let (session, tag) = (session?, tag?);
+    same(session_tag(secret, session).as_bytes(), tag.as_bytes()).then(|| session.to_owned())
+}
+
 /// Equal in constant time (for equal lengths).
 pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

@@ -12,9 +12,18 @@ pub struct Call {
     pub id: String,
     /// The caller's number (`call.customer.number`, else `customer.number`).
     pub customer_number: Option<String>,
-    /// The session the bridge put in `assistantOverrides.metadata` when it
-    /// placed this call (a callback), which Vapi sends back on the call.
-    pub session: Option<String>,
+    /// The session the bridge put in `assistantOverrides.metadata`, which
+    /// Vapi sends back on the call; trusted only with its tag
+    /// ([`Call::session`]).
+    pub metadata_session: Option<String>,
+    pub metadata_tag: Option<String>,
+}
+
+impl Call {
+    /// The session the bridge itself named for this call (L4).
+    pub fn session(&self, secret: &[u8]) -> Option<String> {
+        crate::sig::tagged_session(secret, self.metadata_session.as_deref(), self.metadata_tag.as_deref())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,8 +96,13 @@ fn call(m: &Value) -> Result<Call, String> {
         .or_else(|| str_at(m, &["customer", "number"]))
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
-    let session = str_at(m, &["call", "assistantOverrides", "metadata", "throughline_session"]).map(str::to_owned);
-    Ok(Call { id, customer_number, session })
+    let meta = |k: &str| str_at(m, &["call", "assistantOverrides", "metadata", k]).map(str::to_owned);
+    Ok(Call {
+        id,
+        customer_number,
+        metadata_session: meta("throughline_session"),
+        metadata_tag: meta("throughline_tag"),
+    })
 }
 
 /// Parses a Vapi server message body.
@@ -161,7 +175,12 @@ fn turns(messages: Option<&Value>) -> Vec<Turn> {
 
 /// The answer to `assistant-request`: the route's assistant with this
 /// call's context in `assistantOverrides` (per call; never stored config).
-pub fn assistant_response(assistant_id: &str, ctx: Option<&Context>, first_message: Option<&str>) -> Value {
+pub fn assistant_response(
+    assistant_id: &str,
+    ctx: Option<&Context>,
+    first_message: Option<&str>,
+    secret: &[u8],
+) -> Value {
     match ctx {
         None => json!({"assistantId": assistant_id}),
         Some(ctx) => json!({
@@ -169,7 +188,7 @@ pub fn assistant_response(assistant_id: &str, ctx: Option<&Context>, first_messa
             "assistantOverrides": {
                 "variableValues": ctx.variables(),
                 "firstMessage": ctx.first_message(first_message),
-                "metadata": {"throughline_session": ctx.session_id}
+                "metadata": crate::sig::session_metadata(secret, &ctx.session_id)
             }
         }),
     }
@@ -193,7 +212,12 @@ mod tests {
             "call":{"id":"c0a8","orgId":"o","type":"inboundPhoneCall","phoneCallProvider":"twilio",
                     "phoneCallProviderId":"CA1","phoneNumberId":"pn_1","customer":{"number":"+15559871234"}},
             "phoneNumber":{"id":"pn_1","number":"+15551234567"},"customer":{"number":"+15559871234"}}}"#;
-        let want = Call { id: "c0a8".into(), customer_number: Some("+15559871234".into()), session: None };
+        let want = Call {
+            id: "c0a8".into(),
+            customer_number: Some("+15559871234".into()),
+            metadata_session: None,
+            metadata_tag: None,
+        };
         assert_eq!(parse(body).unwrap(), Message::AssistantRequest(want));
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use super::{Bridge, header, malformed, now_ms, route_and_body, unauthorized};
@@ -38,7 +39,7 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
                     None
                 }
             };
-            ("call_inbound", HttpResponse::Ok().json(retell::inbound_response(ctx.as_ref())))
+            ("call_inbound", HttpResponse::Ok().json(retell::inbound_response(ctx.as_ref(), r.secret.expose_secret())))
         }
         Event::Function { call, name: tool, args } => {
             let outcome = match session(&bridge, r, &call).await {
@@ -75,7 +76,8 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
 /// (outbound calls, numbers without the inbound webhook) one opened with
 /// the call id.
 async fn session(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Result<String, CoreError> {
-    if let Some(s) = call.session.clone().or_else(|| bridge.memo.session(&r.cfg.name, &call.call_id)) {
+    let tagged = call.session(r.secret.expose_secret());
+    if let Some(s) = tagged.or_else(|| bridge.memo.session(&r.cfg.name, &call.call_id)) {
         return Ok(s);
     }
     let number = if call.inbound { &call.from_number } else { &call.to_number };

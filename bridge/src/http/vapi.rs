@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use super::{Bridge, header, malformed, now_ms, route, route_and_body, unauthorized};
@@ -80,17 +81,17 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
 async fn assistant_request(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Value {
     let assistant = r.cfg.assistant_id.as_deref().unwrap_or_default();
     let Some(number) = &call.customer_number else {
-        return vapi::assistant_response(assistant, None, None);
+        return vapi::assistant_response(assistant, None, None, &[]);
     };
     match r.core.open(number, Some(&call.id), None).await {
         Ok(ctx) => {
             bridge.memo.remember_session(&r.cfg.name, &call.id, &ctx.session_id);
-            vapi::assistant_response(assistant, Some(&ctx), r.cfg.first_message.as_deref())
+            vapi::assistant_response(assistant, Some(&ctx), r.cfg.first_message.as_deref(), r.secret.expose_secret())
         }
         Err(e) => {
             // The call still goes ahead, with the assistant and no context.
             tracing::warn!(route = r.cfg.name, code = e.code(), "no session for the call");
-            vapi::assistant_response(assistant, None, None)
+            vapi::assistant_response(assistant, None, None, &[])
         }
     }
 }
@@ -99,7 +100,7 @@ async fn assistant_request(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Value
 /// the bridge placed), or found again through the core by the call id (the
 /// same session while it is open).
 pub(super) async fn session(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Result<String, CoreError> {
-    if let Some(s) = bridge.memo.session(&r.cfg.name, &call.id).or_else(|| call.session.clone()) {
+    if let Some(s) = bridge.memo.session(&r.cfg.name, &call.id).or_else(|| call.session(r.secret.expose_secret())) {
         return Ok(s);
     }
     let number = call.customer_number.as_deref().ok_or(CoreError::Refused {

@@ -83,10 +83,16 @@ async fn the_officer_proves_the_trail_intact_and_finds_who_read_the_patient() {
     std::fs::write(&bundle, &p.body).unwrap();
     let out = c.env.ok(&["audit", "verify", bundle.to_str().unwrap(), "--key", &key]);
     assert!(out.contains("verified 1 records: each unchanged and included in the signed checkpoint"), "{out}");
+    assert!(out.contains("exactly the records the signed search found"), "{out}");
     let forged = c.env.tmp.path().join("forged.jsonl");
     std::fs::write(&forged, p.body.replace("\"role\":\"clinician\"", "\"role\":\"front_desk\"")).unwrap();
     let err = c.env.fails(&mut c.env.cmd(&["audit", "verify", forged.to_str().unwrap(), "--key", &key]));
     assert!(err.contains("altered"), "{err}");
+    // L7: the record left out of the file is noticed (the list is signed).
+    let thinned = c.env.tmp.path().join("thinned.jsonl");
+    std::fs::write(&thinned, p.body.lines().next().unwrap()).unwrap();
+    let err = c.env.fails(&mut c.env.cmd(&["audit", "verify", thinned.to_str().unwrap(), "--key", &key]));
+    assert!(err.contains("records were dropped"), "{err}");
 
     // An exported copy with one record altered: the upload shows it broken.
     let whole = c.env.tmp.path().join("whole.jsonl");

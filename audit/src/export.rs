@@ -32,6 +32,10 @@ pub enum VerifyError {
     Rewritten { size: u64 },
     #[error("a range export (records {first}..{last}) cannot be checked against a checkpoint: export the whole trail")]
     RangeWithCheckpoint { first: u64, last: u64 },
+    #[error("the bundle's signed list of records does not verify: {0}")]
+    ManifestSignature(String),
+    #[error("the bundle's records are not the ones its signed list names: records were dropped, added or repeated")]
+    Incomplete,
 }
 
 /// One export line: the record and its stored hash.

@@ -146,8 +146,14 @@ fn verify(file: &Path, checkpoint: Option<&Path>, key: Option<&str>) -> anyhow::
         let key = key.context("a console export verifies with the tenant's key: give --key (from `audit key`)")?;
         let v = audit::bundle::verify(&bytes, &audit::VerifierKey::parse(key)?)?;
         println!(
-            "verified {} records: each unchanged and included in the signed checkpoint at size {}",
-            v.records, v.checkpoint_size
+            "verified {} records: each unchanged and included in the signed checkpoint at size {}; {}",
+            v.records,
+            v.checkpoint_size,
+            if v.complete {
+                "exactly the records the signed search found (none dropped, repeated or added)"
+            } else {
+                "no signed list of records: this file cannot show that none were left out"
+            }
         );
         return Ok(());
     }

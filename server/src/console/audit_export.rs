@@ -53,7 +53,9 @@ pub(super) async fn export(
             let tx = store.transaction()?;
             let picked: Vec<_> = tx.audit_search(&f)?.into_iter().filter(|(r, _)| r.seq <= size).collect();
             tx.commit()?;
-            let mut out = audit::bundle::header(&note, &filter_text);
+            let seqs: Vec<u64> = picked.iter().map(|(r, _)| r.seq).collect();
+            let signature = store.sign_bundle_manifest(size, &filter_text, &seqs)?;
+            let mut out = audit::bundle::header(&note, &filter_text, &seqs, &signature);
             for (r, h) in &picked {
                 let i = usize::try_from(r.seq.saturating_sub(1)).unwrap_or(0);
                 out.push('\n');
@@ -120,8 +122,14 @@ fn check(bytes: &[u8], note: Option<&str>, key: &audit::VerifierKey) -> (bool, S
             Ok(v) => (
                 true,
                 format!(
-                    "{} records, each unchanged and in the signed checkpoint at record {}.",
-                    v.records, v.checkpoint_size
+                    "{} records, each unchanged and in the signed checkpoint at record {}; {}",
+                    v.records,
+                    v.checkpoint_size,
+                    if v.complete {
+                        "exactly the records the signed search found (none dropped, repeated or added)."
+                    } else {
+                        "this file has no signed list of records, so it cannot show that none were left out."
+                    }
                 ),
                 "bundle".into(),
             ),
@@ -135,11 +143,19 @@ fn check(bytes: &[u8], note: Option<&str>, key: &audit::VerifierKey) -> (bool, S
     match audit::export::verify(&records, note.map(|n| (n, key))) {
         Ok(v) => (
             true,
-            format!(
-                "{} records verified; consistent with the signed checkpoint at record {}.",
-                v.records,
-                v.checkpoint_size.unwrap_or(0)
-            ),
+            match v.checkpoint_size {
+                Some(k) if k > 0 => format!(
+                    "{} records verified as one chain; the first {k} are anchored by the signed checkpoint, \
+                     the last {} are not (a later checkpoint would anchor them).",
+                    v.records,
+                    v.records.saturating_sub(k)
+                ),
+                _ => format!(
+                    "{} records verified as one chain, but no signed checkpoint anchors them: \
+                     a whole rewritten trail would verify too.",
+                    v.records
+                ),
+            },
             "export".into(),
         ),
         Err(e) => (false, format!("does not verify: {e}."), "export_broken".into()),

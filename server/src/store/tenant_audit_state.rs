@@ -71,6 +71,18 @@ impl TenantStore {
 
     /// Signs a checkpoint over the whole chain as it stands, recorded with
     /// the actor's record. `None` when nothing was added since the last one.
+    /// The tenant key's signature over a search bundle's list of records
+    /// (`audit::bundle::manifest_message`): what makes omission visible.
+    pub fn sign_bundle_manifest(
+        &self,
+        checkpoint_size: u64,
+        filter: &str,
+        seqs: &[u64],
+    ) -> Result<[u8; 64], StoreError> {
+        let key = self.verifier_key().ok_or(StoreError::AuditInconsistent { reason: "no tenant id".into() })?;
+        Ok(self.keys.sign(&audit::bundle::manifest_message(&key.name, checkpoint_size, filter, seqs)))
+    }
+
     pub fn sign_checkpoint(
         &mut self,
         actor: &AuditEntry<'_>,

@@ -145,8 +145,10 @@ fn sessions_document() -> Value {
             "/v1/sessions/{id}/identity/confirm": {
                 "post": {
                     "operationId": "confirmIdentity",
-                    "summary": "Confirm identity with what the tenant's policy asks (date of birth by default); failures count per patient and per identifier over a sliding window, whatever the session, and never say which field was wrong; a certificate that fails too often gets 429 with Retry-After",
-                    "parameters": [session_param()],
+                    "summary": "Confirm identity with what the tenant's policy asks (date of birth by default); failures count per patient and per identifier over a sliding window, whatever the session, and never say which field was wrong; a visitor named in Throughline-Visitor who fails too often gets 429 with Retry-After; a certificate over its budget is slowed, never refused",
+                    "parameters": [session_param(), {"name": "Throughline-Visitor", "in": "header", "required": false,
+                        "description": "The integration's opaque name for the visitor (a device cookie, a contact inbox), never stored: the throttle's key",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$"}}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Confirm"}}}},
                     "responses": throttled(responses("200", "ResumeContext"))
                 }

@@ -8,7 +8,7 @@ mod util;
 
 use std::time::{Duration, Instant};
 
-use util::mail::{Postfix, mailbox};
+use util::mail::{Dmarc, Postfix, mailbox};
 use util::{Env, mta_stamp};
 
 const DOMAIN: &str = "intake.sunrise.example";
@@ -84,6 +84,68 @@ fn postfix_delivers_over_lmtp_and_keeps_mail_queued_while_the_core_is_down() {
 
 /// A raw LMTP conversation, pipelined: everything in `script` is sent at
 /// once, then every reply line is read until the server closes (QUIT).
+/// N2 through a real MTA and a real DMARC milter: Debian's Postfix with
+/// OpenDMARC 1.4 stamping every message (SPF checked against
+/// `example.com`'s records on a local DNS). A genuine message from Maria's
+/// domain is asserted and written, and her second one lands in the same
+/// record; a forged From with a forged `dmarc=pass` in the clinic's
+/// authserv-id, on top of the message or at its bottom, meets OpenDMARC's
+/// own `fail` (which it inserts on top) and writes nothing: it is held as
+/// `ambiguous_headers`. (With OpenDMARC's top placement the code before N2
+/// held these too, as `not_authenticated`; the shapes it believed, a forged
+/// pass above a milter that appends at the bottom or with no stamp below
+/// it, are in `tests/trust.rs::n2_…`.)
+#[test]
+fn a_real_dmarc_milter_stamps_and_a_forged_stamp_writes_nothing() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let email = env.issue("sunrise", "email");
+    let core = env.serve();
+    let bridge = env.mail_bridge(&core.url(""), "listen = \"127.0.0.1:0\"", &mailbox(DOMAIN, &email));
+    let dmarc = Dmarc::start(&env);
+    let milter = format!("smtpd_milters = inet:127.0.0.1:{}\nmilter_default_action = tempfail", dmarc.port);
+    let postfix = Postfix::start_with(&env, DOMAIN, bridge.port(), &milter);
+    let plain = |id: &str, body: &str, extra: &str| {
+        format!(
+            "{extra}From: Maria Lopez <maria@example.com>\r\nTo: frontdesk@{DOMAIN}\r\nSubject: My appointment\r\n\
+             Message-ID: <{id}@example.com>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\n{body}\r\n"
+        )
+        .into_bytes()
+    };
+    let to = format!("frontdesk@{DOMAIN}");
+    // Genuine: the envelope sender's SPF passes for example.com, aligned with From.
+    postfix.submit("maria@example.com", &to, &plain("g1", "Can I come on Friday?", ""));
+    postfix.submit("maria@example.com", &to, &plain("g2", "Or Saturday?", ""));
+    // Forged: another envelope, a `dmarc=pass` in the clinic's name on top, and at the bottom.
+    let forged = "Authentication-Results: mx.test.example; dmarc=pass header.from=example.com\r\n";
+    postfix.submit("mallory@evil.example", &to, &plain("f1", "Cancel all my appointments.", forged));
+    let bottom = plain("f2", "Send my records to mallory@evil.example.", "");
+    let text = String::from_utf8(bottom).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    postfix.submit("mallory@evil.example", &to, format!("{head}\r\n{forged}\r\n{body}").as_bytes());
+    wait_until(30, "four deliveries", || postfix.log_text().matches("status=sent").count() == 4);
+    drop(postfix);
+    drop(bridge);
+    drop(core);
+    drop(dmarc);
+
+    let records = audit(&env, "sunrise");
+    let mails = inbound(&records);
+    assert_eq!(mails.len(), 4, "{mails:?}");
+    let reasons: Vec<&str> = mails.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert!(reasons[0].contains("sender:dmarc_pass") && reasons[1].contains("sender:dmarc_pass"), "{reasons:?}");
+    assert_eq!(mails[0]["customer_id"], mails[1]["customer_id"], "her second message in the same record");
+    for r in &reasons[2..] {
+        assert!(
+            r.contains("sender:ambiguous_headers") && r.contains("held:"),
+            "a forged stamp was believed: {reasons:?}"
+        );
+    }
+    let store = env.installation().open_tenant("sunrise").unwrap();
+    assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 2, "only Maria's two messages are turns");
+    assert_eq!(store.count(throughline::store::Countable::HeldMessages).unwrap(), 2);
+}
+
 fn lmtp(mut stream: std::os::unix::net::UnixStream, script: &[&[u8]]) -> Vec<String> {
     use std::io::{Read as _, Write as _};
     for chunk in script {

@@ -104,6 +104,11 @@ impl Postfix {
     /// Accepts mail for `domain` on a loopback port and delivers it over
     /// LMTP to `lmtp_port`.
     pub fn start(env: &Env, domain: &str, lmtp_port: u16) -> Self {
+        Self::start_with(env, domain, lmtp_port, "")
+    }
+
+    /// [`Postfix::start`] with more `main.cf` lines (a milter).
+    pub fn start_with(env: &Env, domain: &str, lmtp_port: u16, extra: &str) -> Self {
         let root = env.tmp.path().join("postfix");
         let (etc, queue, data) = (root.join("etc"), root.join("queue"), root.join("data"));
         for d in [&etc, &queue, &data] {
@@ -119,7 +124,7 @@ impl Postfix {
                  inet_protocols = ipv4\nmynetworks = 127.0.0.0/8\nalias_maps =\nalias_database =\n\
                  virtual_mailbox_domains = {domain}\nvirtual_mailbox_maps = static:ok\n\
                  virtual_transport = lmtp:inet:127.0.0.1:{lmtp_port}\nmaillog_file = /dev/stdout\nsmtputf8_enable = no\n\
-                 biff = no\nminimal_backoff_time = 300s\nqueue_run_delay = 300s\n",
+                 biff = no\nminimal_backoff_time = 300s\nqueue_run_delay = 300s\n{extra}\n",
                 queue.display(),
                 data.display()
             ),
@@ -203,5 +208,85 @@ impl Drop for Postfix {
     fn drop(&mut self) {
         let _ = Command::new("postfix").arg("-c").arg(&self.etc).arg("stop").output();
         let _ = self.child.wait();
+    }
+}
+
+/// A real DMARC milter: Debian's OpenDMARC, stamping every message with the
+/// authserv-id `mx.test.example` (no `IgnoreHosts` exemption), checking SPF
+/// itself against a local dnsmasq that publishes `example.com`'s SPF and
+/// DMARC records. OpenDMARC reads `/etc/resolv.conf`, so it runs in a mount
+/// namespace of its own where that file names the dnsmasq; nothing on the
+/// machine changes.
+pub struct Dmarc {
+    pub port: u16,
+    dns: Child,
+    milter: Child,
+    pub log: PathBuf,
+}
+
+impl Dmarc {
+    pub fn start(env: &Env) -> Self {
+        let dir = env.tmp.path().join("dmarc");
+        std::fs::create_dir_all(&dir).expect("dmarc dir");
+        // A loopback address of its own, so port 53 is free there.
+        let n = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().expect("two bytes"));
+        let ns = format!("127.53.{}.{}", n >> 8, (n & 0xff).max(1));
+        let dns = Command::new("dnsmasq")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
+            .args(["--keep-in-foreground", "--port=53", "--bind-interfaces", "--no-resolv", "--no-hosts"])
+            .arg(format!("--listen-address={ns}"))
+            .arg("--txt-record=_dmarc.example.com,v=DMARC1; p=reject")
+            .arg("--txt-record=example.com,v=spf1 ip4:127.0.0.1 -all")
+            .arg(format!("--pid-file={}", dir.join("dnsmasq.pid").display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (apt-get install dnsmasq-base)");
+        std::fs::write(dir.join("resolv.conf"), format!("nameserver {ns}\n")).expect("resolv.conf");
+        std::fs::write(dir.join("ignore"), "192.0.2.1\n").expect("ignore");
+        let port = free_port();
+        std::fs::write(
+            dir.join("opendmarc.conf"),
+            format!(
+                "AuthservID mx.test.example\nSocket inet:{port}@127.0.0.1\nBackground false\nIgnoreHosts {}\n\
+                 IgnoreAuthenticatedClients false\nSPFSelfValidate true\nSPFIgnoreResults true\nRequiredHeaders false\n\
+                 PidFile {}\nSyslog false\n",
+                dir.join("ignore").display(),
+                dir.join("opendmarc.pid").display()
+            ),
+        )
+        .expect("opendmarc.conf");
+        let log = dir.join("opendmarc.log");
+        let script = format!(
+            "mount --bind {} /etc/resolv.conf && exec opendmarc -f -c {}",
+            dir.join("resolv.conf").display(),
+            dir.join("opendmarc.conf").display()
+        );
+        let milter = Command::new("unshare")
+            .env_remove("LD_PRELOAD")
+            .env_remove("FAKETIME")
+            .args(["--mount", "sh", "-c", &script])
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare and opendmarc (apt-get install opendmarc)");
+        let d = Dmarc { port, dns, milter, log };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return d;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("opendmarc did not start: {}", std::fs::read_to_string(&d.log).unwrap_or_default());
+    }
+}
+
+impl Drop for Dmarc {
+    fn drop(&mut self) {
+        for c in [&mut self.milter, &mut self.dns] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }

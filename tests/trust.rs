@@ -272,3 +272,63 @@ async fn l1_callbacks_and_mail_go_only_to_verified_identifiers() {
     c.chat.ok(Method::POST, &format!("/v1/sessions/{s}/callbacks"), Some(named)).await;
     c.server.stop().await;
 }
+
+/// L9: behind the clinic's reverse proxy (the tests' console trusts
+/// loopback as its proxy), one person's failed sign-ins lock their address,
+/// not everyone's; and a client that is not the proxy cannot pick its
+/// address by writing `X-Forwarded-For`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l9_the_sign_in_lockout_keys_on_the_forwarded_address_behind_a_trusted_proxy() {
+    let c = util::console::clinic().await;
+    let ana = util::console::add_staff(&c.env, "ana@sunrise-clinic.example", "front_desk", false);
+    let b = util::console::Browser::new(c.server.console.unwrap(), &c.ca);
+    let login = |from: &'static str, email: &'static str, password: String, code: String| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("email", email), ("password", password.as_str()), ("code", code.as_str())])
+            .finish();
+        b.http
+            .post(format!("{}/login", b.base))
+            .header("origin", b.base.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-for", from)
+            .body(body)
+            .send()
+    };
+    // A guesser behind the proxy: twenty wrong sign-ins from one address.
+    for n in 0..console::lockout::SOURCE_FAILURES {
+        let res =
+            login("203.0.113.5", "guess@sunrise-clinic.example", format!("guess {n}"), "000000".into()).await.unwrap();
+        assert_eq!(res.status().as_u16(), 401);
+    }
+    // That address is refused now, even with Ana's right password.
+    let res = login("203.0.113.5", "ana@sunrise-clinic.example", util::console::PASSWORD.into(), "000000".into());
+    assert_eq!(res.await.unwrap().status().as_u16(), 401);
+    // Ana, through the same proxy from her own address, still signs in.
+    let code = c.env.installation().danger_staff_totp_at(&ana, c.server.clock.now_ms()).unwrap();
+    let res = login("198.51.100.7", "ana@sunrise-clinic.example", util::console::PASSWORD.into(), code).await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "one guesser locked out everyone behind the proxy");
+    let records = c.env.installation().open_tenant(util::console::TENANT).unwrap().audit_records().unwrap();
+    let logins: Vec<_> = records.iter().filter(|r| r.action == "staff.login").collect();
+    assert!(
+        logins.iter().any(|r| r.peer.as_deref() == Some("203.0.113.5") && r.reason.as_deref() == Some("source_locked")),
+        "the guesser's address is on the trail"
+    );
+    assert!(logins.iter().any(|r| r.peer.as_deref() == Some("198.51.100.7") && r.outcome == audit::Outcome::Ok));
+    c.server.stop().await;
+}
+
+#[test]
+fn l9_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    use std::net::IpAddr;
+    use throughline::console::forwarded_source;
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let proxy = [ip("10.0.0.2")];
+    // From the proxy: the right-most address that is not a proxy.
+    assert_eq!(forwarded_source(ip("10.0.0.2"), &proxy, ["203.0.113.9, 198.51.100.7"].into_iter()), ip("198.51.100.7"));
+    assert_eq!(forwarded_source(ip("10.0.0.2"), &proxy, ["198.51.100.7", "10.0.0.2"].into_iter()), ip("198.51.100.7"));
+    // Not from the proxy, or no proxy configured: the header is ignored.
+    assert_eq!(forwarded_source(ip("192.0.2.1"), &proxy, ["198.51.100.7"].into_iter()), ip("192.0.2.1"));
+    assert_eq!(forwarded_source(ip("10.0.0.2"), &[], ["198.51.100.7"].into_iter()), ip("10.0.0.2"));
+    // Garbage beyond the proxy: the proxy itself.
+    assert_eq!(forwarded_source(ip("10.0.0.2"), &proxy, ["not-an-ip"].into_iter()), ip("10.0.0.2"));
+}

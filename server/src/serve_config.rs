@@ -9,6 +9,7 @@
 //! metrics_listen = "127.0.0.1:9464"
 //! console_cert = "/etc/throughline/console.crt"
 //! console_key = "/etc/throughline/console.key"
+//! console_trusted_proxies = ["10.0.0.2"]
 //! client_timeout_secs = 5
 //! body_limit = 262144
 //! group_commit = true
@@ -34,6 +35,8 @@ pub struct ServeConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub console_cert: Option<PathBuf>,
     pub console_key: Option<PathBuf>,
+    /// Reverse proxies in front of the console (their X-Forwarded-For is believed).
+    pub console_trusted_proxies: Vec<std::net::IpAddr>,
     pub client_timeout_secs: Option<u64>,
     pub body_limit: Option<usize>,
     pub group_commit: Option<bool>,
@@ -95,6 +98,14 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
             "metrics_listen" => c.metrics_listen = addr(k, v, &mut errors),
             "console_cert" => c.console_cert = path(k, v, &mut errors),
             "console_key" => c.console_key = path(k, v, &mut errors),
+            "console_trusted_proxies" => match v
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().and_then(|s| s.parse().ok())).collect::<Option<Vec<_>>>())
+            {
+                Some(Some(ips)) => c.console_trusted_proxies = ips,
+                _ => errors
+                    .push("console_trusted_proxies: expected a list of IP addresses, such as [\"10.0.0.2\"]".into()),
+            },
             "server_names" => match v
                 .as_array()
                 .map(|a| a.iter().map(|x| x.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())

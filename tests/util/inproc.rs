@@ -41,8 +41,12 @@ impl InProcess {
                 if console {
                     // Checkpoints every second, so the compliance console has a fresh one.
                     opts.checkpoint_every = Some(std::time::Duration::from_secs(1));
-                    opts.console =
-                        Some(throughline::console::ConsoleOptions { listen: ([127, 0, 0, 1], 0).into(), cert: None });
+                    // The tests' browser stands behind a trusted proxy: loopback.
+                    opts.console = Some(throughline::console::ConsoleOptions {
+                        listen: ([127, 0, 0, 1], 0).into(),
+                        cert: None,
+                        trusted_proxies: vec![std::net::IpAddr::from([127, 0, 0, 1])],
+                    });
                 }
                 let bound = serve::bind(&mut inst, &opts).expect("bind");
                 let console = bound.console.map(|c| {

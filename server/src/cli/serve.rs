@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// Also serve the staff console (HTTPS, no client certificate) on this address.
     #[arg(long)]
     pub console_listen: Option<SocketAddr>,
+    /// A reverse proxy in front of the console whose X-Forwarded-For is
+    /// believed for sign-in lockouts and audit records (repeatable).
+    #[arg(long, requires = "console_listen")]
+    pub console_trusted_proxy: Vec<std::net::IpAddr>,
     /// The console's certificate chain (PEM) for browsers; default: the server
     /// certificate from the Throughline CA (install the CA in the clinic's browsers).
     #[arg(long, requires = "console_key")]
@@ -123,8 +127,16 @@ fn options(args: &ServeArgs) -> anyhow::Result<(ServeOptions, Option<BackupPlan>
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),
         _ => file.console_cert.clone().zip(file.console_key.clone()),
     };
-    opts.console =
-        args.console_listen.or(file.console_listen).map(|listen| throughline::console::ConsoleOptions { listen, cert });
+    let trusted_proxies = if args.console_trusted_proxy.is_empty() {
+        file.console_trusted_proxies.clone()
+    } else {
+        args.console_trusted_proxy.clone()
+    };
+    opts.console = args.console_listen.or(file.console_listen).map(|listen| throughline::console::ConsoleOptions {
+        listen,
+        cert,
+        trusted_proxies,
+    });
     opts.metrics_listen = args.metrics_listen.or(file.metrics_listen);
     if let Some(p) = &args.cluster {
         opts.cluster = Some(throughline::ha::ClusterConfig::load(p)?);

@@ -41,6 +41,39 @@ pub struct ConsoleOptions {
     pub listen: SocketAddr,
     /// The operator's certificate and key (PEM); the Throughline CA's server certificate otherwise.
     pub cert: Option<(PathBuf, PathBuf)>,
+    /// Reverse proxies in front of the console whose `X-Forwarded-For` is
+    /// believed (L9); none by default, and then the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The address a request comes from: the TCP peer, or, when the peer is
+/// one of the operator's trusted proxies, the right-most `X-Forwarded-For`
+/// address that is not one (each proxy appends the address it saw). The
+/// per-source sign-in lockout and the audit records' peer use it, so a
+/// proxy does not make every person one address; without trusted proxies
+/// the header is anybody's word and is ignored.
+pub fn forwarded_source<'a>(peer: IpAddr, trusted: &[IpAddr], forwarded_for: impl Iterator<Item = &'a str>) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = forwarded_for.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            // Something unreadable from beyond the proxies: the proxy itself is the source.
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
+/// [`forwarded_source`] for a console request.
+pub(crate) fn source_ip(req: &actix_web::HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    let trusted = req.app_data::<web::Data<ConsoleState>>().map(|c| c.trusted_proxies.clone()).unwrap_or_default();
+    let xff = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok());
+    Some(forwarded_source(peer, &trusted, xff))
 }
 
 /// State of the console beyond the API's.
@@ -50,6 +83,8 @@ pub struct ConsoleState {
     sources: Mutex<HashMap<IpAddr, console::lockout::Source>>,
     /// Provider sign-ins in flight, by state (ten minutes at most).
     oidc_pending: Mutex<HashMap<String, oidc::Pending>>,
+    /// See [`ConsoleOptions::trusted_proxies`].
+    trusted_proxies: Vec<IpAddr>,
     /// Provider identities waiting for the account holder's own password
     /// and TOTP before they are linked to an existing account (N5), by the
     /// token in the browser's link cookie (ten minutes at most).
@@ -69,7 +104,8 @@ pub fn bind(
     tls: rustls::ServerConfig,
     workers: usize,
 ) -> Result<ConsoleBound, Error> {
-    let console_state = web::Data::new(ConsoleState::default());
+    let console_state =
+        web::Data::new(ConsoleState { trusted_proxies: opts.trusted_proxies.clone(), ..ConsoleState::default() });
     let listener = std::net::TcpListener::bind(opts.listen)
         .map_err(|source| Error::Io { path: opts.listen.to_string().into(), source })?;
     let server = HttpServer::new(move || {

@@ -68,7 +68,7 @@ pub(super) async fn sign_in(
     logout: Option<String>,
     now: i64,
 ) -> HttpResponse {
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
+    let peer = super::source_ip(req).map(|ip| ip.to_string());
     let st = state.clone();
     let t = tenant.clone();
     let p2 = peer.clone();

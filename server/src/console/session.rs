@@ -120,7 +120,7 @@ fn cookie_id(req: &HttpRequest) -> Option<[u8; 32]> {
 }
 
 fn peer(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    super::source_ip(req).map(|ip| ip.to_string())
 }
 
 /// The session of this request, or the response that sends the browser to
@@ -241,7 +241,7 @@ pub async fn login(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let now = state.clock.now_ms();
-    let ip = req.peer_addr().map(|a| a.ip());
+    let ip = super::source_ip(&req);
     let refused_source =
         ip.is_some_and(|ip| cstate.sources.lock().map(|m| m.get(&ip).is_some_and(|s| s.refused(now))).unwrap_or(true));
     let old = cookie_id(&req);

@@ -138,6 +138,13 @@ for t in "${tenants[@]}"; do
   "$bin" --data-dir "$seed" tenant create "$t" >/dev/null
   "$bin" --data-dir "$seed" cert issue --tenant "$t" --channel voice --out "$tmp/certs/$t" >/dev/null
 done
+# A second certificate of the first tenant and a staff account, revoked and
+# disabled on one node mid-run.
+spare_serial=$("$bin" --data-dir "$seed" cert issue --tenant "${tenants[0]}" --channel chat --out "$tmp/certs/spare" \
+  | awk '/^serial /{print $2}')
+printf 'ha-test staff password\n' >"$tmp/staff.pw"
+staff_id=$("$bin" --data-dir "$seed" staff add --tenant "${tenants[0]}" --email desk@ha.example --role front_desk \
+  --password-file "$tmp/staff.pw" | awk '/^staff id: /{print $3}')
 names=()
 declare -A vkey
 for t in "${tenants[@]}"; do
@@ -233,6 +240,35 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --resolve "${tenants[1]}.$domain:1
   "https://${tenants[1]}.$domain:18443/v1/sessions" -d '{"identifiers":{"phone":"+1 415 555 0198"}}' || true)
 log "a ${tenants[0]} certificate sent to ${tenants[1]}'s hostname: $code"
 [ "$code" = 421 ] || { log "the node did not refuse a certificate for another tenant's hostname"; exit 1; }
+
+# A revocation made on one node reaches every node (second review, L8): the
+# operator revokes on n1's copy; each node, asked directly, must answer 401
+# certificate_revoked (not 421) within seconds.
+spare_code() { # node number
+  curl -s -o /dev/null -w '%{http_code}' --resolve "${tenants[0]}.$domain:1944$1:127.0.0.1" \
+    --cacert "$tmp/certs/spare/ca.crt" --cert "$tmp/certs/spare/client.crt" --key "$tmp/certs/spare/client.key" \
+    -H 'content-type: application/json' -X POST "https://${tenants[0]}.$domain:1944$1/v1/sessions" \
+    -d '{"identifiers":{"phone":"+1 415 555 0197"}}' || true
+}
+setpriv --reuid=tl-ha1 --regid=tl-ha1 --clear-groups -- "$tmp/throughline" --data-dir "$tmp/n1" cert revoke "$spare_serial" >/dev/null
+revoked_at=$(date +%s.%N)
+revoked_everywhere=0
+for _ in $(seq 100); do
+  [ "$(spare_code 1)" = 401 ] && [ "$(spare_code 2)" = 401 ] && [ "$(spare_code 3)" = 401 ] && { revoked_everywhere=1; break; }
+  sleep 0.1
+done
+[ "$revoked_everywhere" = 1 ] || { log "a certificate revoked on n1 was still honoured elsewhere: $(spare_code 2) $(spare_code 3)"; exit 1; }
+log "a certificate revoked on n1 refused by every node $(awk -v a="$revoked_at" -v b="$(date +%s.%N)" "BEGIN {printf \"%.1f\", b - a}") s after"
+as_node() { local i=$1; shift; setpriv --reuid="tl-ha$i" --regid="tl-ha$i" --clear-groups -- "$tmp/throughline" --data-dir "$tmp/n$i" "$@"; }
+as_node 1 staff disable --tenant "${tenants[0]}" "$staff_id" >/dev/null
+disabled_everywhere=0
+for _ in $(seq 50); do
+  [ "$(as_node 2 staff list --tenant "${tenants[0]}" | grep -c "$staff_id.*disabled")" = 1 ] \
+    && [ "$(as_node 3 staff list --tenant "${tenants[0]}" | grep -c "$staff_id.*disabled")" = 1 ] && { disabled_everywhere=1; break; }
+  sleep 0.2
+done
+[ "$disabled_everywhere" = 1 ] || { log "a staff account disabled on n1 was still active elsewhere"; exit 1; }
+log "a staff account disabled on n1 is disabled on n2 and n3"
 
 : >"$tmp/faults.jsonl"
 fault() { # name, tenant ids affected
@@ -383,7 +419,12 @@ api() { # method path body
   curl -s --resolve "$t.$domain:18443:127.0.0.1" --cacert "$tmp/certs/$t/ca.crt" --cert "$tmp/certs/$t/client.crt" \
     --key "$tmp/certs/$t/client.key" -H 'content-type: application/json' -X "$1" "https://$t.$domain:18443$2" -d "$3"
 }
-sid_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])'; }
+sid_of() { python3 -c 'import json,sys
+body = sys.stdin.read()
+try:
+    print(json.loads(body)["session_id"])
+except (KeyError, ValueError):
+    sys.exit("no session: " + body[:300])'; }
 sid=$(api POST /v1/sessions '{"identifiers":{"phone":"+1 415 555 0142"}}' | sid_of)
 api PATCH "/v1/sessions/$sid/customer" '{"name":"Erin Vale","date_of_birth":"1990-01-02"}' >/dev/null
 api POST "/v1/sessions/$sid/turns" '{"speaker":"patient","text":"please forget me"}' >/dev/null

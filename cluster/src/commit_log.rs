@@ -52,7 +52,44 @@ CREATE TABLE IF NOT EXISTS snapshot_chunks (
     PRIMARY KEY (tenant, seq, chunk)
 );
 ALTER TABLE snapshot_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS system_revocations (
+    kind    TEXT NOT NULL CHECK (kind IN ('certificate', 'staff')),
+    subject TEXT NOT NULL,
+    revoked BOOLEAN NOT NULL,
+    at      BIGINT NOT NULL,
+    PRIMARY KEY (kind, subject)
+);
 ";
+
+/// A revocation every node must apply: a channel certificate (by serial),
+/// or a staff account's state (by id: disabled, or enabled again), and when
+/// (Unix milliseconds). Nodes' system stores are copies; these rows are how
+/// a `cert revoke` or `staff disable` made on one node reaches the others
+/// within seconds. A certificate's first revocation is kept for good; a
+/// staff account's newest change wins.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Revocation {
+    pub kind: RevocationKind,
+    pub subject: String,
+    /// Revoked (disabled); `false` only for a staff account enabled again.
+    pub revoked: bool,
+    pub at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RevocationKind {
+    Certificate,
+    Staff,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Certificate => "certificate",
+            RevocationKind::Staff => "staff",
+        }
+    }
+}
 
 /// Snapshot chunks: 1 MiB rows (ciphertext does not compress; TOAST stores them out of line).
 const CHUNK: usize = 1 << 20;
@@ -138,7 +175,7 @@ impl CommitLog {
         client.batch_execute("SET idle_in_transaction_session_timeout = '1s'; SET lock_timeout = '5s'").await?;
         // Nodes connect at once: the schema is made under an advisory lock,
         // and only when missing (its ALTERs would block every append).
-        let exists: bool = client.query_one("SELECT to_regclass('snapshot_chunks') IS NOT NULL", &[]).await?.get(0);
+        let exists: bool = client.query_one("SELECT to_regclass('system_revocations') IS NOT NULL", &[]).await?.get(0);
         if !exists {
             client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock(7260512); {SCHEMA} COMMIT;")).await?;
         }
@@ -281,6 +318,42 @@ impl CommitLog {
             image.extend_from_slice(r.get::<_, &[u8]>(0));
         }
         Ok(Some(Snapshot { seq: seq as u64, epoch: epoch as u64, checksum: checksum as u64, image }))
+    }
+
+    /// Publishes revocations: a certificate's first revocation is kept, a
+    /// staff account's newer state replaces an older one. Returns how many
+    /// rows changed.
+    pub async fn publish_revocations(&self, items: &[Revocation]) -> Result<u64, LogError> {
+        let mut changed = 0;
+        for r in items {
+            changed += self
+                .client
+                .execute(
+                    "INSERT INTO system_revocations (kind, subject, revoked, at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (kind, subject) DO UPDATE SET revoked = EXCLUDED.revoked, at = EXCLUDED.at
+                     WHERE system_revocations.kind = 'staff' AND system_revocations.at < EXCLUDED.at",
+                    &[&r.kind.as_str(), &r.subject, &r.revoked, &r.at],
+                )
+                .await?;
+        }
+        Ok(changed)
+    }
+
+    /// Every published revocation, oldest first.
+    pub async fn revocations(&self) -> Result<Vec<Revocation>, LogError> {
+        let rows =
+            self.client.query("SELECT kind, subject, revoked, at FROM system_revocations ORDER BY at", &[]).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let kind = match r.get::<_, &str>(0) {
+                    "certificate" => RevocationKind::Certificate,
+                    "staff" => RevocationKind::Staff,
+                    _ => return None,
+                };
+                Some(Revocation { kind, subject: r.get(1), revoked: r.get(2), at: r.get(3) })
+            })
+            .collect())
     }
 
     /// Drops `tenant`'s records up to `seq` (a snapshot covers them; erased

@@ -8,5 +8,5 @@
 pub mod commit_log;
 pub mod ownership;
 
-pub use commit_log::{Appended, CommitLog, LogError, Snapshot};
+pub use commit_log::{Appended, CommitLog, LogError, Revocation, RevocationKind, Snapshot};
 pub use ownership::{Liveness, Owner, Ownership, OwnershipError};

@@ -129,6 +129,24 @@ async fn a_stale_owner_is_fenced_and_batches_are_whole() {
     assert_eq!(b.since("ten_a", 0, 10).await.unwrap().len(), 2);
 }
 
+/// Revocations published by one node are every node's to read: a
+/// certificate's first revocation is kept, a staff account's newest state
+/// wins (L8 of the second review).
+#[tokio::test]
+async fn revocations_are_published_once_and_read_by_every_node() {
+    use cluster::{Revocation, RevocationKind};
+    let pg = start();
+    let (a, b) = (connect(&pg).await, connect(&pg).await);
+    let cert = |at| Revocation { kind: RevocationKind::Certificate, subject: "4f1e".into(), revoked: true, at };
+    let staff = |revoked, at| Revocation { kind: RevocationKind::Staff, subject: "stf_1".into(), revoked, at };
+    assert_eq!(a.publish_revocations(&[cert(10), staff(true, 20)]).await.unwrap(), 2);
+    assert_eq!(b.publish_revocations(&[cert(30)]).await.unwrap(), 0, "already revoked");
+    assert_eq!(b.publish_revocations(&[staff(false, 15)]).await.unwrap(), 0, "older than what is there");
+    assert_eq!(b.revocations().await.unwrap(), vec![cert(10), staff(true, 20)]);
+    assert_eq!(b.publish_revocations(&[staff(false, 40)]).await.unwrap(), 1, "enabled again, later");
+    assert_eq!(a.revocations().await.unwrap(), vec![cert(10), staff(false, 40)]);
+}
+
 #[tokio::test]
 async fn a_claim_during_appends_loses_no_acknowledged_record() {
     let pg = start();

@@ -25,13 +25,24 @@ pub struct Enrolment {
 
 impl Installation {
     fn audit_staff_change(
-        &self,
+        &mut self,
         tenant_name: &str,
         action: &str,
         staff: &str,
         role: &str,
         customer: Option<&str>,
     ) -> Result<(), Error> {
+        // On a cluster node the tenant stores here are copies the commit log
+        // owns (a standby's is being written page by page): the change is
+        // recorded in this node's system trail instead, naming the tenant.
+        if self.dir.cluster_node().is_some() {
+            let tenant = self.tenant(tenant_name)?.id;
+            let reason =
+                format!("{staff} role:{role}{}", customer.map(|c| format!(" customer:{c}")).unwrap_or_default());
+            let (operator, now) = (self.operator().to_owned(), self.now_ms());
+            self.system.record_tenant_action(&operator, action, &tenant, &reason, now)?;
+            return Ok(());
+        }
         let mut store = self.open_tenant(tenant_name)?;
         let now = self.now_ms();
         let tx = store.transaction()?;
@@ -147,9 +158,13 @@ impl Installation {
         if row.role != Role::Clinician.as_str() {
             return Err(staff_error("only clinicians have assigned patients"));
         }
-        let mut store = self.open_tenant(tenant_name)?;
-        if !store.transaction()?.customer_live(customer)? {
-            return Err(Error::CustomerNotFound);
+        // A cluster node's tenant stores are the commit log's copies: they
+        // are not opened here (the assignment is checked when it is used).
+        if self.dir.cluster_node().is_none() {
+            let mut store = self.open_tenant(tenant_name)?;
+            if !store.transaction()?.customer_live(customer)? {
+                return Err(Error::CustomerNotFound);
+            }
         }
         self.system.assign_patient(id, customer.as_str(), self.now_ms())?;
         self.audit_staff_change(tenant_name, "staff.assign", id, &row.role, Some(customer.as_str()))?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::{CommitLog, Owner, Snapshot};
+use cluster::{CommitLog, Owner, Revocation, RevocationKind, Snapshot};
 use replication::{Checksum, CommitRecord, LogKey, Replica};
 
 use super::{ClusterNode, Owned, ShipState};
@@ -222,6 +222,68 @@ impl ClusterNode {
 }
 
 /// The loop; runs until the runtime stops.
+/// How often a node publishes its revocations and applies the others'.
+const REVOCATIONS_EVERY: Duration = Duration::from_secs(1);
+
+impl ClusterNode {
+    /// Certificate revocations and staff disables (or enables) made on any
+    /// node reach every node within about a second (L8 of the second
+    /// review): each node publishes what its copy of the system store has
+    /// that the log has not seen from it, and applies what the others
+    /// published. Only PostgreSQL is needed, not etcd.
+    async fn sync_revocations(
+        &self,
+        app: &crate::api::AppState,
+        published: &mut std::collections::HashSet<Revocation>,
+    ) -> Result<usize, String> {
+        let system = || app.tenants.system().lock().map_err(|_| "the system store's lock is poisoned".to_owned());
+        let local: Vec<Revocation> = {
+            let sys = system()?;
+            let certs = sys.certificate_revocations().map_err(|e| e.to_string())?;
+            let staff = sys.staff_status_changes().map_err(|e| e.to_string())?;
+            certs
+                .into_iter()
+                .map(|(serial, at)| Revocation {
+                    kind: RevocationKind::Certificate,
+                    subject: serial,
+                    revoked: true,
+                    at,
+                })
+                .chain(staff.into_iter().map(|(id, disabled, at)| Revocation {
+                    kind: RevocationKind::Staff,
+                    subject: id,
+                    revoked: disabled,
+                    at,
+                }))
+                .collect()
+        };
+        let fresh: Vec<Revocation> = local.iter().filter(|r| !published.contains(*r)).cloned().collect();
+        if !fresh.is_empty() {
+            let items = fresh.clone();
+            self.log_once(move |log| Box::pin(async move { log.publish_revocations(&items).await })).await?;
+            published.extend(fresh);
+        }
+        let remote = self.log_once(|log| Box::pin(log.revocations())).await?;
+        let now = app.clock.now_ms();
+        let mut sys = system()?;
+        let mut applied = 0;
+        for r in remote.into_iter().filter(|r| !local.contains(r)) {
+            let changed = match r.kind {
+                RevocationKind::Certificate => matches!(
+                    sys.revoke_certificate(&r.subject, "revoked on another node", "cluster", now),
+                    Ok(crate::store::Revocation::Revoked)
+                ),
+                RevocationKind::Staff => sys.apply_staff_status(&r.subject, r.revoked, r.at, now).unwrap_or(false),
+            };
+            if changed {
+                tracing::info!(kind = r.kind.as_str(), "applied a revocation made on another node");
+                applied += 1;
+            }
+        }
+        Ok(applied)
+    }
+}
+
 pub(super) async fn control_loop(node: Arc<ClusterNode>) {
     let mut followers: HashMap<String, Follower> = HashMap::new();
     let mut tenants: Vec<(String, String)> = Vec::new();
@@ -229,9 +291,17 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
     let mut last_follow = Instant::now() - Duration::from_secs(60);
     let mut last_route = Instant::now() - Duration::from_secs(60);
     let mut last_snapshot = Instant::now();
+    let mut last_revocations = Instant::now() - Duration::from_secs(60);
+    let mut published = std::collections::HashSet::new();
     loop {
         tokio::time::sleep(TICK).await;
         let Some(app) = node.app() else { return };
+        if last_revocations.elapsed() >= REVOCATIONS_EVERY {
+            last_revocations = Instant::now();
+            if let Err(e) = node.sync_revocations(&app, &mut published).await {
+                tracing::warn!(cause = %e, "revocations not exchanged this second");
+            }
+        }
         // A lease etcd dropped took every owner key with it.
         if node.own.lock().await.lost() {
             for (t, _) in node.owned() {

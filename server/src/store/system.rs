@@ -167,6 +167,26 @@ impl SystemStore {
     }
 
     /// An operator or system action on the installation, audited.
+    /// An operator's action about a tenant, on the system trail.
+    pub fn record_tenant_action(
+        &mut self,
+        operator: &str,
+        action: &str,
+        tenant: &TenantId,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let entry = AuditEntry {
+            tenant_id: Some(tenant.as_str()),
+            reason: Some(reason),
+            ..AuditEntry::operator(operator, action)
+        };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn record_action(&mut self, operator: &str, action: &str, reason: &str, now: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let entry = AuditEntry { reason: Some(reason), ..AuditEntry::operator(operator, action) };
@@ -353,6 +373,14 @@ impl SystemStore {
         };
         tx.commit()?;
         Ok(outcome)
+    }
+
+    /// Every revoked certificate: (serial, when).
+    pub fn certificate_revocations(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT serial, revoked_at FROM certificates WHERE revoked_at IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// When the system trail last recorded `action` (`backup.create` for `doctor`).

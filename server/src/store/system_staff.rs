@@ -180,10 +180,54 @@ impl SystemStore {
     /// same transaction (164.308(a)(3)(ii)(C)). Returns the sessions ended.
     pub fn set_staff_disabled(&mut self, id: &str, disabled: bool, now: i64) -> Result<usize, StoreError> {
         let tx = self.conn.transaction()?;
-        tx.execute("UPDATE staff SET disabled_at = ?2 WHERE id = ?1", params![id, disabled.then_some(now)])?;
+        tx.execute(
+            "UPDATE staff SET disabled_at = ?2, status_changed_at = ?3 WHERE id = ?1",
+            params![id, disabled.then_some(now), now],
+        )?;
         let ended = if disabled { tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])? } else { 0 };
         tx.commit()?;
         Ok(ended)
+    }
+
+    /// Every account's last disable or enable: (id, disabled, when).
+    pub fn staff_status_changes(&self) -> Result<Vec<(String, bool, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, disabled_at IS NOT NULL, status_changed_at FROM staff WHERE status_changed_at IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A disable or enable made on another node (cluster mode), applied
+    /// when it is newer than this copy's last change: sessions end with a
+    /// disable, and the system trail records it. Whether anything changed.
+    pub fn apply_staff_status(&mut self, id: &str, disabled: bool, at: i64, now: i64) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let found: Option<(Option<i64>, Option<String>)> = tx
+            .query_row("SELECT status_changed_at, tenant_id FROM staff WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let Some((changed_at, tenant)) = found else { return Ok(false) };
+        if changed_at.is_some_and(|c| c >= at) {
+            return Ok(false);
+        }
+        tx.execute(
+            "UPDATE staff SET disabled_at = ?2, status_changed_at = ?3 WHERE id = ?1",
+            params![id, disabled.then_some(at), at],
+        )?;
+        if disabled {
+            tx.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [id])?;
+        }
+        // Made on another node; this copy records that it took it.
+        let entry = super::AuditEntry {
+            tenant_id: tenant.as_deref(),
+            reason: Some(id),
+            ..super::AuditEntry::operator("cluster", if disabled { "staff.disable" } else { "staff.enable" })
+        };
+        super::audit_log::append(&tx, super::audit_log::AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// A new role (or break-glass eligibility): the member's sessions end, so

@@ -206,7 +206,9 @@ impl Metrics {
         for reason in SIGN_IN_FAILURES {
             let _ = sign_in_failures.get_or_create(&ReasonLabels { reason });
         }
-        let _ = lockouts.get_or_create(&ReasonLabels { reason: "staff_account" });
+        for reason in ["staff_account", "confirm_certificate_slowed", "oidc_conflict"] {
+            let _ = lockouts.get_or_create(&ReasonLabels { reason });
+        }
         let start = Gauge::default();
         r.register_with_unit(
             "start_timestamp",

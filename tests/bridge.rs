@@ -422,6 +422,24 @@ async fn healthz_reports_the_link_to_the_core() {
     assert_eq!((status, answer), (200, json!({"assistantId": "a"})));
 }
 
+/// A signed Vapi webhook whose body arrives a byte a second for `secs` seconds.
+async fn trickled(b: &util::bridge::Bridge, secs: u32) -> reqwest::Result<reqwest::Response> {
+    let body = futures_util::stream::unfold(0u32, move |n| async move {
+        if n >= secs {
+            return None;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        Some((Ok::<_, std::io::Error>(vec![b' ']), n + 1))
+    });
+    b.http
+        .post(b.url("/vapi/sunrise-vapi"))
+        .header("content-type", "application/json")
+        .header("x-vapi-secret", "x")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+}
+
 /// L4: a call started by someone else (Vapi's web SDK with the public key)
 /// with `assistantOverrides.metadata` naming a patient's session never acts
 /// in that session: the bridge trusts only metadata carrying its own tag.
@@ -472,22 +490,8 @@ async fn a_trickled_body_is_cut_off_at_the_deadline() {
     let s = secret(&env, "vapi", "x");
     let b = env.bridge(&server, &route("sunrise-vapi", "vapi", &voice, &s, "assistant_id = \"a\""));
     // One byte a second, for far longer than any deadline the bridge should allow.
-    let trickle = futures_util::stream::unfold(0u32, |n| async move {
-        if n >= 60 {
-            return None;
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        Some((Ok::<_, std::io::Error>(vec![b' ']), n + 1))
-    });
     let started = std::time::Instant::now();
-    let res = b
-        .http
-        .post(b.url("/vapi/sunrise-vapi"))
-        .header("content-type", "application/json")
-        .header("x-vapi-secret", "x")
-        .body(reqwest::Body::wrap_stream(trickle))
-        .send()
-        .await;
+    let res = trickled(&b, 60).await;
     let waited = started.elapsed();
     match res {
         Ok(res) => {
@@ -498,6 +502,35 @@ async fn a_trickled_body_is_cut_off_at_the_deadline() {
         Err(e) => assert!(waited < std::time::Duration::from_secs(30), "{e} after {waited:?}"),
     }
     assert!(waited < std::time::Duration::from_secs(30), "held for {waited:?}");
+}
+
+/// L6: one address holding slow requests holds at most its cap of them;
+/// the next from it is refused at once, and the slots come back.
+#[tokio::test]
+async fn one_address_holds_no_more_than_its_requests_in_flight() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let voice = env.issue("sunrise", "voice");
+    let server = env.serve();
+    let s = secret(&env, "vapi", "x");
+    let routes =
+        format!("max_in_flight_per_source = 2\n{}", route("sunrise-vapi", "vapi", &voice, &s, "assistant_id = \"a\""));
+    let b = std::sync::Arc::new(env.bridge(&server, &routes));
+    let trickle = |b: std::sync::Arc<util::bridge::Bridge>| {
+        tokio::spawn(async move {
+            let _ = trickled(&b, 30).await;
+        })
+    };
+    let held = [trickle(b.clone()), trickle(b.clone())];
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let third = b.http.get(b.url("/healthz")).send().await.unwrap();
+    assert_eq!(third.status().as_u16(), 503);
+    assert_eq!(third.json::<Value>().await.unwrap()["error"], "too_many_requests_in_flight");
+    for h in held {
+        h.await.unwrap();
+    }
+    let after = b.http.get(b.url("/healthz")).send().await.unwrap();
+    assert_eq!(after.status().as_u16(), 200, "the slots came back");
 }
 
 /// A bad configuration is refused whole, one line per problem.

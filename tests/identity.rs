@@ -149,13 +149,7 @@ async fn h4_a_spoofed_sender_writes_nothing_into_the_conversation() {
     c.server.stop().await;
     let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
     assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 1, "a spoofed message became a turn");
-    let reasons: Vec<String> = store
-        .audit_records()
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.action == "email.inbound")
-        .filter_map(|r| r.reason)
-        .collect();
+    let reasons = inbound_reasons(&store);
     assert!(reasons[0].contains("sender:dmarc_pass"), "{reasons:?}");
     assert!(reasons[1].contains("sender:no_trusted_header;held:sender_not_authenticated"), "{reasons:?}");
     assert!(reasons[2].contains("sender:no_trusted_header"), "{reasons:?}");

@@ -183,13 +183,7 @@ async fn n2_only_the_clinics_own_stamp_makes_a_sender_asserted() {
     c.server.stop().await;
     let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
     assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 1, "a forged stamp became a turn");
-    let reasons: Vec<String> = store
-        .audit_records()
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.action == "email.inbound")
-        .filter_map(|r| r.reason)
-        .collect();
+    let reasons = inbound_reasons(&store);
     assert_eq!(reasons.iter().filter(|r| r.contains("sender:ambiguous_headers")).count(), 3, "{reasons:?}");
     assert!(reasons[4].contains("sender:not_authenticated"), "{reasons:?}");
 }

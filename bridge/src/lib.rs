@@ -189,6 +189,7 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         memo: memo::Memo::default(),
         platform: platform.clone(),
         health: tokio::sync::Mutex::new(None),
+        in_flight: http::InFlight::new(webhooks.max_in_flight_per_source),
     });
     callbacks::spawn(&bridge, &platform);
     let data = web::Data::new(bridge);
@@ -196,6 +197,7 @@ pub fn bind(config: &Config) -> Result<Bound, BridgeError> {
         App::new()
             .app_data(data.clone())
             .configure(http::configure)
+            .wrap(actix_web::middleware::from_fn(http::cap))
             .wrap(actix_web::middleware::from_fn(metrics::observe))
     })
     .client_request_timeout(std::time::Duration::from_secs(10))

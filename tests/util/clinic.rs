@@ -112,3 +112,15 @@ pub fn stamped(authserv_id: &str, result: &str, raw: Vec<u8>) -> Vec<u8> {
     out.extend(raw);
     out
 }
+
+/// The reasons of every `email.inbound` audit record, in order: the
+/// sender's evidence and whether the message was held.
+pub fn inbound_reasons(store: &throughline::store::TenantStore) -> Vec<String> {
+    store
+        .audit_records()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "email.inbound")
+        .filter_map(|r| r.reason)
+        .collect()
+}

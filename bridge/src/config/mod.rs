@@ -46,6 +46,7 @@ struct RawWebhooks {
     danger_plain_http: bool,
     public_url: Option<String>,
     max_body_bytes: Option<usize>,
+    max_in_flight_per_source: Option<usize>,
 }
 
 /// The whole configuration, resolved.
@@ -73,6 +74,8 @@ pub struct Webhooks {
     /// The URL the platforms call, without a trailing slash (Twilio signs it).
     pub public_url: String,
     pub max_body_bytes: usize,
+    /// Requests one source address may have in flight at once (L6).
+    pub max_in_flight_per_source: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +89,9 @@ pub enum ListenerTls {
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Requests in flight from one address before the next is refused (503):
+/// the platforms send a handful at a time; a trickler holds no more.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_SOURCE: usize = 64;
 
 /// Parses and validates `text` (from `path`, which relative paths are taken
 /// against). The error is every problem, one line each.
@@ -203,7 +209,11 @@ fn webhooks(w: RawWebhooks, base: &Path, errs: &mut Vec<String>) -> Option<Webho
     if !(1024..=16 * 1024 * 1024).contains(&max_body_bytes) {
         errs.push("webhooks.max_body_bytes: between 1024 and 16777216".to_owned());
     }
-    Some(Webhooks { listen: listen?, tls: tls?, public_url, max_body_bytes })
+    let max_in_flight_per_source = w.max_in_flight_per_source.unwrap_or(DEFAULT_MAX_IN_FLIGHT_PER_SOURCE);
+    if !(1..=100_000).contains(&max_in_flight_per_source) {
+        errs.push("webhooks.max_in_flight_per_source: between 1 and 100000".to_owned());
+    }
+    Some(Webhooks { listen: listen?, tls: tls?, public_url, max_body_bytes, max_in_flight_per_source })
 }
 
 fn one_line(s: &str) -> String {

@@ -34,6 +34,79 @@ pub struct Bridge {
     pub platform: reqwest::Client,
     /// The last check of every route's link to the core, and when (L6).
     pub health: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// Requests in flight per source address (L6).
+    pub in_flight: InFlight,
+}
+
+/// Requests in flight per source address, capped: one address holding
+/// many slow requests (trickled bodies) holds no more than the cap, and
+/// everyone else is served (L6 of the second review).
+pub struct InFlight {
+    cap: usize,
+    by_source: std::sync::Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One request's place; given back when dropped.
+pub struct Slot<'a> {
+    owner: &'a InFlight,
+    source: std::net::IpAddr,
+}
+
+impl InFlight {
+    pub fn new(cap: usize) -> Self {
+        InFlight { cap, by_source: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// A place for a request from `source`, or `None` past the cap.
+    pub fn enter(&self, source: std::net::IpAddr) -> Option<Slot<'_>> {
+        let mut m = self.by_source.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = m.entry(source).or_default();
+        if *n >= self.cap {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { owner: self, source })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut m = self.owner.by_source.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = m.get_mut(&self.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Middleware on the webhook listener: a source address past its cap of
+/// requests in flight gets 503 `too_many_requests_in_flight` at once.
+pub async fn cap(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let bridge = req.app_data::<web::Data<Arc<Bridge>>>().cloned();
+    let source = req.peer_addr().map(|a| a.ip());
+    let slot = match (&bridge, source) {
+        (Some(b), Some(ip)) => match b.in_flight.enter(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::warn!("a source address is past its requests in flight; refused");
+                let resp = error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_requests_in_flight",
+                    "this address has too many requests in flight",
+                );
+                return Ok(req.into_response(resp));
+            }
+        },
+        _ => None,
+    };
+    let res = next.call(req).await.map(|r| r.map_into_boxed_body());
+    drop(slot);
+    res
 }
 
 impl Bridge {

@@ -9,7 +9,7 @@ mod util;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use throughline::store::Countable;
+use store::Countable;
 use util::Env;
 use util::inproc::{InProcess, call};
 use util::server::client;

@@ -7,12 +7,12 @@
 
 mod util;
 
+use continuity::calendar::ClinicZone;
 use jiff::civil::Weekday;
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::Clock as _;
-use throughline::calendar::ClinicZone;
-use throughline::store::Countable;
+use server::Clock as _;
+use store::Countable;
 use util::Env;
 use util::api::Api;
 use util::inproc::InProcess;

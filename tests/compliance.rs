@@ -10,7 +10,7 @@
 mod util;
 
 use serde_json::{Value, json};
-use throughline::Clock as _;
+use server::Clock as _;
 use util::console::{Browser, PASSWORD, TENANT, add_staff, clinic};
 use util::smtp::delivered;
 
@@ -245,7 +245,7 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     {
         let mut store = c.env.installation().open_tenant(TENANT).unwrap();
         let tx = store.transaction().unwrap();
-        assert!(tx.customer_live(&throughline::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
+        assert!(tx.customer_live(&store::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
     }
     let csrf2 = admin.get("/requests").await.csrf();
     let p = admin.post(&format!("/requests/{approve}"), &[("csrf", &csrf2)]).await;
@@ -253,7 +253,7 @@ async fn an_erasure_entered_by_phone_runs_only_when_a_second_person_approves() {
     {
         let mut store = c.env.installation().open_tenant(TENANT).unwrap();
         let tx = store.transaction().unwrap();
-        assert!(!tx.customer_live(&throughline::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
+        assert!(!tx.customer_live(&store::ids::CustomerId::parse(&c.maria).unwrap()).unwrap());
     }
     let records = trail(&c);
     assert!(

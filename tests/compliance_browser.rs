@@ -12,7 +12,7 @@ mod util;
 use std::path::Path;
 use std::process::Command;
 
-use throughline::Clock as _;
+use server::Clock as _;
 use util::console::{Browser, PASSWORD, TENANT, add_staff, add_staff_with_key, clinic};
 
 fn e2e() -> std::path::PathBuf {
@@ -81,7 +81,7 @@ async fn the_officer_works_the_trail_and_the_requests_in_chromium() {
     let mut store = c.env.installation().open_tenant(TENANT).unwrap();
     let tx = store.transaction().unwrap();
     assert!(
-        !tx.customer_live(&throughline::ids::CustomerId::parse(&c.maria).unwrap()).unwrap(),
+        !tx.customer_live(&store::ids::CustomerId::parse(&c.maria).unwrap()).unwrap(),
         "the approved erasure did not run"
     );
 }

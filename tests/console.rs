@@ -12,7 +12,7 @@
 mod util;
 
 use serde_json::{Value, json};
-use throughline::Clock as _;
+use server::Clock as _;
 use util::Env;
 use util::console::{Browser, PASSWORD, TENANT, add_staff, clinic};
 use util::inproc::InProcess;

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::json;
-use throughline::Clock as _;
+use server::Clock as _;
 use util::console::{PASSWORD, add_staff_with_key, clinic};
 use util::smtp::delivered;
 

@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use throughline::Clock as _;
+use server::Clock as _;
 use util::console::{PASSWORD, TENANT, add_staff_with_key, clinic};
 
 struct Child(std::process::Child);

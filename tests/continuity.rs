@@ -10,7 +10,7 @@ mod util;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use throughline::store::Countable;
+use store::Countable;
 use util::Env;
 use util::api::Api;
 use util::inproc::InProcess;
@@ -232,12 +232,10 @@ async fn family_phone_is_ambiguous_until_the_right_date_of_birth() {
     {
         let inst = env.installation();
         let mut store = inst.open_tenant("sunrise").unwrap();
-        let who = throughline::store::AuditEntry::operator("test", "customer.create");
+        let who = store::AuditEntry::operator("test", "customer.create");
         for (name, dob) in [("Ana Reyes", "1979-06-02"), ("Luis Reyes", "2008-11-23")] {
             let id = store.create_customer(name, dob, &who, 1).unwrap();
-            store
-                .link_identifier(throughline::store::IdentifierKind::Phone, "+14155550177", &id, "registration", 1)
-                .unwrap();
+            store.link_identifier(store::IdentifierKind::Phone, "+14155550177", &id, "registration", 1).unwrap();
         }
     }
     let chat_cert = env.issue("sunrise", "chat");

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use throughline::store::Countable;
+use store::Countable;
 use util::Env;
 use util::server::client;
 
@@ -100,7 +100,7 @@ async fn every_acknowledged_turn_survives_sigkill() {
         let sessions = opened.lock().unwrap().clone();
         let tx = store.transaction().unwrap();
         for id in &sessions {
-            let sid = throughline::ids::SessionId::parse(id).unwrap();
+            let sid = store::ids::SessionId::parse(id).unwrap();
             assert!(tx.session(&sid).unwrap().is_some(), "round {round}: acknowledged session {id} lost");
             assert!(open_audits.contains(id.as_str()), "round {round}: session {id} has no audit record");
         }

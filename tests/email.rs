@@ -12,8 +12,8 @@ use std::path::Path;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::Clock as _;
-use throughline::store::Countable;
+use server::Clock as _;
+use store::Countable;
 use util::Env;
 use util::api::Api;
 use util::inproc::InProcess;
@@ -241,7 +241,7 @@ async fn outbound_email_is_delivered_by_a_real_smtp_server() {
     let body = json!({"date_of_birth": "1985-03-14"});
     c.chat.ok(Method::POST, &format!("/v1/sessions/{sid}/identity/confirm"), Some(body)).await;
     // The next Tuesday at 2 PM in the clinic's zone, from the server's clock.
-    let zone = throughline::calendar::ClinicZone::parse("America/New_York").unwrap();
+    let zone = continuity::calendar::ClinicZone::parse("America/New_York").unwrap();
     let at = zone.next_weekday_at(c.server.clock.now_ms(), jiff::civil::Weekday::Tuesday, 14, 0).unwrap();
     let body = json!({"starts_at": zone.rfc3339(at), "reason": "knee pain"});
     let apt = c.chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;

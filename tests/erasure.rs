@@ -9,8 +9,8 @@ use std::process::Command;
 
 use ring::signature::{ED25519, UnparsedPublicKey};
 use serde_json::{Value, json};
-use throughline::ids::CustomerId;
-use throughline::store::Countable;
+use store::Countable;
+use store::ids::CustomerId;
 use util::Env;
 use util::inproc::{InProcess, call};
 use util::server::client;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use secrecy::SecretString;
-use throughline::store::{AuditEntry, Countable, IdentifierKind};
-use throughline::{Clock as _, Installation, SystemClock};
+use server::{Clock as _, Installation, SystemClock};
+use store::{AuditEntry, Countable, IdentifierKind};
 use util::{Env, PASSPHRASE, files};
 
 const NAME: &str = "Maria Lopez";
@@ -380,13 +380,8 @@ fn conversations_past_retention_are_purged_with_their_history() {
             let v = tx.create_conversation(&c, at).unwrap();
             tx.put_state(&c, &v, "pending_x", "y", at, now + day).unwrap();
             // A chat that only claimed a number and never confirmed (L6).
-            let s = throughline::ids::SessionId::generate();
-            tx.insert_session(
-                &throughline::store::SessionRow::starting(s.clone(), policy::Channel::Chat, at),
-                None,
-                "t",
-            )
-            .unwrap();
+            let s = store::ids::SessionId::generate();
+            tx.insert_session(&store::SessionRow::starting(s.clone(), policy::Channel::Chat, at), None, "t").unwrap();
             tx.add_pending_identifier(&s, IdentifierKind::Phone, "+14155550100").unwrap();
         }
         tx.commit().unwrap();
@@ -418,7 +413,7 @@ fn deleted_tenants_are_shredded_after_their_grace_period() {
     let env = Env::initialised();
     env.ok(&["tenant", "create", "harbor-health"]);
     env.ok(&["tenant", "create", "sunrise-clinic"]);
-    let clock = throughline::ManualClock::new(1_800_000_000_000);
+    let clock = server::ManualClock::new(1_800_000_000_000);
     let mut inst = Installation::open(&env.data, &passphrase(), Arc::new(clock.clone())).unwrap();
     let id = inst.tenant("harbor-health").unwrap().id;
     let file = env.data.join("tenants").join(format!("{id}.db"));
@@ -455,7 +450,7 @@ fn the_servers_pool_shreds_deleted_tenants_and_keeps_new_ones() {
     // Another process deletes one tenant and creates another while the pool runs.
     env.ok(&["tenant", "delete", "harbor-health"]);
     env.ok(&["tenant", "create", "sunrise-clinic"]);
-    let grace = throughline::tenants::TENANT_SHRED_GRACE_MS;
+    let grace = server::tenants::TENANT_SHRED_GRACE_MS;
     let now = SystemClock.now_ms();
     assert!(pool.shred_deleted(grace, now).unwrap().is_empty(), "shredded inside the grace period");
     assert_eq!(pool.shred_deleted(grace, now + grace + 1).unwrap(), std::slice::from_ref(&id));

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use throughline::store::Countable;
+use store::Countable;
 use util::Env;
 use util::server::client;
 

@@ -9,7 +9,7 @@ mod util;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::Clock as _;
+use server::Clock as _;
 use util::Env;
 use util::api::Api;
 use util::clinic::*;
@@ -148,7 +148,7 @@ async fn h4_a_spoofed_sender_writes_nothing_into_the_conversation() {
     }
     c.server.stop().await;
     let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
-    assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 1, "a spoofed message became a turn");
+    assert_eq!(store.count(store::Countable::Turns).unwrap(), 1, "a spoofed message became a turn");
     let reasons = inbound_reasons(&store);
     assert!(reasons[0].contains("sender:dmarc_pass"), "{reasons:?}");
     assert!(reasons[1].contains("sender:no_trusted_header;held:sender_not_authenticated"), "{reasons:?}");
@@ -230,7 +230,7 @@ async fn h2_a_claim_never_creates_ownership_of_a_number() {
     // A clash for staff: the planter's confirmation did not merge the
     // owner's number (M4). The owner's call met the planted link as a claim
     // behind confirmation, so it had nothing to clash with.
-    assert_eq!(store.count(throughline::store::Countable::Conflicts).unwrap(), 1);
+    assert_eq!(store.count(store::Countable::Conflicts).unwrap(), 1);
 }
 
 /// M8: a claim cannot tell a patient's number from a stranger's. Typed into
@@ -271,7 +271,7 @@ async fn m1_a_twin_certificate_with_a_live_serial_is_refused() {
     let inst = c.env.installation();
     let tenant_id = inst.tenant("sunrise-clinic").unwrap().id;
     let ca = inst.ca().unwrap();
-    let kind = throughline::tls::LeafKind::Channel {
+    let kind = server::tls::LeafKind::Channel {
         tenant_id,
         tenant_name: "sunrise-clinic".into(),
         channel: policy::Channel::Chat,
@@ -490,7 +490,7 @@ async fn l14_a_session_belongs_to_the_integration_that_opened_it() {
 /// candidate of several (the number and the cookie typed there).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn m6_erasure_reaches_family_sessions_where_the_patient_was_a_candidate() {
-    use throughline::store::{AuditEntry, Countable, IdentifierKind};
+    use store::{AuditEntry, Countable, IdentifierKind};
     let env = Env::initialised();
     env.ok(&["tenant", "create", "sunrise-clinic"]);
     let ana = {

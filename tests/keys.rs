@@ -84,10 +84,10 @@ fn a_rotated_passphrase_opens_everything_and_the_old_one_nothing() {
     assert!(works(&env, NEW));
     still_whole(&env, NEW);
     // The SMTP password, sealed under the master key, still opens.
-    let inst = throughline::Installation::open(
+    let inst = server::Installation::open(
         &env.data,
         &secrecy::SecretString::from(NEW.to_owned()),
-        std::sync::Arc::new(throughline::SystemClock),
+        std::sync::Arc::new(server::SystemClock),
     )
     .unwrap();
     let email = inst.tenant_email("sunrise-clinic").unwrap();

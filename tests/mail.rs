@@ -142,8 +142,8 @@ fn a_real_dmarc_milter_stamps_and_a_forged_stamp_writes_nothing() {
         );
     }
     let store = env.installation().open_tenant("sunrise").unwrap();
-    assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 2, "only Maria's two messages are turns");
-    assert_eq!(store.count(throughline::store::Countable::HeldMessages).unwrap(), 2);
+    assert_eq!(store.count(store::Countable::Turns).unwrap(), 2, "only Maria's two messages are turns");
+    assert_eq!(store.count(store::Countable::HeldMessages).unwrap(), 2);
 }
 
 fn lmtp(mut stream: std::os::unix::net::UnixStream, script: &[&[u8]]) -> Vec<String> {

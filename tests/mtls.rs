@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::Value;
-use throughline::{Clock as _, Installation, ManualClock, SystemClock};
+use server::{Clock as _, Installation, ManualClock, SystemClock};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use util::server::{anonymous_client, client, client_with, eventually, tls_config};
 use util::{Env, PASSPHRASE};

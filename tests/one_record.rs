@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::store::Countable;
+use store::Countable;
 use util::api::Api;
 use util::clinic::*;
 

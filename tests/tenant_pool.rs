@@ -7,10 +7,10 @@ mod util;
 
 use std::sync::Arc;
 
+use continuity::{self, Actor, Offered, OpenRequest};
 use policy::Channel;
-use throughline::continuity::{self, Actor, Offered, OpenRequest};
-use throughline::ids::TenantId;
-use throughline::tenants::{TenantHandle, TenantPool};
+use server::tenants::{TenantHandle, TenantPool};
+use store::ids::TenantId;
 use util::Env;
 
 fn open(pool: &TenantPool, tenant: &TenantId, phone: &str) -> String {
@@ -28,7 +28,7 @@ fn open_on(handle: &Arc<TenantHandle>, channel: Channel, phone: &str) -> String 
         evidence: (channel == Channel::Voice)
             .then(|| continuity::EvidenceRequest { caller_id_attestation: Some("A".into()) }),
     };
-    let now = throughline::Clock::now_ms(&throughline::SystemClock);
+    let now = server::Clock::now_ms(&server::SystemClock);
     let ctx = handle
         .store
         .run(move |s| continuity::open_session(s, &h.settings, &actor, &req, now))
@@ -86,8 +86,8 @@ fn the_hourly_retention_pass_reaches_tenants_no_request_opened() {
 }
 
 /// The counts a rehearsal must leave as they were.
-fn counts(inst: &throughline::Installation, tenant: &str) -> Vec<u64> {
-    use throughline::store::Countable::*;
+fn counts(inst: &server::Installation, tenant: &str) -> Vec<u64> {
+    use store::Countable::*;
     let store = inst.open_tenant(tenant).expect("open");
     store.verify_audit().expect("the chain verifies");
     [Customers, Identifiers, AuditRecords, Sessions, Turns, StateKeys, Conversations]

@@ -165,15 +165,15 @@ async fn a_rotation_killed_after_any_step_leaves_the_old_state_or_the_new() {
 /// new format when its key is rotated: the migration path.
 #[test]
 fn an_old_format_store_opens_backs_up_and_moves_to_sha256_when_rotated() {
-    use throughline::store::{AuditEntry, Countable, PageHmac, set_new_store_hmac};
+    use store::{AuditEntry, Countable, PageHmac, set_new_store_hmac};
     let env = Env::initialised();
     {
         let mut inst = env.installation();
         set_new_store_hmac(PageHmac::Sha512);
         let made = inst.create_tenant(
-            &throughline::ids::TenantName::parse("oldclinic").unwrap(),
+            &store::ids::TenantName::parse("oldclinic").unwrap(),
             policy::StateTtl::default(),
-            &throughline::calendar::ClinicZone::utc(),
+            &continuity::calendar::ClinicZone::utc(),
         );
         set_new_store_hmac(PageHmac::Sha256);
         made.unwrap();

@@ -8,7 +8,7 @@ mod util;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::Clock as _;
+use server::Clock as _;
 use util::api::Api;
 use util::clinic::*;
 
@@ -55,7 +55,7 @@ async fn n3_one_stranger_cannot_switch_off_confirmation_for_every_patient() {
     assert_eq!(status, 200, "another patient must still confirm: {v}");
 
     // A named visitor guessing across unknown numbers is refused alone.
-    let limit = throughline::api::throttle::VISITOR_FAILURES_PER_WINDOW;
+    let limit = server::throttle::VISITOR_FAILURES_PER_WINDOW;
     for n in 0..limit {
         let s = chat_claims(&c.chat, &unknown_phone(n)).await;
         let (status, v) = guess_as(&c.chat, Some("visitor-guesser"), &s, "1970-01-01").await;
@@ -70,9 +70,9 @@ async fn n3_one_stranger_cannot_switch_off_confirmation_for_every_patient() {
 
     // Fresh visitor names for every guess: the certificate goes over its
     // budget and is slowed (the alert), but the right answer still confirms.
-    let budget = throughline::api::throttle::CERT_FAILURES_PER_WINDOW;
+    let budget = server::throttle::CERT_FAILURES_PER_WINDOW;
     let slowed = || {
-        let text = throughline::metrics::get().encode();
+        let text = server::metrics::get().encode();
         text.lines()
             .find(|l| l.starts_with("throughline_lockouts_total{reason=\"confirm_certificate_slowed\"}"))
             .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
@@ -182,7 +182,7 @@ async fn n2_only_the_clinics_own_stamp_makes_a_sender_asserted() {
     }
     c.server.stop().await;
     let store = c.env.installation().open_tenant("sunrise-clinic").unwrap();
-    assert_eq!(store.count(throughline::store::Countable::Turns).unwrap(), 1, "a forged stamp became a turn");
+    assert_eq!(store.count(store::Countable::Turns).unwrap(), 1, "a forged stamp became a turn");
     let reasons = inbound_reasons(&store);
     assert_eq!(reasons.iter().filter(|r| r.contains("sender:ambiguous_headers")).count(), 3, "{reasons:?}");
     assert!(reasons[4].contains("sender:not_authenticated"), "{reasons:?}");
@@ -313,8 +313,8 @@ async fn l9_the_sign_in_lockout_keys_on_the_forwarded_address_behind_a_trusted_p
 
 #[test]
 fn l9_forwarded_for_is_believed_only_from_a_trusted_proxy() {
+    use server::console::forwarded_source;
     use std::net::IpAddr;
-    use throughline::console::forwarded_source;
     let ip = |s: &str| s.parse::<IpAddr>().unwrap();
     let proxy = [ip("10.0.0.2")];
     // From the proxy: the right-most address that is not a proxy.

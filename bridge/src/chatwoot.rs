@@ -16,8 +16,8 @@
 
 use serde_json::{Value, json};
 
-use crate::config::HmacAlgorithm;
 use crate::context::Context;
+use crate::sig::HmacAlgorithm;
 use crate::sig::{self, Refusal};
 
 pub fn verify(

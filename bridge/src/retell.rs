@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::config::HmacAlgorithm;
 use crate::context::Context;
+use crate::sig::HmacAlgorithm;
 use crate::sig::{self, Refusal};
 
 pub fn verify(api_key: &[u8], body: &[u8], header: Option<&str>, now_ms: i64) -> Result<(), Refusal> {

@@ -4,7 +4,13 @@
 use ring::hmac;
 use subtle::ConstantTimeEq as _;
 
-use crate::config::HmacAlgorithm;
+/// The hash an HMAC is computed with (a route's `vapi_auth` names one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HmacAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
 
 /// Timestamps further than this from now are refused (Vapi, Retell).
 pub const WINDOW_MS: i64 = 5 * 60 * 1000;

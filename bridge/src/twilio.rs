@@ -6,8 +6,8 @@
 use base64::Engine as _;
 use ring::digest;
 
-use crate::config::HmacAlgorithm;
 use crate::sig;
+use crate::sig::HmacAlgorithm;
 
 /// The decoded form body, in order, repeats kept.
 pub fn form(body: &[u8]) -> Vec<(String, String)> {

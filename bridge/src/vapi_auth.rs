@@ -45,7 +45,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HmacAlgorithm, HmacPlan};
+    use crate::config::HmacPlan;
+    use crate::sig::HmacAlgorithm;
 
     fn headers(pairs: &[(&str, String)]) -> impl Fn(&str) -> Option<String> + use<> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();

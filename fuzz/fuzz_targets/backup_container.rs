@@ -5,6 +5,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = throughline::backup::read_container(data).map(|c| c.files());
+    let _ = server::backup::read_container(data).map(|c| c.files());
     let _ = crypto::Keyring::from_bytes(std::path::Path::new("keyring.json"), data);
 });

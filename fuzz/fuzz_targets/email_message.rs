@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mail_parser::{MessageParser, MimeHeaders};
-use throughline::channels::email::{message_id, reply_text, thread_candidates};
+use continuity::channels::email::{message_id, reply_text, thread_candidates};
 
 fuzz_target!(|data: &[u8]| {
     let Some(msg) = MessageParser::default().parse(data) else { return };

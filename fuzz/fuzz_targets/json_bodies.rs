@@ -3,8 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use throughline::channels::{self, email};
-use throughline::continuity;
+use continuity::channels::{self, email};
 
 fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<continuity::OpenRequest>(data);

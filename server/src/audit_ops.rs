@@ -32,12 +32,12 @@ impl Installation {
     /// the chain is broken or inconsistent with the last checkpoint.
     pub fn audit_checkpoint(&self, tenant: &str) -> Result<String, Error> {
         let mut store = self.open_tenant(tenant)?;
-        let actor = crate::store::AuditEntry::operator(self.operator(), "audit.checkpoint");
+        let actor = store::AuditEntry::operator(self.operator(), "audit.checkpoint");
         match store.sign_checkpoint(&actor, self.now_ms()) {
             Ok(Some(signed)) => Ok(signed.note),
             // Nothing new since the last one: it still covers the whole trail.
             Ok(None) => Ok(store.latest_checkpoint()?.map(|(_, _, note)| note).unwrap_or_default()),
-            Err(crate::store::StoreError::AuditInconsistent { reason }) => Err(Error::AuditInconsistent { reason }),
+            Err(store::StoreError::AuditInconsistent { reason }) => Err(Error::AuditInconsistent { reason }),
             Err(e) => Err(e.into()),
         }
     }

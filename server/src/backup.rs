@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
-use crate::datadir::DataDir;
-use crate::ids::{CustomerId, TenantId};
 use crate::{Error, Installation};
+use store::datadir::DataDir;
+use store::ids::{CustomerId, TenantId};
 
 const MAGIC: &[u8] = b"THROUGHLINE-BACKUP/1\n";
 const CHUNK: usize = 1 << 20;

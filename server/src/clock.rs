@@ -39,13 +39,7 @@ impl Clock for ManualClock {
     }
 }
 
-/// RFC 3339 rendering of a stored timestamp, for operators.
-pub fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
-}
+pub use continuity::calendar::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::Error;
-use crate::ids::{CustomerId, TenantId};
-use crate::store::{AuditEntry, Erased, SystemStore, TenantStore};
+use store::ids::{CustomerId, TenantId};
+use store::{AuditEntry, Erased, SystemStore, TenantStore};
 
 /// Who asked: a channel (for a confirmed patient) or an operator.
 #[derive(Clone, Debug)]
@@ -108,4 +108,57 @@ fn erase_in_store(
 
 fn lock(m: &Mutex<SystemStore>) -> Result<std::sync::MutexGuard<'_, SystemStore>, Error> {
     m.lock().map_err(|_| Error::Poisoned)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use secrecy::SecretString;
+
+    use crate::{Installation, SystemClock};
+    use continuity::calendar::ClinicZone;
+    use store::AuditEntry;
+    use store::ids::TenantName;
+
+    fn wal_bytes(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir.join("tenants"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with("-wal"))
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    /// M6(b): a reader holding a snapshot from before the erasure (a CLI
+    /// export, a backup) keeps the WAL's frames alive; the erasure commits,
+    /// then reports busy rather than claiming the WAL is clean, and a
+    /// retry once the reader is gone truncates it and returns the receipt.
+    #[test]
+    fn a_reader_holding_the_wal_makes_erasure_report_busy_until_a_retry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("d");
+        let pass = SecretString::from("test passphrase".to_owned());
+        let kdf = crypto::KdfParams::new(19 * 1024, 2, 1).unwrap();
+        let mut inst = Installation::init(&data, &pass, kdf, Arc::new(SystemClock)).unwrap();
+        inst.create_tenant(&TenantName::parse("t").unwrap(), policy::StateTtl::default(), &ClinicZone::utc()).unwrap();
+        let mut store = inst.open_tenant("t").unwrap();
+        let now = crate::clock::Clock::now_ms(&SystemClock);
+        let c = store
+            .create_customer("Maria Lopez", "1985-03-14", &AuditEntry::operator("test", "customer.create"), now)
+            .unwrap();
+
+        let reader = inst.open_tenant("t").unwrap();
+        reader.begin_read().unwrap();
+        let busy = inst.erase_customer("t", &c).unwrap_err();
+        assert!(format!("{busy:?}").contains("CheckpointBusy"), "{busy:?}");
+        assert!(wal_bytes(&data) > 0, "the WAL still holds frames while the reader lives");
+
+        reader.end_read().unwrap();
+        let receipt = inst.erase_customer("t", &c).unwrap();
+        assert!(receipt.contains("throughline-erasure-receipt/v1"));
+        assert_eq!(inst.erase_customer("t", &c).unwrap(), receipt, "the same receipt again");
+        drop(reader);
+        assert_eq!(wal_bytes(&data), 0, "truncated once nobody holds it");
+    }
 }

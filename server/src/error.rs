@@ -3,23 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::store::StoreError;
+use store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("data directory {} does not exist (run `throughline init --data-dir {}` first)", path.display(), path.display())]
-    DataDirMissing { path: PathBuf },
-    #[error("data directory {} is not initialised: {} is missing (run `throughline init`)", dir.display(), missing.display())]
-    NotInitialised { dir: PathBuf, missing: PathBuf },
-    #[error("data directory {} is already initialised ({} exists); nothing was changed", dir.display(), found.display())]
-    AlreadyInitialised { dir: PathBuf, found: PathBuf },
-    #[error("data directory {} is in use by another throughline process", path.display())]
-    Locked { path: PathBuf },
-    #[error("a server is running on {}: stop it first (`systemctl stop throughline`)", path.display())]
-    Serving { path: PathBuf },
-    #[error("tenant name \"{name}\" is invalid: use 1 to 63 lowercase letters, digits and inner hyphens")]
-    InvalidTenantName { name: String },
     #[error("tenant '{name}' already exists; nothing was changed")]
     TenantExists { name: String },
     #[error("no tenant named '{name}'")]

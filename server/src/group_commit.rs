@@ -21,7 +21,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
-use crate::store::{StoreError, TenantStore};
+use store::{StoreError, TenantStore};
 
 /// Most jobs in one group (a bound on how long one commit waits).
 const MAX_GROUP: usize = 256;
@@ -347,7 +347,7 @@ impl Grouped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::AuditEntry;
+    use store::AuditEntry;
 
     fn grouped(writers: &Writers, dir: &std::path::Path) -> Arc<Grouped> {
         let keys = crypto::TenantKeys::derive("ten_test", &crypto::Key256::generate().unwrap());

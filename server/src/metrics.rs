@@ -266,6 +266,10 @@ impl Metrics {
     /// The text exposition (OpenMetrics 1.0, which Prometheus reads).
     pub fn encode(&self) -> String {
         self.resident_memory.set(resident_bytes().unwrap_or(0));
+        for (trail, n) in store::audit_appended() {
+            let counter = self.audit_records.get_or_create(&TableLabels { trail });
+            counter.inc_by(n.saturating_sub(counter.get()));
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -9,8 +9,8 @@ use std::time::Duration;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::Error;
-use crate::api::AppState;
-use crate::store::SystemStore;
+use crate::app::AppState;
+use store::SystemStore;
 
 /// The OpenMetrics 1.0 content type Prometheus negotiates.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
-use crate::api::{self, AppState, ConnInfo};
-use crate::store::SystemStore;
+use crate::api::{self, ConnInfo};
+use crate::app::AppState;
 use crate::tls::{self, CertRegistry, PeerIdentity, TlsCounters};
 use crate::{Error, Installation};
+use store::SystemStore;
 
 /// How often the certificate registry is re-read from the system store.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -80,7 +81,7 @@ pub struct Bound {
     /// The metrics server; the caller runs it beside the API's.
     pub metrics: Option<crate::metrics_http::MetricsBound>,
     /// Held while serving: a tenant key rotation waits for the server to stop.
-    pub serving: crate::datadir::DirLock,
+    pub serving: store::datadir::DirLock,
     /// Cluster mode: the node (resign it after the server stops).
     pub cluster: Option<crate::ha::ClusterHandle>,
 }
@@ -144,12 +145,12 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
         body_limit: opts.body_limit,
         tenants,
         clock: inst.clock(),
-        confirm_throttle: crate::api::throttle::ConfirmThrottle::default(),
+        confirm_throttle: crate::throttle::ConfirmThrottle::default(),
         // Six head timeouts: 30 s by default.
         request_deadline: opts.client_timeout.saturating_mul(6),
     });
     if let Some(c) = &cluster {
-        c.node.run(&state.clone().into_inner());
+        c.node.run(state.clone().into_inner());
     }
     if opts.prewarm {
         // Twice the writers: a tenant's warm-up ends in an fsync, and those overlap.

@@ -7,9 +7,9 @@
 use console::Role;
 use zeroize::Zeroizing;
 
-use crate::ids::{CustomerId, StaffId};
-use crate::store::{AuditEntry, NewStaff, StaffFields, StaffRow};
 use crate::{Error, Installation};
+use store::ids::{CustomerId, StaffId};
+use store::{AuditEntry, NewStaff, StaffFields, StaffRow};
 
 fn staff_error(message: impl Into<String>) -> Error {
     Error::Staff { message: message.into() }
@@ -81,7 +81,7 @@ impl Installation {
     ) -> Result<Enrolment, Error> {
         let tenant = self.tenant(tenant_name)?;
         let email = email.trim().to_lowercase();
-        crate::continuity::identifiers::Identifier::email(&email)
+        continuity::identifiers::Identifier::email(&email)
             .map_err(|_| staff_error("--email is not a valid email address"))?;
         if self.system.staff_email_taken(&email)? {
             return Err(staff_error("a staff account with this email already exists; nothing was changed"));
@@ -198,7 +198,7 @@ impl Installation {
         if client_id.is_empty() || client_secret.is_empty() || role_claim.is_empty() || label.is_empty() {
             return Err(staff_error("--label, --client-id, the client secret and --role-claim must not be empty"));
         }
-        let row = crate::store::IdpRow {
+        let row = store::IdpRow {
             tenant_id: tenant.id.clone(),
             label: label.to_owned(),
             issuer: issuer.trim_end_matches('/').to_owned(),

@@ -25,11 +25,11 @@ use crypto::{CryptoError, UnlockedKeyring};
 use policy::{StateTtl, TenantPolicy};
 
 use crate::Error;
-use crate::continuity::TenantSettings;
-use crate::datadir::DataDir;
 use crate::group_commit::{Grouped, Writers};
-use crate::ids::TenantId;
-use crate::store::{SystemStore, TenantStore};
+use continuity::TenantSettings;
+use store::datadir::DataDir;
+use store::ids::TenantId;
+use store::{SystemStore, TenantStore};
 
 /// Recent turns handed back in a resume context.
 pub const RECENT_TURNS: u32 = 20;
@@ -284,7 +284,7 @@ impl TenantPool {
     fn warm(&self, id: &TenantId, now: i64) -> Result<(), Error> {
         let handle = self.get(id)?;
         let mut store = handle.store.lock()?;
-        crate::continuity::rehearse(&mut store, &handle.settings, now)?;
+        continuity::rehearse(&mut store, &handle.settings, now)?;
         Ok(())
     }
 
@@ -322,10 +322,10 @@ impl TenantPool {
     /// the compliance console shows it red. Returns the checkpoints signed.
     pub fn checkpoint_all(&self, now: i64) -> Result<usize, Error> {
         let all = self.system.lock().map_err(|_| Error::Poisoned)?.tenants()?;
-        let actor = crate::store::AuditEntry {
+        let actor = store::AuditEntry {
             actor_kind: audit::ActorKind::System,
             peer: None,
-            ..crate::store::AuditEntry::operator("throughline", "audit.checkpoint")
+            ..store::AuditEntry::operator("throughline", "audit.checkpoint")
         };
         let mut signed = 0;
         for row in all.into_iter().filter(|r| self.serves(&r.id)) {
@@ -406,7 +406,7 @@ impl TenantPool {
                 }
                 other => other?,
             };
-            (keys, crate::channels::email_settings(id, &row.name, email_row, &keyring)?)
+            (keys, continuity::channels::email_settings(id, &row.name, email_row, &keyring)?)
         };
         let path = self.dir.tenant_db(id);
         let log_key = self
@@ -416,9 +416,9 @@ impl TenantPool {
         let mut store = TenantStore::open(&path, keys)?;
         store.set_page_cache_mib(TENANT_CACHE_MIB)?;
         if let (Some(node), Some(log_key)) = (&self.cluster, log_key) {
-            let hook = node
-                .attach(id, &log_key, &path)
-                .map_err(|e| Error::Store(crate::store::StoreError::NotReplicated(e)))?;
+            let image = store.file_image()?;
+            let hook =
+                node.attach(id, &log_key, &image).map_err(|e| Error::Store(store::StoreError::NotReplicated(e)))?;
             store.set_commit_hook(hook)?;
         }
         let mut policy = match policy_toml {
@@ -427,9 +427,9 @@ impl TenantPool {
         };
         let state_ttl = StateTtl::from_days(u64::from(row.state_ttl_days))?;
         policy.retention.state_ttl = state_ttl;
-        let zone = crate::calendar::ClinicZone::parse(&row.time_zone).unwrap_or_else(|_| {
+        let zone = continuity::calendar::ClinicZone::parse(&row.time_zone).unwrap_or_else(|_| {
             tracing::warn!(tenant = %id, "stored time zone unknown to this time-zone database; using UTC");
-            crate::calendar::ClinicZone::utc()
+            continuity::calendar::ClinicZone::utc()
         });
         let settings =
             TenantSettings { policy, region: row.default_region, zone, state_ttl, recent_turns: RECENT_TURNS, email };

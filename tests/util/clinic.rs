@@ -115,7 +115,7 @@ pub fn stamped(authserv_id: &str, result: &str, raw: Vec<u8>) -> Vec<u8> {
 
 /// The reasons of every `email.inbound` audit record, in order: the
 /// sender's evidence and whether the message was held.
-pub fn inbound_reasons(store: &throughline::store::TenantStore) -> Vec<String> {
+pub fn inbound_reasons(store: &store::TenantStore) -> Vec<String> {
     store
         .audit_records()
         .unwrap()

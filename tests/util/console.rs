@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use throughline::Clock as _;
+use server::Clock as _;
 
 use super::Env;
 use super::api::Api;
@@ -41,7 +41,7 @@ impl Page {
 impl Browser {
     pub fn new(console: SocketAddr, ca_pem: &str) -> Self {
         super::server::install_crypto_provider();
-        let tls = throughline::tls::anonymous_client_config(ca_pem).expect("tls");
+        let tls = server::tls::anonymous_client_config(ca_pem).expect("tls");
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -169,7 +169,7 @@ pub async fn clinic() -> Clinic {
         .ok(Method::POST, &format!("/v1/sessions/{sid}/identity/confirm"), Some(json!({"date_of_birth": "1985-03-14"})))
         .await;
     let maria = confirmed["customer_id"].as_str().unwrap().to_owned();
-    let zone = throughline::calendar::ClinicZone::parse("America/New_York").unwrap();
+    let zone = continuity::calendar::ClinicZone::parse("America/New_York").unwrap();
     let at = zone.next_weekday_at(server.clock.now_ms(), jiff::civil::Weekday::Tuesday, 14, 0).unwrap();
     let body = json!({"starts_at": zone.rfc3339(at), "reason": "knee pain"});
     chat.ok(Method::POST, &format!("/v1/sessions/{sid}/appointments"), Some(body)).await;

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use throughline::serve::{self, ServeOptions};
-use throughline::{Clock as _, Installation, ManualClock, SystemClock};
+use server::serve::{self, ServeOptions};
+use server::{Clock as _, Installation, ManualClock, SystemClock};
 
 use super::{Env, PASSPHRASE};
 
@@ -42,7 +42,7 @@ impl InProcess {
                     // Checkpoints every second, so the compliance console has a fresh one.
                     opts.checkpoint_every = Some(std::time::Duration::from_secs(1));
                     // The tests' browser stands behind a trusted proxy: loopback.
-                    opts.console = Some(throughline::console::ConsoleOptions {
+                    opts.console = Some(server::console::ConsoleOptions {
                         listen: ([127, 0, 0, 1], 0).into(),
                         cert: None,
                         trusted_proxies: vec![std::net::IpAddr::from([127, 0, 0, 1])],

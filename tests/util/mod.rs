@@ -63,9 +63,9 @@ impl Env {
     }
 
     /// The installation, unlocked in this process (argon2id at test cost).
-    pub fn installation(&self) -> throughline::Installation {
+    pub fn installation(&self) -> ::server::Installation {
         let passphrase = secrecy::SecretString::from(PASSPHRASE.to_owned());
-        throughline::Installation::open(&self.data, &passphrase, std::sync::Arc::new(throughline::SystemClock))
+        ::server::Installation::open(&self.data, &passphrase, std::sync::Arc::new(::server::SystemClock))
             .expect("open installation")
     }
 

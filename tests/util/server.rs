@@ -134,7 +134,7 @@ pub fn install_crypto_provider() {
 /// A rustls client configuration presenting `cert` and trusting `ca_pem`.
 pub fn tls_config(ca_pem: &str, cert_pem: &str, key_pem: &str) -> rustls::ClientConfig {
     install_crypto_provider();
-    throughline::tls::client_config(ca_pem, cert_pem, key_pem).expect("client config")
+    server::tls::client_config(ca_pem, cert_pem, key_pem).expect("client config")
 }
 
 /// An HTTPS client for a channel certificate directory.
@@ -154,7 +154,7 @@ pub fn client_with(config: rustls::ClientConfig) -> reqwest::Client {
 pub fn anonymous_client(ca: &Path) -> reqwest::Client {
     install_crypto_provider();
     let pem = std::fs::read_to_string(ca).expect("ca");
-    client_with(throughline::tls::anonymous_client_config(&pem).expect("config"))
+    client_with(server::tls::anonymous_client_config(&pem).expect("config"))
 }
 
 /// Polls `f` until it returns `Some`, for up to `secs` seconds.

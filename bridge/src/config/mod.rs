@@ -14,8 +14,9 @@ mod route;
 pub use imap::{Imap, ImapAuth};
 pub use mail::{Lmtp, LmtpListen, Mailbox};
 
+pub use crate::sig::HmacAlgorithm;
 use route::RawRoute;
-pub use route::{ChatwootApi, HmacAlgorithm, HmacPlan, Outbound, Platform, Route, VapiAuth};
+pub use route::{ChatwootApi, HmacPlan, Outbound, Platform, Route, VapiAuth};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::sig::HmacAlgorithm;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
@@ -77,13 +79,6 @@ pub struct HmacPlan {
     pub timestamp_header: String,
     pub prefix: String,
     pub base64: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HmacAlgorithm {
-    Sha1,
-    Sha256,
-    Sha512,
 }
 
 #[derive(Clone, Debug)]

@@ -8,8 +8,8 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use policy::Channel;
 
 use super::{ApiError, AppState};
-use crate::ids::TenantId;
 use crate::tls::PeerIdentity;
+use store::ids::TenantId;
 
 /// Per-connection facts captured when the TLS connection is accepted.
 #[derive(Clone, Debug)]

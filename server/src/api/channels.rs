@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::sessions::{json, session_id, with_store};
 use super::{ApiError, AppState, Caller};
-use crate::channels::{self, email, limits};
+use continuity::channels::{self, email, limits};
 
 pub async fn book(
     caller: Caller,
@@ -113,7 +113,7 @@ pub async fn outbound(
         let out = Outbound { message_id: composed.message_id, to: composed.to, delivery: "gateway", raw: Some(raw) };
         return Ok(json(StatusCode::CREATED, &out));
     };
-    let sent = email::send(smtp, &composed.from, &composed.to, &composed.raw).await;
+    let sent = crate::smtp::send(smtp, &composed.from, &composed.to, &composed.raw).await;
     let failure = sent.as_ref().err().map(|e| e.to_string());
     let record = failure.clone();
     with_store(&state, &caller, move |s, _, a, now| email::record_delivery(s, a, &session, record.as_deref(), now))

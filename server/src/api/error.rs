@@ -62,8 +62,8 @@ impl ApiError {
 
     /// A store failure: 507 `storage_full` when the disk is full (nothing
     /// was applied; it clears when space returns), else internal.
-    pub fn store(e: &crate::store::StoreError) -> Self {
-        if matches!(e, crate::store::StoreError::CheckpointBusy) {
+    pub fn store(e: &store::StoreError) -> Self {
+        if matches!(e, store::StoreError::CheckpointBusy) {
             tracing::warn!("a reader held the store; the WAL was not truncated yet");
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -71,7 +71,7 @@ impl ApiError {
                 "applied, but the write-ahead log could not be truncated while another reader holds the store; retry",
             );
         }
-        if matches!(e, crate::store::StoreError::NotReplicated(_)) {
+        if matches!(e, store::StoreError::NotReplicated(_)) {
             tracing::warn!(cause = %e, "a commit was not acknowledged: the cluster's log did not take it");
             return Self::not_durable();
         }

@@ -63,7 +63,7 @@ pub async fn enforce_body_limit(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let limit = if req.path() == "/v1/email/inbound" {
         // Raw messages carry attachments; the route enforces its own limit.
-        crate::channels::limits::EMAIL_MESSAGE_BYTES
+        continuity::channels::limits::EMAIL_MESSAGE_BYTES
     } else {
         req.app_data::<web::Data<AppState>>().map(|s| s.body_limit).unwrap_or(super::DEFAULT_BODY_LIMIT)
     };

@@ -10,36 +10,17 @@ mod middleware;
 mod openapi;
 mod openapi_channels;
 mod sessions;
-pub mod throttle;
-
-use std::sync::Arc;
-use std::time::Instant;
 
 use actix_web::web;
 
 pub use caller::{Caller, ConnInfo};
 pub use error::ApiError;
-pub use middleware::{RequestId, enforce_body_limit, enforce_deadline, log_requests};
 
-use crate::clock::Clock;
-use crate::tenants::TenantPool;
-use crate::tls::{CertRegistry, TlsCounters};
+use crate::app::AppState;
+pub use middleware::{RequestId, enforce_body_limit, enforce_deadline, log_requests};
 
 /// Largest request body accepted (the raw RFC 5322 route will raise its own).
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
-
-/// Shared, thread-safe server state handed to every worker.
-pub struct AppState {
-    pub registry: Arc<CertRegistry>,
-    pub counters: Arc<TlsCounters>,
-    pub started: Instant,
-    pub body_limit: usize,
-    pub tenants: TenantPool,
-    pub clock: Arc<dyn Clock>,
-    pub confirm_throttle: throttle::ConfirmThrottle,
-    /// The whole request, body included, must be done within this.
-    pub request_deadline: std::time::Duration,
-}
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -9,12 +9,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::throttle::Verdict;
 use super::{ApiError, AppState, Caller};
-use crate::continuity::{self, Actor, ContinuityError, TenantSettings};
-use crate::ids::SessionId;
-use crate::store::TenantStore;
 use crate::tenants::TenantHandle;
+use crate::throttle::Verdict;
+use continuity::{self, Actor, ContinuityError, TenantSettings};
+use store::TenantStore;
+use store::ids::SessionId;
 
 impl From<ContinuityError> for ApiError {
     fn from(e: ContinuityError) -> Self {
@@ -176,7 +176,7 @@ pub async fn challenge(
         with_store(&state, &caller, move |s, t, a, now| continuity::challenge::challenge(s, t, a, &id, &req, now))
             .await?;
     if let Some((smtp, from, to, raw)) = &out.smtp
-        && let Err(e) = crate::channels::email::send(smtp, from, to, raw).await
+        && let Err(e) = crate::smtp::send(smtp, from, to, raw).await
     {
         tracing::warn!(failure = %e, "the SMTP relay did not take a one-time code");
         return Err(ApiError::new(
@@ -291,7 +291,7 @@ pub async fn erasure(
         let customer = continuity::erasure_target(&mut store, &handle.settings, &actor, &id, now)?;
         let peer = actor.peer.map(|p| p.ip().to_string());
         let by = crate::erasure::Requester {
-            audit: crate::store::AuditEntry {
+            audit: store::AuditEntry {
                 actor_kind: audit::ActorKind::Channel,
                 actor: &actor.serial,
                 channel: Some(actor.channel.as_str()),
@@ -309,21 +309,12 @@ pub async fn erasure(
             .map_err(|e| ApiError::internal(&e))?;
         state.tenants.erased(&tenant);
         // The patients' requests queue lists it, answered at once.
-        let rid = crate::ids::RequestId::generate().to_string();
-        let mut record = || -> Result<(), crate::store::StoreError> {
+        let rid = store::ids::RequestId::generate().to_string();
+        let mut record = || -> Result<(), store::StoreError> {
             let tx = store.transaction()?;
             let by = format!("channel:{}", actor.serial);
-            tx.insert_request(
-                &rid,
-                customer.as_str(),
-                "erasure",
-                "api",
-                now,
-                crate::store::rights_due(now),
-                None,
-                &by,
-            )?;
-            tx.complete_request(&rid, None, Some(&crate::store::receipt_id(&receipt)), now)?;
+            tx.insert_request(&rid, customer.as_str(), "erasure", "api", now, store::rights_due(now), None, &by)?;
+            tx.complete_request(&rid, None, Some(&store::receipt_id(&receipt)), now)?;
             tx.commit()
         };
         record().map_err(|e| ApiError::store(&e))?;

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use super::audit_event::{in_tenant, record};
 use super::session::{Signed, admitted};
 use super::{internal, page, see_other};
-use crate::api::AppState;
-use crate::calendar::ClinicZone;
-use crate::store::StoreError;
+use crate::app::AppState;
+use continuity::calendar::ClinicZone;
+use store::StoreError;
 
 const DAY_MS: i64 = 86_400_000;
 

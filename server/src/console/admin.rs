@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::audit_event::{StaffEvent, in_tenant, record};
 use super::session::{admitted, nav, signed_in};
 use super::{internal, page, see_other};
-use crate::api::AppState;
-use crate::ids::TenantId;
+use crate::app::AppState;
+use store::ids::TenantId;
 
 pub async fn home(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let signed = match signed_in(&req, &state).await {
@@ -40,7 +40,7 @@ async fn reviews_page(req: &HttpRequest, state: &web::Data<AppState>, notice: Op
     })
     .await;
     let Ok(Ok((grants, alerts))) = found else { return internal(&"review queue unreadable") };
-    let zone = crate::calendar::ClinicZone::utc();
+    let zone = continuity::calendar::ClinicZone::utc();
     let mut ev = signed.event("breakglass.review.list");
     ev.subjects = grants.iter().map(|g| g.customer_id.clone()).collect();
     ev.subjects.dedup();
@@ -151,7 +151,7 @@ pub async fn staff(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
     else {
         return internal(&"staff list unreadable");
     };
-    let zone = crate::calendar::ClinicZone::utc();
+    let zone = continuity::calendar::ClinicZone::utc();
     let rows = rows
         .into_iter()
         .map(|s| StaffRow {
@@ -197,7 +197,7 @@ pub async fn alert_officers(
         else {
             continue;
         };
-        let sent = crate::channels::email::send(&smtp, &from, &to, &message.formatted()).await;
+        let sent = crate::smtp::send(&smtp, &from, &to, &message.formatted()).await;
         let mut ev = StaffEvent::new("throughline", "system", "HOPERAT", "breakglass.alert");
         ev.kind = audit::ActorKind::System;
         ev.break_glass = Some(grant.to_owned());

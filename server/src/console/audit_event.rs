@@ -8,10 +8,10 @@ use std::sync::Arc;
 use actix_web::web;
 use audit::Outcome;
 
-use crate::api::AppState;
-use crate::ids::TenantId;
-use crate::store::{AuditEntry, StaffFields, StoreError, TenantTx};
+use crate::app::AppState;
 use crate::tenants::TenantHandle;
+use store::ids::TenantId;
+use store::{AuditEntry, StaffFields, StoreError, TenantTx};
 
 /// Everything a staff audit record says.
 #[derive(Clone, Debug)]
@@ -98,7 +98,7 @@ pub async fn tenant(state: &web::Data<AppState>, id: &TenantId) -> Result<Arc<Te
 pub async fn in_tenant<T, F>(state: &web::Data<AppState>, id: &TenantId, op: F) -> Result<T, crate::Error>
 where
     T: Send + 'static,
-    F: FnOnce(&TenantTx<'_>, &crate::continuity::TenantSettings) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&TenantTx<'_>, &continuity::TenantSettings) -> Result<T, StoreError> + Send + 'static,
 {
     let handle = tenant(state, id).await?;
     let settings = handle.settings.clone();

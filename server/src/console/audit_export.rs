@@ -14,8 +14,8 @@ use super::audit_event::StaffEvent;
 use super::audit_pages::{View, render};
 use super::session::{Signed, admitted};
 use super::{internal, page};
-use crate::api::AppState;
-use crate::store::{AuditEntry, AuditFilter, StoreError};
+use crate::app::AppState;
+use store::{AuditEntry, AuditFilter, StoreError};
 
 /// Largest export accepted for checking (a year of a busy clinic is ~50 MiB).
 const UPLOAD_LIMIT: usize = 64 * 1024 * 1024;

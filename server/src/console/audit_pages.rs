@@ -18,9 +18,9 @@ use zeroize::Zeroizing;
 use super::audit_event::in_tenant;
 use super::session::{Signed, admitted};
 use super::{internal, page};
-use crate::api::AppState;
-use crate::continuity::identifiers::Identifier;
-use crate::store::{AuditFilter, IdentifierKind, Integrity, StoreError};
+use crate::app::AppState;
+use continuity::identifiers::Identifier;
+use store::{AuditFilter, IdentifierKind, Integrity, StoreError};
 
 /// A checkpoint older than this shows amber (twice `serve`'s default hour).
 const CHECKPOINT_MAX_AGE_MS: i64 = 2 * 3_600_000;
@@ -46,7 +46,7 @@ async fn staff_names(state: &web::Data<AppState>, signed: &Signed) -> HashMap<St
 }
 
 fn rows(records: &[(audit::Record, String)], names: &HashMap<String, String>) -> Vec<AuditRow> {
-    let zone = crate::calendar::ClinicZone::utc();
+    let zone = continuity::calendar::ClinicZone::utc();
     records
         .iter()
         .map(|(r, _)| AuditRow {
@@ -151,7 +151,7 @@ pub(super) async fn render(
     };
     let names = staff_names(state, signed).await;
     let next = (records.len() as u32 == view.filter.limit).then(|| records.last().map(|(r, _)| r.seq)).flatten();
-    let zone = crate::calendar::ClinicZone::utc();
+    let zone = continuity::calendar::ClinicZone::utc();
     let badge = console::integrity::badge(
         &console::integrity::Found { records: found.records, broken: found.broken, checkpoint: found.checkpoint },
         now,
@@ -288,7 +288,7 @@ pub async fn patient_report(req: HttpRequest, state: web::Data<AppState>, path: 
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Some(customer) = crate::ids::CustomerId::parse(&path) else { return super::not_found_page() };
+    let Some(customer) = store::ids::CustomerId::parse(&path) else { return super::not_found_page() };
     let mut ev = signed.event("audit.report");
     ev.reason = Some("patient_access".into());
     ev.subjects = vec![customer.to_string()];
@@ -307,7 +307,7 @@ pub async fn staff_report(req: HttpRequest, state: web::Data<AppState>, path: we
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Some(staff) = crate::ids::StaffId::parse(&path) else { return super::not_found_page() };
+    let Some(staff) = store::ids::StaffId::parse(&path) else { return super::not_found_page() };
     let mut ev = signed.event("audit.report");
     ev.reason = Some(format!("staff_activity:{staff}"));
     let view = View {

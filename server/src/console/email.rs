@@ -15,9 +15,9 @@ use super::audit_event::{StaffEvent, in_tenant, record};
 use super::patients::{decide, turn_rows};
 use super::session::{Signed, admitted, signed_in};
 use super::{internal, page, see_other};
-use crate::api::AppState;
-use crate::ids::{CustomerId, SessionId};
-use crate::store::StoreError;
+use crate::app::AppState;
+use store::StoreError;
+use store::ids::{CustomerId, SessionId};
 
 pub async fn queue(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let signed = match signed_in(&req, &state).await {
@@ -215,14 +215,14 @@ pub async fn reply(
     let composed = handle
         .store
         .run_async(move |store| {
-            let actor = crate::channels::email::StaffActor {
+            let actor = continuity::channels::email::StaffActor {
                 staff_id: &staff_id,
                 role: role.as_str(),
                 purpose,
                 break_glass: grant.as_deref(),
                 peer: peer.as_deref(),
             };
-            crate::channels::email::staff_reply(store, &settings, &actor, &s, &form.subject, &form.text, now)
+            continuity::channels::email::staff_reply(store, &settings, &actor, &s, &form.subject, &form.text, now)
         })
         .await;
     let composed = match composed {
@@ -235,7 +235,7 @@ pub async fn reply(
     };
     match &composed.smtp {
         Some(smtp) => {
-            let sent = crate::channels::email::send(smtp, &composed.from, &composed.to, &composed.raw).await;
+            let sent = crate::smtp::send(smtp, &composed.from, &composed.to, &composed.raw).await;
             let mut ev: StaffEvent = signed.event("email.send");
             ev.customer = Some(customer.to_string());
             ev.session = Some(session.to_string());

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use super::audit_event::in_tenant;
 use super::session::{Signed, admitted};
 use super::{internal, page, see_other};
-use crate::api::AppState;
-use crate::store::{HeldRow, StoreError, TenantTx};
+use crate::app::AppState;
+use store::{HeldRow, StoreError, TenantTx};
 
 /// Whether the role reads this channel's words (the front desk: email only).
 fn may_read(signed: &Signed, channel: &str) -> bool {
@@ -27,7 +27,7 @@ fn may_read(signed: &Signed, channel: &str) -> bool {
 fn words(tx: &TenantTx<'_>, held: &HeldRow) -> Result<String, StoreError> {
     let raw = tx.held_content(held)?;
     if held.channel == "email" {
-        Ok(crate::channels::email::parse(raw.to_vec())
+        Ok(continuity::channels::email::parse(raw.to_vec())
             .map(|p| p.text().to_owned())
             .unwrap_or_else(|_| "(the message could not be read)".into()))
     } else {

@@ -33,7 +33,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, http::StatusCode, we
 use console::pages::{self, Message};
 
 use crate::Error;
-use crate::api::AppState;
+use crate::app::AppState;
 
 /// What `serve --console-listen` asked for.
 #[derive(Clone, Debug)]

@@ -24,9 +24,9 @@ use serde::Deserialize;
 
 use super::audit_event::{StaffEvent, record};
 use super::{ConsoleState, internal, page};
-use crate::api::AppState;
-use crate::ids::{StaffId, TenantId};
-use crate::store::{IdpRow, NewStaff};
+use crate::app::AppState;
+use store::ids::{StaffId, TenantId};
+use store::{IdpRow, NewStaff};
 
 /// The state cookie: this browser started this sign-in.
 const STATE_COOKIE: &str = "__Host-tl_oidc";

@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use super::audit_event::{StaffEvent, record};
 use super::{internal, page};
-use crate::api::AppState;
-use crate::ids::{StaffId, TenantId};
+use crate::app::AppState;
+use store::ids::{StaffId, TenantId};
 
 enum Outcome {
     Signed {

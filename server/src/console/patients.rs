@@ -15,10 +15,10 @@ use zeroize::Zeroizing;
 use super::audit_event::{in_tenant, record};
 use super::session::{Signed, admitted, signed_in};
 use super::{internal, page};
-use crate::api::AppState;
-use crate::continuity::identifiers::Identifier;
-use crate::ids::{BreakGlassId, CustomerId};
-use crate::store::{BreakGlassRow, IdentifierKind, StoreError, normalise_name};
+use crate::app::AppState;
+use continuity::identifiers::Identifier;
+use store::ids::{BreakGlassId, CustomerId};
+use store::{BreakGlassRow, IdentifierKind, StoreError, normalise_name};
 
 /// Emergency access lasts this long, whatever the session does.
 pub const BREAK_GLASS_MS: i64 = 60 * 60_000;
@@ -186,8 +186,8 @@ pub async fn decide(
 }
 
 pub fn turn_rows(
-    turns: Vec<crate::store::ConsoleTurn>,
-    zone: &crate::calendar::ClinicZone,
+    turns: Vec<store::ConsoleTurn>,
+    zone: &continuity::calendar::ClinicZone,
     open_threads: bool,
 ) -> Vec<TurnRow> {
     turns

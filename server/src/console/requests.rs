@@ -22,11 +22,11 @@ use zeroize::Zeroizing;
 use super::audit_event::{StaffEvent, in_tenant, record};
 use super::session::{Signed, admitted};
 use super::{internal, page, see_other};
-use crate::api::AppState;
-use crate::continuity::identifiers::Identifier;
-use crate::ids::{CustomerId, RequestId};
-use crate::store::{AuditEntry, IdentifierKind, StoreError};
+use crate::app::AppState;
+use continuity::identifiers::Identifier;
 use policy::PhiClass;
+use store::ids::{CustomerId, RequestId};
+use store::{AuditEntry, IdentifierKind, StoreError};
 
 async fn list(
     state: &web::Data<AppState>,
@@ -50,7 +50,7 @@ async fn list(
         Ok(r) => r,
         Err(e) => return internal(&e),
     };
-    let zone = crate::calendar::ClinicZone::utc();
+    let zone = continuity::calendar::ClinicZone::utc();
     let day = |t: i64| zone.format(t, "%Y-%m-%d");
     let rows = rows
         .into_iter()
@@ -155,7 +155,7 @@ pub async fn enter(req: HttpRequest, state: web::Data<AppState>, form: web::Form
             &form.kind,
             "staff",
             received,
-            crate::store::rights_due(received),
+            store::rights_due(received),
             Some(&form.note),
             &staff,
         )?;
@@ -258,7 +258,7 @@ pub async fn export(
         let Some(smtp) = settings.email.smtp.clone() else { return Ok(Err(Unsent::NoRelay)) };
         let full = r.approved_by.as_deref().is_some_and(|a| a != r.requested_by);
         let access = if full { policy::operator_access() } else { policy::staff_access(without_approval()) };
-        let doc = crate::patient_export::document(tx, &customer, &access, now)?;
+        let doc = continuity::patient_export::document(tx, &customer, &access, now)?;
         let Some(raw) = copy_message(settings, &to, &doc, now) else { return Ok(Err(Unsent::NoAddress)) };
         ev.customer = Some(customer.to_string());
         ev.reason = Some(format!("to:patient_email;released:{}", access.allowed()));
@@ -282,7 +282,7 @@ pub async fn export(
         }
         Err(e) => return internal(&e),
     };
-    if let Err(e) = crate::channels::email::send(&smtp, &from, &to, &raw).await {
+    if let Err(e) = crate::smtp::send(&smtp, &from, &to, &raw).await {
         tracing::warn!(failure = %e, "the mail relay did not take an access copy");
         let why = "The mail relay did not take the copy; the request stays open. Try again later.";
         return list(&state, &signed, None, Some(why.into())).await;
@@ -305,12 +305,7 @@ pub async fn export(
 }
 
 /// The message carrying the copy: a short note and the JSON attachment.
-fn copy_message(
-    settings: &crate::continuity::TenantSettings,
-    to: &str,
-    doc: &serde_json::Value,
-    now: i64,
-) -> Option<Vec<u8>> {
+fn copy_message(settings: &continuity::TenantSettings, to: &str, doc: &serde_json::Value, now: i64) -> Option<Vec<u8>> {
     use lettre::message::header::ContentType;
     use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
     let from: Mailbox = format!("{} <{}>", settings.email.from_name, settings.email.from_address).parse().ok()?;
@@ -325,7 +320,7 @@ fn copy_message(
         .from(from)
         .to(to.parse().ok()?)
         .subject(format!("Your records at {}", settings.email.from_name))
-        .message_id(Some(format!("<{}>", crate::channels::email::our_message_id(settings.email.domain()))))
+        .message_id(Some(format!("<{}>", continuity::channels::email::our_message_id(settings.email.domain()))))
         .date(date)
         .multipart(
             MultiPart::mixed()
@@ -385,7 +380,7 @@ pub async fn approve(
         let receipt = crate::erasure::erase(&mut store, st.tenants.system(), &tenant, &customer, &by, now)?;
         st.tenants.erased(&tenant);
         let tx = store.transaction()?;
-        tx.complete_request(&rid, Some(&staff), Some(&crate::store::receipt_id(&receipt)), now)?;
+        tx.complete_request(&rid, Some(&staff), Some(&store::receipt_id(&receipt)), now)?;
         tx.commit()?;
         Ok(receipt)
     })

@@ -15,9 +15,9 @@ use zeroize::Zeroizing;
 
 use super::audit_event::{StaffEvent, record};
 use super::{ConsoleState, internal, page, see_other};
-use crate::api::AppState;
-use crate::ids::TenantId;
-use crate::store::StaffRow;
+use crate::app::AppState;
+use store::StaffRow;
+use store::ids::TenantId;
 
 /// A signed-in request: who, in which role, and the session's CSRF token.
 pub struct Signed {
@@ -45,7 +45,7 @@ impl Signed {
     pub fn chrome(&self, state: &AppState, current: &str) -> Chrome {
         let now = state.clock.now_ms();
         let ends_at = lifetime::ends_at(self.times);
-        let zone = crate::calendar::ClinicZone::utc();
+        let zone = continuity::calendar::ClinicZone::utc();
         Chrome {
             staff: self.staff.email.clone(),
             role: self.role.label(),

@@ -11,7 +11,7 @@ use cluster::{CommitLog, Owner, Revocation, RevocationKind, Snapshot};
 use replication::{Checksum, CommitRecord, LogKey, Replica};
 
 use super::{ClusterNode, Owned, ShipState};
-use crate::ids::TenantId;
+use store::ids::TenantId;
 
 /// SQLCipher's page size (4 KiB, the store's default).
 pub const PAGE_SIZE: u32 = 4096;
@@ -149,13 +149,11 @@ impl ClusterNode {
     async fn bootstrap(&self, tenant: &str, epoch: u64, f: &mut Follower) -> Result<(), String> {
         let app = self.app().ok_or("the server is stopping")?;
         let id = TenantId::parse(tenant).ok_or("not a tenant id")?;
-        let keys = app.tenants.tenant_keys(&id).map_err(|e| e.to_string())?;
+        let keys = app.tenant_keys(&id)?;
         let path = f.path.clone();
         let image = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-            let store = crate::store::TenantStore::open(&path, keys).map_err(|e| e.to_string())?;
-            store.checkpoint_truncate().map_err(|e| e.to_string())?;
-            drop(store);
-            std::fs::read(&path).map_err(|e| e.to_string())
+            let store = store::TenantStore::open(&path, keys).map_err(|e| e.to_string())?;
+            store.checkpointed_image().map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -178,15 +176,9 @@ impl ClusterNode {
         crate::metrics::get().fenced.inc();
         tracing::warn!(tenant, epoch = o.epoch, reason = why, "gave the tenant up");
         if let (Some(app), Some(id)) = (self.app(), TenantId::parse(tenant)) {
-            let path = app.tenants.tenant_path(&id);
+            let path = app.tenant_path(&id);
             let _ = tokio::task::spawn_blocking(move || {
-                if let Some(h) = app.tenants.evict(&id) {
-                    let started = Instant::now();
-                    while Arc::strong_count(&h.store) > 1 && started.elapsed() < Duration::from_secs(10) {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    drop(h);
-                }
+                app.close_tenant(&id, Duration::from_secs(10));
                 remove_store_files(&path);
             })
             .await;
@@ -198,17 +190,19 @@ impl ClusterNode {
     async fn snapshot(&self, tenant: &str, epoch: u64, state: Arc<ShipState>) -> Result<(), String> {
         let app = self.app().ok_or("the server is stopping")?;
         let id = TenantId::parse(tenant).ok_or("not a tenant id")?;
-        let Some(handle) = app.tenants.get_open(&id).map_err(|e| e.to_string())? else { return Ok(()) };
-        let path = app.tenants.tenant_path(&id);
-        let (seq, checksum, image) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-            let store = handle.store.lock().map_err(|e| e.to_string())?;
-            store.checkpoint_truncate().map_err(|e| e.to_string())?;
-            let (seq, checksum) = state.point();
-            let image = std::fs::read(&path).map_err(|e| e.to_string())?;
-            Ok((seq, checksum, image))
+        let taken = tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let mut taken = None;
+            let open = app.with_open_store(&id, &mut |store| {
+                let image = store.checkpointed_image().map_err(|e| e.to_string())?;
+                let (seq, checksum) = state.point();
+                taken = Some((seq, checksum, image));
+                Ok(())
+            })?;
+            Ok(taken.filter(|_| open))
         })
         .await
         .map_err(|e| e.to_string())??;
+        let Some((seq, checksum, image)) = taken else { return Ok(()) };
         if Checksum::of_image(&image, PAGE_SIZE as usize).value() != checksum {
             self.lose(tenant);
             return Err("the store diverged from what was shipped".into());
@@ -233,10 +227,10 @@ impl ClusterNode {
     /// published. Only PostgreSQL is needed, not etcd.
     async fn sync_revocations(
         &self,
-        app: &crate::api::AppState,
+        app: &dyn super::TenantHost,
         published: &mut std::collections::HashSet<Revocation>,
     ) -> Result<usize, String> {
-        let system = || app.tenants.system().lock().map_err(|_| "the system store's lock is poisoned".to_owned());
+        let system = || app.system().lock().map_err(|_| "the system store's lock is poisoned".to_owned());
         let local: Vec<Revocation> = {
             let sys = system()?;
             let certs = sys.certificate_revocations().map_err(|e| e.to_string())?;
@@ -264,14 +258,14 @@ impl ClusterNode {
             published.extend(fresh);
         }
         let remote = self.log_once(|log| Box::pin(log.revocations())).await?;
-        let now = app.clock.now_ms();
+        let now = app.now_ms();
         let mut sys = system()?;
         let mut applied = 0;
         for r in remote.into_iter().filter(|r| !local.contains(r)) {
             let changed = match r.kind {
                 RevocationKind::Certificate => matches!(
                     sys.revoke_certificate(&r.subject, "revoked on another node", "cluster", now),
-                    Ok(crate::store::Revocation::Revoked)
+                    Ok(store::Revocation::Revoked)
                 ),
                 RevocationKind::Staff => sys.apply_staff_status(&r.subject, r.revoked, r.at, now).unwrap_or(false),
             };
@@ -298,7 +292,7 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
         let Some(app) = node.app() else { return };
         if last_revocations.elapsed() >= REVOCATIONS_EVERY {
             last_revocations = Instant::now();
-            if let Err(e) = node.sync_revocations(&app, &mut published).await {
+            if let Err(e) = node.sync_revocations(&*app, &mut published).await {
                 tracing::warn!(cause = %e, "revocations not exchanged this second");
             }
         }
@@ -347,7 +341,7 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
         }
         if last_list.elapsed() >= Duration::from_secs(2) {
             last_list = Instant::now();
-            if let Ok(list) = app.tenants.tenant_names() {
+            if let Ok(list) = app.tenant_names() {
                 tenants = list.into_iter().map(|(id, name)| (id.to_string(), name)).collect();
             }
         }
@@ -363,8 +357,8 @@ pub(super) async fn control_loop(node: Arc<ClusterNode>) {
             }
             let Some(id) = TenantId::parse(t) else { continue };
             if !followers.contains_key(t) {
-                let Ok(keys) = app.tenants.tenant_keys(&id) else { continue };
-                let path = app.tenants.tenant_path(&id);
+                let Ok(keys) = app.tenant_keys(&id) else { continue };
+                let path = app.tenant_path(&id);
                 let key = LogKey::new(keys.log_key().expose_secret());
                 followers.insert(t.clone(), Follower { replica: None, key, path, free_since: None });
             }

@@ -17,16 +17,15 @@ pub mod haproxy;
 mod shipper;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use cluster::{CommitLog, LogError, Ownership};
 pub use config::ClusterConfig;
 
-use crate::api::AppState;
-use crate::ids::TenantId;
-use crate::store::CommitHook;
+use store::ids::TenantId;
+use store::{CommitHook, SystemStore, TenantStore};
 
 /// What the shipper last made durable, shared with the node (snapshots).
 #[derive(Debug, Default)]
@@ -82,6 +81,26 @@ pub(crate) enum AppendError {
     Unavailable(String),
 }
 
+/// What the cluster needs of the tenants this process serves, and nothing
+/// more: it never sees the pool, the API or the console (the running state,
+/// `app::AppState`, implements this).
+pub trait TenantHost: Send + Sync {
+    fn now_ms(&self) -> i64;
+    fn tenant_names(&self) -> Result<Vec<(TenantId, String)>, String>;
+    fn tenant_keys(&self, id: &TenantId) -> Result<crypto::TenantKeys, String>;
+    fn tenant_path(&self, id: &TenantId) -> PathBuf;
+    /// Takes the tenant's store out of the pool and waits (up to `wait`)
+    /// for the requests still holding it to finish.
+    fn close_tenant(&self, id: &TenantId, wait: Duration);
+    /// Runs `f` on the tenant's open store, locked; `false` when it is not open.
+    fn with_open_store(
+        &self,
+        id: &TenantId,
+        f: &mut dyn FnMut(&TenantStore) -> Result<(), String>,
+    ) -> Result<bool, String>;
+    fn system(&self) -> &Mutex<SystemStore>;
+}
+
 /// This node in the cluster.
 pub struct ClusterNode {
     pub config: ClusterConfig,
@@ -95,7 +114,7 @@ pub struct ClusterNode {
     /// once, so the erased patient's pages leave the log now, not at the
     /// next interval.
     snapshot_due: Mutex<Vec<String>>,
-    app: OnceLock<Weak<AppState>>,
+    app: OnceLock<Weak<dyn TenantHost>>,
 }
 
 /// The node's runtime and control loop; dropping it stops both.
@@ -190,13 +209,13 @@ impl ClusterNode {
     }
 
     /// Starts the control loop (ownership, standby, snapshots, routing) for `app`'s tenants.
-    pub fn run(self: &Arc<Self>, app: &Arc<AppState>) {
-        let _ = self.app.set(Arc::downgrade(app));
+    pub fn run(self: &Arc<Self>, app: Arc<dyn TenantHost>) {
+        let _ = self.app.set(Arc::downgrade(&app));
         let me = self.clone();
         self.rt.spawn(async move { follow::control_loop(me).await });
     }
 
-    fn app(&self) -> Option<Arc<AppState>> {
+    fn app(&self) -> Option<Arc<dyn TenantHost>> {
         self.app.get().and_then(Weak::upgrade)
     }
 
@@ -226,29 +245,25 @@ impl ClusterNode {
         self: &Arc<Self>,
         tenant: &TenantId,
         log_key: &crypto::Key256,
-        path: &Path,
+        image: &[u8],
     ) -> Result<Box<dyn CommitHook>, String> {
         let (epoch, state) = {
             let owned = self.owned.read().unwrap_or_else(PoisonError::into_inner);
             let o = owned.get(tenant.as_str()).ok_or("this node does not own the tenant")?;
             (o.epoch, o.state.clone())
         };
-        let image = std::fs::read(path).map_err(|e| format!("reading the tenant's store: {e}"))?;
         let (seq, checksum) = state.point();
-        let capture = replication::Capture::new(tenant.as_str(), epoch, seq, &image, follow::PAGE_SIZE);
+        let capture = replication::Capture::new(tenant.as_str(), epoch, seq, image, follow::PAGE_SIZE);
         if capture.checksum() != checksum {
             state.breaks("the store on disk is not the log's");
             self.lose(tenant.as_str());
             return Err("the tenant's store on disk is not the one the log describes".into());
         }
-        let mut wal_path = path.as_os_str().to_owned();
-        wal_path.push("-wal");
         Ok(Box::new(shipper::Shipper {
             tenant: tenant.as_str().to_owned(),
             epoch,
             capture,
             key: replication::LogKey::new(log_key.expose_secret()),
-            wal_path: wal_path.into(),
             buf: Vec::new(),
             node: self.clone(),
             state,

@@ -10,15 +10,13 @@
 //! the tenant here and the node gives it up (its local copy holds commits
 //! the log does not, so it is rebuilt from the log, never patched).
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use replication::{Capture, LogKey};
 
 use super::{ClusterNode, ShipState};
-use crate::store::{CommitHook, CommitShipped};
+use store::{CommitHook, CommitShipped, Wal};
 
 /// The write-ahead log is checkpointed once it passes this (its frames all shipped).
 const WAL_CHECKPOINT_BYTES: usize = 8 << 20;
@@ -28,7 +26,6 @@ pub struct Shipper {
     pub(super) epoch: u64,
     pub(super) capture: Capture,
     pub(super) key: LogKey,
-    pub(super) wal_path: PathBuf,
     /// The log's bytes read so far (the file only grows until a checkpoint resets it).
     pub(super) buf: Vec<u8>,
     pub(super) node: Arc<ClusterNode>,
@@ -36,38 +33,11 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    /// Reads what the log gained since the last read; the whole log again
-    /// when it was reset (shorter, or a new header).
-    fn read_wal(&mut self) -> std::io::Result<()> {
-        let mut f = match std::fs::File::open(&self.wal_path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.buf.clear();
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let len = f.metadata()?.len() as usize;
-        let mut head = [0u8; 32];
-        let same_log = len >= self.buf.len()
-            && self.buf.len() >= 32
-            && f.read_exact(&mut head).is_ok()
-            && head[..] == self.buf[..32];
-        if !same_log {
-            self.buf.clear();
-            f.seek(SeekFrom::Start(0))?;
-        } else {
-            f.seek(SeekFrom::Start(self.buf.len() as u64))?;
-        }
-        f.read_to_end(&mut self.buf)?;
-        Ok(())
-    }
-
-    fn ship(&mut self) -> Result<CommitShipped, String> {
+    fn ship(&mut self, wal: &Wal) -> Result<CommitShipped, String> {
         if let Some(why) = self.state.broken() {
             return Err(why);
         }
-        self.read_wal().map_err(|e| format!("reading the write-ahead log: {e}"))?;
+        wal.read_into(&mut self.buf).map_err(|e| format!("reading the write-ahead log: {e}"))?;
         let records = self.capture.poll(&self.buf).map_err(|e| e.to_string())?;
         let checkpoint = self.buf.len() > WAL_CHECKPOINT_BYTES;
         if records.is_empty() {
@@ -105,8 +75,8 @@ impl Shipper {
 }
 
 impl CommitHook for Shipper {
-    fn committed(&mut self) -> Result<CommitShipped, String> {
-        let out = self.ship();
+    fn committed(&mut self, wal: &Wal) -> Result<CommitShipped, String> {
+        let out = self.ship(wal);
         if out.is_err() {
             // Give the tenant up now rather than at the next pass.
             self.node.lose(&self.tenant);

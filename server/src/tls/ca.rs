@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{TlsError, channel_uri};
-use crate::ids::TenantId;
+use store::ids::TenantId;
 
 /// The CA, able to sign leaves.
 pub struct Ca {

@@ -3,7 +3,7 @@
 
 use x509_parser::extensions::GeneralName;
 
-use crate::ids::TenantId;
+use store::ids::TenantId;
 
 const URI_PREFIX: &str = "urn:throughline:tenant:";
 

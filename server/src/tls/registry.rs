@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-pub use crate::store::CertRow as Binding;
+pub use store::CertRow as Binding;
 
 /// After this long without a successful refresh the registry is stale and
 /// requests are refused (fail closed: a revocation must never be missed).

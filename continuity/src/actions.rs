@@ -108,7 +108,7 @@ pub(crate) fn open_row(
         return Err(ContinuityError::session_not_found());
     }
     if row.ended_at.is_some() {
-        return Err(ContinuityError::Conflict { code: "session_ended", message: "the session has ended".into() });
+        return Err(ContinuityError::WrongState { code: "session_ended", message: "the session has ended".into() });
     }
     // The idle clock of its confirmation (M3), kept to the minute.
     tx.touch_session(session, now)?;
@@ -334,7 +334,7 @@ pub fn delete_state(
         Err(e) => return refuse(tx, actor, &row, "state.delete", e, now),
     };
     if !tx.delete_state(&conversation, key, now)? {
-        return Err(ContinuityError::NotFound { code: "state_key_not_found", message: "no such state key".into() });
+        return Err(ContinuityError::Missing { code: "state_key_not_found", message: "no such state key".into() });
     }
     audit(&tx, actor, "state.delete", Some(&customer), session, None, now)?;
     tx.commit()?;

@@ -111,7 +111,7 @@ pub fn challenge(
     if let Some((_, _, sent)) = tx.challenge(session)?
         && sent >= CODES_PER_SESSION
     {
-        return Err(ContinuityError::Conflict {
+        return Err(ContinuityError::WrongState {
             code: "challenge_limit",
             message: format!("at most {CODES_PER_SESSION} codes per session"),
         });
@@ -216,7 +216,7 @@ pub fn confirm_code(
         return Ok(ctx);
     }
     let Some((c, attempts, _)) = tx.challenge(session)? else {
-        return Err(ContinuityError::Conflict {
+        return Err(ContinuityError::WrongState {
             code: "no_challenge",
             message: "ask for a code first (POST …/identity/challenge)".into(),
         });
@@ -245,7 +245,7 @@ pub fn confirm_code(
     }
     if c.expires_at <= now || attempts >= CODE_ATTEMPTS {
         tx.drop_challenge(session)?;
-        let e = ContinuityError::Unauthorized {
+        let e = ContinuityError::NotProven {
             code: "code_expired",
             message: "the code has expired; ask for a new one".into(),
         };
@@ -256,7 +256,7 @@ pub fn confirm_code(
         tx.challenge_failed(session)?;
         tx.record_subject_failure(&subjects, now)?;
         let e =
-            ContinuityError::Unauthorized { code: "identity_not_confirmed", message: "the code does not match".into() };
+            ContinuityError::NotProven { code: "identity_not_confirmed", message: "the code does not match".into() };
         return refused(tx, "code_mismatch", e);
     };
     let conversation = match (&row.conversation_id, row.customer_id.as_ref() == Some(&customer)) {

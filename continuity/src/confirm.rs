@@ -126,7 +126,7 @@ pub fn confirm_identity(
             audit_refused(&tx, actor, &row, "identity.confirm", reason, now)?;
             tx.commit()?;
             let left = lockout.max_attempts.saturating_sub(failures);
-            Err(ContinuityError::Unauthorized {
+            Err(ContinuityError::NotProven {
                 code: if left == 0 { "identity_locked" } else { "identity_not_confirmed" },
                 message: format!("the details given do not match our records; {left} attempts left"),
             })

@@ -62,19 +62,27 @@ pub struct Actor {
     pub peer: Option<SocketAddr>,
 }
 
-/// Why a continuity operation was refused. `code` is the API's stable error code.
+/// Why a continuity operation was refused, in the domain's terms; the API
+/// maps each kind to its status in one place (`server::api::error`).
+/// `code` is the stable error code integrations read.
 #[derive(Debug, thiserror::Error)]
 pub enum ContinuityError {
+    /// The input breaks a rule (a malformed identifier, a time in the past).
     #[error("{message}")]
-    BadInput { code: &'static str, message: String },
+    Invalid { code: &'static str, message: String },
+    /// No such session, appointment or state key for this tenant's patient.
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    Missing { code: &'static str, message: String },
+    /// The policy does not allow it yet: confirm identity first, or locked.
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Refused { code: &'static str, message: String },
+    /// A proof offered did not hold: a wrong answer or code, a spent token.
     #[error("{message}")]
-    Unauthorized { code: &'static str, message: String },
+    NotProven { code: &'static str, message: String },
+    /// The conversation's state does not allow it (ended, nothing on file).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    WrongState { code: &'static str, message: String },
+    /// More than a limit allows.
     #[error("{message}")]
     TooLarge { code: &'static str, message: String },
     #[error(transparent)]
@@ -83,28 +91,28 @@ pub enum ContinuityError {
 
 impl ContinuityError {
     pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Self {
-        ContinuityError::BadInput { code, message: message.into() }
+        ContinuityError::Invalid { code, message: message.into() }
     }
 
     pub(crate) fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        ContinuityError::Forbidden { code, message: message.into() }
+        ContinuityError::Refused { code, message: message.into() }
     }
 
     /// The stable code (for the API and for audit refusal reasons).
     pub fn code(&self) -> &'static str {
         match self {
-            ContinuityError::BadInput { code, .. }
-            | ContinuityError::NotFound { code, .. }
-            | ContinuityError::Forbidden { code, .. }
-            | ContinuityError::Unauthorized { code, .. }
-            | ContinuityError::Conflict { code, .. }
+            ContinuityError::Invalid { code, .. }
+            | ContinuityError::Missing { code, .. }
+            | ContinuityError::Refused { code, .. }
+            | ContinuityError::NotProven { code, .. }
+            | ContinuityError::WrongState { code, .. }
             | ContinuityError::TooLarge { code, .. } => code,
             ContinuityError::Store(_) => "internal",
         }
     }
 
     pub(crate) fn session_not_found() -> Self {
-        ContinuityError::NotFound { code: "session_not_found", message: "no such session for this tenant".into() }
+        ContinuityError::Missing { code: "session_not_found", message: "no such session for this tenant".into() }
     }
 }
 

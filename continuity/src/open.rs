@@ -302,13 +302,13 @@ pub(crate) fn same_integration(
     actor: &Actor,
 ) -> Result<SessionRow, ContinuityError> {
     if serial != actor.serial {
-        return Err(ContinuityError::Conflict {
+        return Err(ContinuityError::WrongState {
             code: "external_ref_conflict",
             message: "this external_ref belongs to a session of another integration".into(),
         });
     }
     if existing.ended_at.is_some() {
-        return Err(ContinuityError::Conflict {
+        return Err(ContinuityError::WrongState {
             code: "session_ended",
             message: "the session opened with this external_ref has ended".into(),
         });
@@ -372,16 +372,15 @@ fn resolve(offers: &[Offer]) -> Resolved {
 
 fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Resolved, ContinuityError> {
     let claims = resume_token::verify(tx.keys(), token, now).map_err(|e| match e {
-        TokenError::Invalid => ContinuityError::Unauthorized {
+        TokenError::Invalid => ContinuityError::NotProven {
             code: "invalid_resume_token",
             message: "the resume token is not valid for this tenant".into(),
         },
-        TokenError::Expired => ContinuityError::Unauthorized {
-            code: "resume_token_expired",
-            message: "the resume token has expired".into(),
-        },
+        TokenError::Expired => {
+            ContinuityError::NotProven { code: "resume_token_expired", message: "the resume token has expired".into() }
+        }
     })?;
-    let revoked = || ContinuityError::Unauthorized {
+    let revoked = || ContinuityError::NotProven {
         code: "invalid_resume_token",
         message: "the resume token was used, revoked, or its patient is gone".into(),
     };

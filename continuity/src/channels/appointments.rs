@@ -124,7 +124,7 @@ pub fn book(
 }
 
 fn not_found() -> ContinuityError {
-    ContinuityError::NotFound { code: "appointment_not_found", message: "no such appointment for this patient".into() }
+    ContinuityError::Missing { code: "appointment_not_found", message: "no such appointment for this patient".into() }
 }
 
 /// `PATCH /v1/appointments/{id}`: reschedule, change the length, cancel or

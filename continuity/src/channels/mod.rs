@@ -169,7 +169,7 @@ mod tests {
         assert!(parse_time("starts_at", "2026-12-01T14:00:00").is_err());
         for far in ["2027-03-16T14:00:00+18:01", "2027-03-16T14:00:00-23:59", "2027-03-16T14:00:00+19:00"] {
             let e = parse_time("starts_at", far).unwrap_err();
-            assert!(matches!(e, crate::ContinuityError::BadInput { code: "invalid_time", .. }), "{far}");
+            assert!(matches!(e, crate::ContinuityError::Invalid { code: "invalid_time", .. }), "{far}");
         }
         assert_eq!(parse_time("starts_at", "2027-03-16T14:00:00+18:00").unwrap().1, 18 * 60);
     }

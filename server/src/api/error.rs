@@ -201,12 +201,33 @@ pub async fn method_not_allowed(req: actix_web::HttpRequest) -> HttpResponse {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
             .error_response();
     if let Some(pattern) = req.match_pattern()
-        && let Some(methods) = super::openapi::allowed_methods(&pattern)
+        && let Some(methods) = super::allowed_methods(&pattern)
         && let Ok(v) = actix_web::http::header::HeaderValue::from_str(&methods)
     {
         res.headers_mut().insert(actix_web::http::header::ALLOW, v);
     }
     res
+}
+
+/// The one place a domain refusal becomes an HTTP status.
+impl From<continuity::ContinuityError> for ApiError {
+    fn from(e: continuity::ContinuityError) -> Self {
+        match e {
+            continuity::ContinuityError::Invalid { code, message } => ApiError::bad_request(code, message),
+            continuity::ContinuityError::Missing { code, message } => {
+                ApiError::new(StatusCode::NOT_FOUND, code, message)
+            }
+            continuity::ContinuityError::Refused { code, message } => ApiError::forbidden(code, message),
+            continuity::ContinuityError::NotProven { code, message } => ApiError::unauthorized(code, message),
+            continuity::ContinuityError::WrongState { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            continuity::ContinuityError::TooLarge { code, message } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+            }
+            continuity::ContinuityError::Store(e) => ApiError::store(&e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,109 +22,57 @@ pub use middleware::{RequestId, enforce_body_limit, enforce_deadline, log_reques
 /// Largest request body accepted (the raw RFC 5322 route will raise its own).
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 
-/// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/v1/health")
-            .route(web::get().to(health::health))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions")
-            .route(web::post().to(sessions::open))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/context")
-            .route(web::get().to(sessions::context))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/identity/confirm")
-            .route(web::post().to(sessions::confirm))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/identity/challenge")
-            .route(web::post().to(sessions::challenge))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/customer")
-            .route(web::patch().to(sessions::customer))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/turns")
-            .route(web::post().to(sessions::turn))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/state/{key}")
-            .route(web::put().to(sessions::put_state))
-            .route(web::delete().to(sessions::delete_state))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/end")
-            .route(web::post().to(sessions::end))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/resume-token")
-            .route(web::post().to(sessions::resume_token))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/start-fresh")
-            .route(web::post().to(sessions::start_fresh))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/erasure")
-            .route(web::post().to(sessions::erasure))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/export")
-            .route(web::get().to(sessions::export))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/appointments")
-            .route(web::post().to(channels::book))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/appointments/{id}")
-            .route(web::patch().to(channels::change))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/callbacks")
-            .route(web::post().to(channels::request_callback))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/callbacks/claim")
-            .route(web::post().to(channels::claim_callback))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/email/inbound")
-            .route(web::post().to(channels::inbound))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/v1/sessions/{id}/email/outbound")
-            .route(web::post().to(channels::outbound))
-            .default_service(web::to(error::method_not_allowed)),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(openapi::openapi))
-            .default_service(web::to(error::method_not_allowed)),
-    );
+/// Declares the route table once: [`ROUTES`] (each path and its methods)
+/// and [`routes`] (actix's registration, with a 405 and its `Allow` for
+/// any other method) come from the same lines, and the OpenAPI test
+/// compares the table with the document both ways.
+macro_rules! route_table {
+    ($( $path:literal => { $( $method:ident : $handler:path ),+ $(,)? } ),+ $(,)?) => {
+        /// Every route: its path pattern and the methods it takes (lowercase).
+        pub const ROUTES: &[(&str, &[&str])] = &[ $( ($path, &[ $( stringify!($method) ),+ ]) ),+ ];
+
+        /// Registers every route.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::$method().to($handler)) )+
+                        .default_service(web::to(error::method_not_allowed)),
+                );
+            )+
+        }
+    };
+}
+
+route_table! {
+    "/v1/health" => { get: health::health },
+    "/v1/sessions" => { post: sessions::open },
+    "/v1/sessions/{id}/context" => { get: sessions::context },
+    "/v1/sessions/{id}/identity/confirm" => { post: sessions::confirm },
+    "/v1/sessions/{id}/identity/challenge" => { post: sessions::challenge },
+    "/v1/sessions/{id}/customer" => { patch: sessions::customer },
+    "/v1/sessions/{id}/turns" => { post: sessions::turn },
+    "/v1/sessions/{id}/state/{key}" => { put: sessions::put_state, delete: sessions::delete_state },
+    "/v1/sessions/{id}/end" => { post: sessions::end },
+    "/v1/sessions/{id}/resume-token" => { post: sessions::resume_token },
+    "/v1/sessions/{id}/start-fresh" => { post: sessions::start_fresh },
+    "/v1/sessions/{id}/erasure" => { post: sessions::erasure },
+    "/v1/sessions/{id}/export" => { get: sessions::export },
+    "/v1/sessions/{id}/appointments" => { post: channels::book },
+    "/v1/appointments/{id}" => { patch: channels::change },
+    "/v1/sessions/{id}/callbacks" => { post: channels::request_callback },
+    "/v1/callbacks/claim" => { post: channels::claim_callback },
+    "/v1/email/inbound" => { post: channels::inbound },
+    "/v1/sessions/{id}/email/outbound" => { post: channels::outbound },
+    "/openapi.json" => { get: openapi::openapi },
+}
+
+/// The methods a route takes, for `Allow` ("DELETE, PUT").
+pub fn allowed_methods(pattern: &str) -> Option<String> {
+    let (_, methods) = ROUTES.iter().find(|(p, _)| *p == pattern)?;
+    let mut upper: Vec<String> = methods.iter().map(|m| m.to_ascii_uppercase()).collect();
+    upper.sort();
+    Some(upper.join(", "))
 }
 
 /// JSON body parsing with our limit and our error shape.

@@ -97,14 +97,6 @@ fn nullable_optionals(schema: &mut Value) {
     }
 }
 
-/// The methods a documented path takes, for `Allow` ("GET, POST").
-pub fn allowed_methods(path: &str) -> Option<String> {
-    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
-    let doc = DOC.get_or_init(document);
-    let ops = doc["paths"].get(path)?.as_object()?;
-    Some(ops.keys().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>().join(", "))
-}
-
 fn sessions_document() -> Value {
     json!({
         "openapi": "3.1.0",
@@ -474,33 +466,24 @@ fn sessions_document() -> Value {
 mod tests {
     use super::*;
 
+    /// Both ways: every route of the table is in the document with exactly
+    /// its methods, and the document names no route the server lacks. A
+    /// route added without its schema fails here.
     #[test]
     fn every_route_is_documented() {
         let doc = document();
-        for (path, method) in [
-            ("/v1/health", "get"),
-            ("/openapi.json", "get"),
-            ("/v1/sessions", "post"),
-            ("/v1/sessions/{id}/context", "get"),
-            ("/v1/sessions/{id}/identity/confirm", "post"),
-            ("/v1/sessions/{id}/identity/challenge", "post"),
-            ("/v1/sessions/{id}/customer", "patch"),
-            ("/v1/sessions/{id}/turns", "post"),
-            ("/v1/sessions/{id}/state/{key}", "put"),
-            ("/v1/sessions/{id}/state/{key}", "delete"),
-            ("/v1/sessions/{id}/end", "post"),
-            ("/v1/sessions/{id}/resume-token", "post"),
-            ("/v1/sessions/{id}/start-fresh", "post"),
-            ("/v1/sessions/{id}/erasure", "post"),
-            ("/v1/sessions/{id}/export", "get"),
-            ("/v1/sessions/{id}/appointments", "post"),
-            ("/v1/appointments/{id}", "patch"),
-            ("/v1/sessions/{id}/callbacks", "post"),
-            ("/v1/callbacks/claim", "post"),
-            ("/v1/email/inbound", "post"),
-            ("/v1/sessions/{id}/email/outbound", "post"),
-        ] {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} undocumented");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, methods) in super::super::ROUTES.iter().filter(|(p, _)| *p != "/openapi.json") {
+            let documented: std::collections::BTreeSet<&str> = paths
+                .get(*path)
+                .and_then(|o| o.as_object())
+                .map(|o| o.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let served: std::collections::BTreeSet<&str> = methods.iter().copied().collect();
+            assert_eq!(documented, served, "{path}: the document and the route table disagree");
+        }
+        for path in paths.keys() {
+            assert!(super::super::ROUTES.iter().any(|(p, _)| p == path), "{path} is documented but not served");
         }
         // Every $ref resolves.
         let text = doc.to_string();
@@ -512,5 +495,41 @@ mod tests {
             }
             assert!(node.is_object(), "dangling $ref {target}");
         }
+    }
+
+    /// The fields a request type takes, from serde's own refusal of an
+    /// unknown one (every request body denies unknown fields).
+    fn fields<T: serde::de::DeserializeOwned>() -> std::collections::BTreeSet<String> {
+        let Err(e) = serde_json::from_value::<T>(json!({"\u{1}probe": 1})) else {
+            panic!("a request type took an unknown field")
+        };
+        let text = e.to_string();
+        let listed = text.split("expected").nth(1).unwrap_or_default();
+        listed.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    }
+
+    /// Each request body's schema names exactly the fields its type takes:
+    /// a field added to a type without its schema (or the reverse) fails.
+    #[test]
+    fn request_schemas_name_every_field() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        let check = |name: &str, want: std::collections::BTreeSet<String>| {
+            let have: std::collections::BTreeSet<String> =
+                schemas[name]["properties"].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();
+            assert!(!want.is_empty(), "no fields read from {name}'s type");
+            assert_eq!(have, want, "schema {name} and its request type disagree");
+        };
+        check("OpenSession", fields::<continuity::OpenRequest>());
+        check("Confirm", fields::<continuity::ConfirmRequest>());
+        check("Challenge", fields::<continuity::challenge::ChallengeRequest>());
+        check("CustomerPatch", fields::<continuity::CustomerPatch>());
+        check("Turn", fields::<continuity::TurnRequest>());
+        check("StateValue", fields::<continuity::StateValue>());
+        check("End", fields::<continuity::EndRequest>());
+        check("BookAppointment", fields::<continuity::channels::BookRequest>());
+        check("ChangeAppointment", fields::<continuity::channels::ChangeRequest>());
+        check("RequestCallback", fields::<continuity::channels::CallbackRequest>());
+        check("EmailOutbound", fields::<continuity::channels::email::OutboundRequest>());
     }
 }

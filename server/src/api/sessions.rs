@@ -16,20 +16,6 @@ use continuity::{self, Actor, ContinuityError, TenantSettings};
 use store::TenantStore;
 use store::ids::SessionId;
 
-impl From<ContinuityError> for ApiError {
-    fn from(e: ContinuityError) -> Self {
-        match e {
-            ContinuityError::BadInput { code, message } => ApiError::bad_request(code, message),
-            ContinuityError::NotFound { code, message } => ApiError::new(StatusCode::NOT_FOUND, code, message),
-            ContinuityError::Forbidden { code, message } => ApiError::forbidden(code, message),
-            ContinuityError::Unauthorized { code, message } => ApiError::unauthorized(code, message),
-            ContinuityError::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
-            ContinuityError::TooLarge { code, message } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, message),
-            ContinuityError::Store(e) => ApiError::store(&e),
-        }
-    }
-}
-
 /// Runs `op` on the caller's tenant store in its next group commit (on a
 /// writer thread) and answers once that group is durable. Only the first
 /// request to a tenant goes through the blocking pool, to open its store.

@@ -196,7 +196,7 @@ pub fn receive(
     if let Some(hit) = tx.session_by_external_ref(actor.channel, &external_ref)? {
         let (existing, serial) = hit;
         if serial != actor.serial {
-            return Err(ContinuityError::Conflict {
+            return Err(ContinuityError::WrongState {
                 code: "external_ref_conflict",
                 message: "this message was delivered by another integration".into(),
             });

@@ -142,17 +142,19 @@ pub fn compose(
         }
         // Only an address verified on file is a default destination (L1): one
         // a session merely offered could be anybody's.
-        None => tx.identifier_on_file(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {
-            code: "no_email_address",
-            message: "no verified email address is on file for this patient: give `to`".into(),
-        })?,
+        None => {
+            tx.identifier_on_file(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::WrongState {
+                code: "no_email_address",
+                message: "no verified email address is on file for this patient: give `to`".into(),
+            })?
+        }
     };
     let mut body = req.text.trim_end().to_owned();
     if let Some(apt) = &req.appointment_id {
         if let Err(e) = writable(settings, &row, PhiClass::Scheduling, now) {
             return refuse(tx, actor, &row, "email.outbound", e, now);
         }
-        let apt = tx.appointment(apt)?.filter(|a| a.customer_id == customer).ok_or(ContinuityError::NotFound {
+        let apt = tx.appointment(apt)?.filter(|a| a.customer_id == customer).ok_or(ContinuityError::Missing {
             code: "appointment_not_found",
             message: "no such appointment for this patient".into(),
         })?;

@@ -38,13 +38,13 @@ pub fn staff_reply(
     let tx = store.transaction()?;
     let (customer, conversation) = tx.email_session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     if !tx.conversation_is_open(&conversation)? {
-        return Err(ContinuityError::Conflict {
+        return Err(ContinuityError::WrongState {
             code: "conversation_closed",
             message: "this conversation is closed; the patient's next email opens a new one".into(),
         });
     }
     // Only to an address verified on file (L1).
-    let to = tx.identifier_on_file(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::Conflict {
+    let to = tx.identifier_on_file(&customer, IdentifierKind::Email)?.ok_or_else(|| ContinuityError::WrongState {
         code: "no_email_address",
         message: "no verified email address is on file for this patient".into(),
     })?;

@@ -16,6 +16,7 @@ mod confirm;
 mod context;
 pub mod identifiers;
 mod open;
+mod open_plan;
 pub mod patient_export;
 mod rehearse;
 pub mod resume_token;

@@ -10,10 +10,11 @@
 //! wait, sealed, until identity is confirmed. Disagreeing identifiers are
 //! recorded as conflicts, never merged.
 
-use policy::{Attestation, Resolution, Strength};
+use policy::{Attestation, Strength};
 use serde::Deserialize;
 
 use super::identifiers::{Evidence, Identifier};
+use super::open_plan::{self, Lead, OfferFacts, Patient, Step};
 use super::resume_token::{self, TokenError};
 use super::{Actor, ContinuityError, Offered, ResumeContext, TenantSettings, context, limits, peer_string};
 use store::ids::{CustomerId, SessionId};
@@ -36,21 +37,6 @@ pub struct EvidenceRequest {
     /// The STIR/SHAKEN attestation the carrier gave the call: A, B or C
     /// (Twilio's `StirVerstat`).
     pub caller_id_attestation: Option<String>,
-}
-
-struct Offer {
-    id: Identifier,
-    strength: Strength,
-    matches: Vec<CustomerId>,
-    /// Patients linked to it only by a claim, which an asserted or proven
-    /// identifier does not resolve through (H2): recorded as a clash.
-    unverified: Vec<CustomerId>,
-}
-
-enum Resolved {
-    New,
-    One { customer: CustomerId, strength: Strength, shared: bool, conversation: Option<store::ids::ConversationId> },
-    Ambiguous { candidates: Vec<CustomerId>, strength: Strength },
 }
 
 /// What [`open_in`] resolves: normalised identifiers, an optional resume
@@ -134,8 +120,10 @@ pub(crate) fn open_in(
         return same_integration(existing, actor);
     }
 
-    let mut offers = Vec::with_capacity(input.offered.len());
-    for id in input.offered {
+    // The facts: what each identifier is linked to, and where a token or
+    // a thread leads. Then the plan decides, and the steps are carried out.
+    let mut facts = Vec::with_capacity(input.offered.len());
+    for id in &input.offered {
         let strength = id.strength(actor.channel, input.evidence);
         let (mut matches, mut unverified) = (Vec::new(), Vec::new());
         for (customer, verified) in tx.identifier_links(id.kind(), id.value())? {
@@ -145,152 +133,80 @@ pub(crate) fn open_in(
                 unverified.push(customer);
             }
         }
-        offers.push(Offer { id, strength, matches, unverified });
+        facts.push(OfferFacts { kind: id.kind(), strength, matches, unverified });
     }
-    let resolved = match (input.resume_token, thread) {
+    let lead = match (input.resume_token, thread) {
         (Some(token), _) => resolve_token(tx, token, now)?,
-        (None, Some(h)) => {
-            // An authenticated reply into a thread of ours holds the mailbox
-            // our message went to: a link a claim made is now verified.
-            for o in offers.iter_mut().filter(|o| o.strength >= Strength::Asserted) {
-                if let Some(i) = o.unverified.iter().position(|c| *c == h.customer) {
-                    tx.link_identifier(o.id.kind(), o.id.value(), &h.customer, "thread_reply", true, now)?;
-                    o.matches.push(o.unverified.remove(i));
-                }
-            }
-            let by = offers.iter().find(|o| o.matches.contains(&h.customer));
-            Resolved::One {
-                customer: h.customer.clone(),
-                strength: by.map(|o| o.strength).unwrap_or(Strength::Claim),
-                shared: by.is_some_and(|o| o.matches.len() > 1),
-                conversation: tx.conversation_is_open(&h.conversation)?.then(|| h.conversation.clone()),
-            }
-        }
-        (None, None) => {
-            // One person, one record: an authenticated sender or an attested
-            // caller whose identifier only a claim linked leads to that
-            // patient (or those patients), behind confirmation, never to a
-            // new empty record. As a claim it can neither read nor own what
-            // the link points at (H2); confirming or intake settles it.
-            for o in offers.iter_mut() {
-                if o.strength == Strength::Asserted && o.matches.is_empty() && !o.unverified.is_empty() {
-                    o.matches = std::mem::take(&mut o.unverified);
-                    o.strength = Strength::Claim;
-                }
-            }
-            resolve(&offers)
-        }
+        (None, Some(h)) => Lead::Thread {
+            customer: h.customer.clone(),
+            conversation: tx.conversation_is_open(&h.conversation)?.then(|| h.conversation.clone()),
+        },
+        (None, None) => Lead::Offers,
     };
+    let plan = open_plan::plan(facts, lead);
 
     let session_id = SessionId::generate();
     let mut row = SessionRow::starting(session_id.clone(), actor.channel, now);
+    row.status = plan.status;
+    row.strength = plan.strength;
+    row.shared_identifier = plan.shared;
+    row.created_customer = plan.created_customer;
     let provenance = format!("session:{session_id}");
-    let strongest = offers.iter().map(|o| o.strength).max().unwrap_or(Strength::Claim);
-    match &resolved {
-        // A claim never creates ownership (H2): no record until intake, and
-        // the claimed identifiers wait, sealed, in the session.
-        Resolved::New if strongest == Strength::Claim => {}
-        Resolved::New => {
-            let customer = tx.create_customer(now)?;
-            let conversation = tx.create_conversation(&customer, now)?;
-            for o in &offers {
-                let verified = o.strength >= Strength::Asserted;
-                tx.link_identifier(o.id.kind(), o.id.value(), &customer, &provenance, verified, now)?;
+    let id = |offer: usize| &input.offered[offer];
+    // The patient this open created is the row's once `CreatePatient` ran.
+    let who = |p: &Patient, row: &SessionRow| match p {
+        Patient::Known(c) => Ok(c.clone()),
+        Patient::Created => row.customer_id.clone().ok_or_else(|| ContinuityError::WrongState {
+            code: "internal",
+            message: "the open's plan named a new patient before creating one".into(),
+        }),
+    };
+    for step in &plan.steps {
+        match step {
+            Step::VerifyLink { offer, customer } => {
+                tx.link_identifier(id(*offer).kind(), id(*offer).value(), customer, "thread_reply", true, now)?;
             }
-            row.strength = strongest;
-            row.created_customer = true;
-            row.customer_id = Some(customer);
-            row.conversation_id = Some(conversation);
-        }
-        Resolved::One { customer, strength, shared, conversation } => {
-            let conversation = match conversation {
-                Some(c) => c.clone(),
-                None => match tx.open_conversation(customer)? {
-                    Some(c) => c,
-                    None => tx.create_conversation(customer, now)?,
-                },
-            };
-            row.status = Resolution::Resolved;
-            row.strength = *strength;
-            row.shared_identifier = *shared;
-            row.customer_id = Some(customer.clone());
-            row.conversation_id = Some(conversation);
-        }
-        Resolved::Ambiguous { strength, .. } => {
-            row.status = Resolution::Ambiguous;
-            row.strength = *strength;
-            row.shared_identifier = true;
-        }
-    }
-    tx.insert_session(&row, input.external_ref, &actor.serial)?;
-    // What a failed confirmation in this session counts against, besides
-    // the patient: every identifier it was opened with (H1).
-    for o in &offers {
-        tx.add_session_subject(&session_id, o.id.kind(), o.id.value())?;
-    }
-
-    match &resolved {
-        Resolved::New if row.customer_id.is_none() => {
-            for o in &offers {
-                tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
+            Step::CreatePatient => {
+                let customer = tx.create_customer(now)?;
+                row.conversation_id = Some(tx.create_conversation(&customer, now)?);
+                row.customer_id = Some(customer);
             }
-        }
-        Resolved::New => {}
-        Resolved::One { customer, strength, .. } => {
-            let winner_kind =
-                offers.iter().filter(|o| o.matches.contains(customer)).max_by_key(|o| o.strength).map(|o| o.id.kind());
-            for o in &offers {
-                if o.matches.contains(customer) {
-                    if *strength == Strength::Claim {
-                        // Kept for the record intake may make of its own.
-                        tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
-                    }
-                    continue;
-                }
-                if let (Some(w), [other]) = (winner_kind, o.matches.as_slice()) {
-                    tx.record_conflict(&session_id, (w, customer), (o.id.kind(), other), now)?;
-                    audit(
-                        tx,
-                        actor,
-                        "identity.conflict",
-                        Some(customer),
-                        &session_id,
-                        Some(o.id.kind().as_str()),
-                        now,
-                    )?;
-                }
-                // A login proves who is there and binds what came with it; a
-                // resume token only opens the door, and what came with it
-                // waits for confirmation like any claim (M2).
-                if *strength == Strength::Possession && input.resume_token.is_none() && o.matches.is_empty() {
-                    let verified = o.strength >= Strength::Asserted;
-                    tx.link_identifier(o.id.kind(), o.id.value(), customer, &provenance, verified, now)?;
-                } else {
-                    tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
+            Step::Link { offer, patient, verified } => {
+                let customer = who(patient, &row)?;
+                tx.link_identifier(id(*offer).kind(), id(*offer).value(), &customer, &provenance, *verified, now)?;
+            }
+            Step::JoinConversation { customer, known } => {
+                let conversation = match known {
+                    Some(c) => c.clone(),
+                    None => match tx.open_conversation(customer)? {
+                        Some(c) => c,
+                        None => tx.create_conversation(customer, now)?,
+                    },
+                };
+                row.customer_id = Some(customer.clone());
+                row.conversation_id = Some(conversation);
+            }
+            Step::InsertSession => tx.insert_session(&row, input.external_ref, &actor.serial)?,
+            Step::Subject { offer } => tx.add_session_subject(&session_id, id(*offer).kind(), id(*offer).value())?,
+            Step::Pending { offer } => tx.add_pending_identifier(&session_id, id(*offer).kind(), id(*offer).value())?,
+            Step::Conflict { winner: (wk, wp), other: (ok, oc) } => {
+                tx.record_conflict(&session_id, (*wk, &who(wp, &row)?), (*ok, oc), now)?;
+            }
+            Step::Candidates(candidates) => tx.add_candidates(&session_id, candidates)?,
+            Step::Audit { action, kind } => {
+                let reason = match kind {
+                    Some(k) => Some(k.as_str()),
+                    None => Some(row.status.as_str()),
+                };
+                audit(tx, actor, action, row.customer_id.as_ref(), &session_id, reason, now)?;
+            }
+            Step::Touch => {
+                if let Some(c) = &row.conversation_id {
+                    tx.touch_conversation(c, now)?;
                 }
             }
         }
-        Resolved::Ambiguous { candidates, strength } => {
-            tx.add_candidates(&session_id, candidates)?;
-            for o in offers.iter().filter(|o| o.matches != *candidates || *strength == Strength::Claim) {
-                tx.add_pending_identifier(&session_id, o.id.kind(), o.id.value())?;
-            }
-        }
     }
-    // An asserted or proven identifier that a claim had linked elsewhere:
-    // the clash is for staff to settle, never a merge (H2).
-    for o in offers.iter().filter(|o| !o.unverified.is_empty()) {
-        if let Some(winner) = &row.customer_id {
-            for other in &o.unverified {
-                tx.record_conflict(&session_id, (o.id.kind(), winner), (o.id.kind(), other), now)?;
-            }
-        }
-        audit(tx, actor, "identity.clash", row.customer_id.as_ref(), &session_id, Some(o.id.kind().as_str()), now)?;
-    }
-    if let Some(c) = &row.conversation_id {
-        tx.touch_conversation(c, now)?;
-    }
-    audit(tx, actor, "session.open", row.customer_id.as_ref(), &session_id, Some(row.status.as_str()), now)?;
     Ok(row)
 }
 
@@ -340,37 +256,7 @@ fn parse_offered(o: &Offered, settings: &TenantSettings, actor: &Actor) -> Resul
     Ok(out)
 }
 
-/// The strongest identifier that matches decides, the kind's priority
-/// (phone, email, auth, cookie) only among equals: a portal login outranks
-/// the phone and email that came with it as claims. A shared identifier is
-/// ambiguous unless proof of possession picks one of its patients.
-fn resolve(offers: &[Offer]) -> Resolved {
-    let mut matching: Vec<&Offer> = offers.iter().filter(|o| !o.matches.is_empty()).collect();
-    // Stable: offers arrive in priority order.
-    matching.sort_by_key(|o| std::cmp::Reverse(o.strength));
-    let Some(primary) = matching.first() else { return Resolved::New };
-    let shared_with = |c: &CustomerId| offers.iter().any(|o| o.matches.contains(c) && o.matches.len() > 1);
-    if let [only] = primary.matches.as_slice() {
-        return Resolved::One {
-            customer: only.clone(),
-            strength: primary.strength,
-            shared: shared_with(only),
-            conversation: None,
-        };
-    }
-    // A shared identifier: a proof-of-possession identifier may pick one of its patients.
-    let picked =
-        offers.iter().filter(|o| o.strength == Strength::Possession).find_map(|o| match o.matches.as_slice() {
-            [one] if primary.matches.contains(one) => Some(one.clone()),
-            _ => None,
-        });
-    match picked {
-        Some(customer) => Resolved::One { customer, strength: Strength::Possession, shared: true, conversation: None },
-        None => Resolved::Ambiguous { candidates: primary.matches.clone(), strength: primary.strength },
-    }
-}
-
-fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Resolved, ContinuityError> {
+fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Lead, ContinuityError> {
     let claims = resume_token::verify(tx.keys(), token, now).map_err(|e| match e {
         TokenError::Invalid => ContinuityError::NotProven {
             code: "invalid_resume_token",
@@ -389,7 +275,7 @@ fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Resolved, C
     if !tx.spend_resume_token(&claims.i, now)? {
         return Err(revoked());
     }
-    Ok(Resolved::One { customer, strength: Strength::Possession, shared: false, conversation })
+    Ok(Lead::Token { customer, conversation })
 }
 
 pub(crate) fn audit(
@@ -432,91 +318,4 @@ pub(crate) fn audit_outcome(
         now,
     )?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-
-    use super::*;
-    use store::IdentifierKind;
-
-    fn offer(kind: IdentifierKind, strength: Strength, matches: &[&CustomerId]) -> Offer {
-        let id = match kind {
-            IdentifierKind::Phone => Identifier::phone("+14155550100", "US"),
-            IdentifierKind::Email => Identifier::email("a@example.com"),
-            IdentifierKind::Auth => Identifier::auth("portal|1"),
-            IdentifierKind::Cookie => Identifier::cookie("c_0123456789abcdef"),
-        };
-        Offer {
-            id: id.unwrap_or_else(|_| unreachable!()),
-            strength,
-            matches: matches.iter().map(|c| (*c).clone()).collect(),
-            unverified: Vec::new(),
-        }
-    }
-
-    fn winner(r: &Resolved) -> Option<CustomerId> {
-        match r {
-            Resolved::One { customer, .. } => Some(customer.clone()),
-            _ => None,
-        }
-    }
-
-    proptest! {
-        /// Whatever subset of identifiers matches whichever patients, the
-        /// strongest identifier with a single match decides (priority among
-        /// equals); a shared one never yields a guess unless proof of
-        /// possession picks.
-        #[test]
-        fn resolution_follows_strength_then_priority(assign in proptest::collection::vec(0usize..4, 4)) {
-            let people: Vec<CustomerId> = (0..3).map(|_| CustomerId::generate()).collect();
-            // assign[i]: 0 = no match, 1..=2 = one patient, 3 = shared by patients 0 and 1.
-            let offers: Vec<Offer> = IdentifierKind::ALL
-                .iter()
-                .zip(&assign)
-                .map(|(kind, a)| {
-                    let strength = if *kind == IdentifierKind::Auth { Strength::Possession } else { Strength::Asserted };
-                    let m: Vec<&CustomerId> = match a {
-                        0 => vec![],
-                        1 => vec![&people[1]],
-                        2 => vec![&people[2]],
-                        _ => vec![&people[0], &people[1]],
-                    };
-                    offer(*kind, strength, &m)
-                })
-                .collect();
-            let r = resolve(&offers);
-            // The auth offer (index 2) is the only possession one: it decides when it matches.
-            let decider = if assign[2] != 0 { Some(2) } else { assign.iter().position(|a| *a != 0) };
-            match decider {
-                None => prop_assert!(matches!(r, Resolved::New)),
-                Some(i) if assign[i] == 3 => {
-                    // Shared (and auth, if it is the decider, is shared too): nobody is picked.
-                    prop_assert!(matches!(r, Resolved::Ambiguous { .. }), "{:?}", assign);
-                }
-                Some(i) => prop_assert_eq!(winner(&r), Some(people[assign[i]].clone())),
-            }
-            // Stable: resolving again gives the same answer.
-            prop_assert_eq!(winner(&resolve(&offers)), winner(&r));
-        }
-    }
-
-    /// A login outranks the claims that came with it: a portal user whose
-    /// contact also carries a phone typed elsewhere is recognised by the login.
-    #[test]
-    fn a_login_outranks_claims_of_higher_priority_kinds() {
-        let (maria, other) = (CustomerId::generate(), CustomerId::generate());
-        let offers = vec![
-            offer(IdentifierKind::Phone, Strength::Claim, &[&other]),
-            offer(IdentifierKind::Email, Strength::Claim, &[&maria]),
-            offer(IdentifierKind::Auth, Strength::Possession, &[&maria]),
-        ];
-        match resolve(&offers) {
-            Resolved::One { customer, strength, .. } => {
-                assert_eq!((customer, strength), (maria, Strength::Possession));
-            }
-            _ => panic!("the login decides"),
-        }
-    }
 }

@@ -37,6 +37,7 @@ fn all_sources() -> Vec<PathBuf> {
         "migrations/src",
         "store/src",
         "continuity/src",
+        "continuity/tests",
         "bridge/src",
         "console/src",
         "replication/src",

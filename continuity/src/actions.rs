@@ -5,7 +5,6 @@
 //! who only claimed an identity cannot plant text in a patient's history.
 
 use policy::{Answer, ConfirmField, PhiClass, Strength};
-use serde::{Deserialize, Serialize};
 
 use super::context::{self, ResumeContext, access, facts};
 use super::identifiers::{Evidence, Identifier};
@@ -15,55 +14,42 @@ use super::{Actor, ContinuityError, TenantSettings, limits};
 use store::ids::{ConversationId, CustomerId, SessionId};
 use store::{SessionRow, TenantStore, TenantTx};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct CustomerPatch {
     pub name: Option<String>,
     pub date_of_birth: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct TurnRequest {
     pub speaker: String,
     pub text: String,
     /// The integration's own id for this turn: the same one again in the
     /// same session answers the turn already recorded.
-    #[serde(default)]
     pub external_ref: Option<String>,
     /// A patient's inbound text the integration must not lose (an SMS):
     /// when the session may not write yet, keep it for staff review.
-    #[serde(default)]
     pub hold: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct StateValue {
     pub value: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct EndRequest {
     pub reason: String,
 }
 
-#[derive(Serialize)]
 pub struct Ack {
     pub session_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub turn_id: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resume_token: Option<String>,
     /// The turn was kept for staff review, not written (`hold`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<bool>,
 }
 

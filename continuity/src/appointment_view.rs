@@ -3,14 +3,13 @@
 //! reason only where clinical data is released.
 
 use policy::{Access, PhiClass};
-use serde::Serialize;
 
 use crate::ContinuityError;
 use crate::calendar::ClinicZone;
 use store::{AppointmentRow, TenantTx};
 
 /// An appointment as a channel sees it.
-#[derive(Clone, Serialize)]
+#[derive(Clone)]
 pub struct AppointmentView {
     pub id: String,
     /// RFC 3339 in the clinic's zone.
@@ -22,7 +21,6 @@ pub struct AppointmentView {
     pub duration_min: u32,
     pub status: String,
     /// Only where the channel may see clinical data.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

@@ -16,7 +16,6 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use policy::{Resolution, Strength};
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::context::{self, ResumeContext, facts};
@@ -33,15 +32,13 @@ pub const CODE_ATTEMPTS: u32 = 5;
 /// Codes a session may ask for.
 pub const CODES_PER_SESSION: u32 = 3;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct ChallengeRequest {
     /// `email` or `sms`.
     pub via: String,
 }
 
 /// What the integration gets back, and what it must deliver.
-#[derive(Serialize)]
 pub struct ChallengeSent {
     pub session_id: String,
     pub via: &'static str,
@@ -53,13 +50,10 @@ pub struct ChallengeSent {
     /// the session; `none`: nothing on file to send to. A chat integration
     /// gets only `smtp` or `unavailable`, the same for everyone (L2).
     pub delivery: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsOut>,
 }
 
-#[derive(Serialize)]
 pub struct SmsOut {
     pub to: String,
     pub text: String,

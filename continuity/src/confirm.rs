@@ -5,7 +5,6 @@
 //! confirmed, never merging another patient's identifier (M4).
 
 use policy::{Answer, ConfirmField, Resolution, Strength};
-use serde::Deserialize;
 
 use super::actions::{audit_refused, open_row};
 use super::context::{self, ResumeContext, facts};
@@ -15,8 +14,7 @@ use super::{Actor, ContinuityError, TenantSettings};
 use store::ids::{CustomerId, SessionId};
 use store::{SessionRow, TenantStore, TenantTx};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct ConfirmRequest {
     pub date_of_birth: Option<String>,
     pub name: Option<String>,

@@ -5,14 +5,12 @@
 use std::collections::BTreeMap;
 
 use policy::{Access, ConfirmField, Confirmation, IdentityFacts, PhiClass, PhiClasses, Resolution, decide};
-use serde::Serialize;
 
 use super::{Actor, ContinuityError, TenantSettings};
 use store::ids::SessionId;
 use store::{SessionRow, TenantStore, TenantTx};
 
 /// The structured resume context (see docs/API.md for every field).
-#[derive(Serialize)]
 pub struct ResumeContext {
     pub session_id: String,
     pub customer_id: Option<String>,
@@ -35,7 +33,6 @@ impl std::fmt::Debug for ResumeContext {
     }
 }
 
-#[derive(Serialize)]
 pub struct IdentityView {
     pub status: &'static str,
     pub strength: &'static str,
@@ -45,13 +42,11 @@ pub struct IdentityView {
     pub candidates: usize,
 }
 
-#[derive(Serialize)]
 pub struct PatientView {
     pub name: Option<String>,
     pub date_of_birth: Option<String>,
 }
 
-#[derive(Serialize)]
 pub struct TurnJson {
     pub channel: String,
     pub speaker: String,

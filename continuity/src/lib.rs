@@ -24,11 +24,10 @@ pub mod resume_token;
 use std::net::SocketAddr;
 
 use policy::{Channel, StateTtl, TenantPolicy};
-use serde::Deserialize;
 
 pub use actions::{
-    CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, delete_state, end_session, erasure_target, export,
-    issue_resume_token, put_state, start_fresh, update_customer,
+    Ack, CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, delete_state, end_session, erasure_target,
+    export, issue_resume_token, put_state, start_fresh, update_customer,
 };
 pub(crate) use actions::{open_row, refuse, writable};
 pub use confirm::{ConfirmRequest, confirm_identity};
@@ -129,8 +128,7 @@ pub mod limits {
 }
 
 /// The identifiers an integration offers (each optional).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct Offered {
     pub phone: Option<String>,
     pub email: Option<String>,

@@ -11,7 +11,6 @@
 //! recorded as conflicts, never merged.
 
 use policy::{Attestation, Strength};
-use serde::Deserialize;
 
 use super::identifiers::{Evidence, Identifier};
 use super::open_plan::{self, Lead, OfferFacts, Patient, Step};
@@ -20,8 +19,7 @@ use super::{Actor, ContinuityError, Offered, ResumeContext, TenantSettings, cont
 use store::ids::{CustomerId, SessionId};
 use store::{AuditEntry, SessionRow, TenantStore, TenantTx};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct OpenRequest {
     pub identifiers: Offered,
     /// The integration's own id for this call, chat or thread: opening twice
@@ -31,8 +29,7 @@ pub struct OpenRequest {
     pub evidence: Option<EvidenceRequest>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct EvidenceRequest {
     /// The STIR/SHAKEN attestation the carrier gave the call: A, B or C
     /// (Twilio's `StirVerstat`).

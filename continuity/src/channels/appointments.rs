@@ -5,7 +5,6 @@
 //! not the reason).
 
 use policy::PhiClass;
-use serde::Deserialize;
 
 use super::{format_time, limits, parse_time};
 use crate::calendar::{ClinicZone, OffsetCheck, check_offset, offset_text};
@@ -16,8 +15,7 @@ use store::{NewAppointment, TenantStore};
 pub use crate::appointment_view::AppointmentView;
 use crate::appointment_view::view;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct BookRequest {
     /// RFC 3339 with the clinic's offset at that time (DST applied), e.g.
     /// `2027-03-16T14:00:00-07:00` for Los Angeles, or in UTC (`Z`). Any other
@@ -27,8 +25,7 @@ pub struct BookRequest {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct ChangeRequest {
     /// The caller's session with the patient (policy is decided for it).
     pub session_id: String,

@@ -6,7 +6,6 @@
 //! ending the claiming session settles it (completed) or re-queues it.
 
 use policy::{PhiClass, Resolution, Strength};
-use serde::{Deserialize, Serialize};
 
 use super::{format_time, limits, parse_time};
 use crate::identifiers::Identifier;
@@ -14,8 +13,7 @@ use crate::{Actor, ContinuityError, ResumeContext, TenantSettings, audit, build_
 use store::ids::SessionId;
 use store::{IdentifierKind, NewCallback, SessionRow, TenantStore};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct CallbackRequest {
     /// The number to call; the patient's most recent number when left out.
     pub phone: Option<String>,
@@ -23,7 +21,6 @@ pub struct CallbackRequest {
     pub window_end: String,
 }
 
-#[derive(Serialize)]
 pub struct CallbackView {
     pub id: String,
     pub status: &'static str,
@@ -32,13 +29,11 @@ pub struct CallbackView {
 }
 
 /// What a voice agent gets when it claims a callback.
-#[derive(Serialize)]
 pub struct Claim {
     pub callback: ClaimedView,
     pub context: ResumeContext,
 }
 
-#[derive(Serialize)]
 pub struct ClaimedView {
     pub id: String,
     /// The number to dial (E.164): released to the claiming voice agent,

@@ -7,7 +7,6 @@ use std::fmt;
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -16,12 +15,6 @@ pub struct ApiError {
     message: String,
     /// Seconds for a `Retry-After` header (429).
     retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -175,7 +168,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after {
             res.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
-        res.json(Body { error: self.code, message: &self.message })
+        res.json(super::wire::ErrorBody { error: self.code, message: &self.message })
     }
 }
 

@@ -4,23 +4,18 @@
 use std::sync::atomic::Ordering;
 
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
 
 use super::{AppState, Caller};
 
-#[derive(Serialize)]
-struct Health<'a> {
-    status: &'static str,
-    version: &'static str,
-    tenant: &'a str,
-    channel: &'a str,
-    certificate_serial: &'a str,
-    uptime_s: u64,
-    refused_certificates: u64,
-}
-
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    operation_id = "health",
+    summary = "Liveness, and what the presented certificate is bound to",
+    responses((status = 200, description = "Serving", body = super::wire::Health))
+)]
 pub async fn health(caller: Caller, state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(Health {
+    HttpResponse::Ok().json(super::wire::Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
         tenant: &caller.tenant_name,

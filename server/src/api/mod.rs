@@ -8,8 +8,8 @@ mod error;
 mod health;
 mod middleware;
 mod openapi;
-mod openapi_channels;
 mod sessions;
+pub mod wire;
 
 use actix_web::web;
 

@@ -13,6 +13,8 @@ use super::{ApiError, AppState, Caller};
 use crate::tenants::TenantHandle;
 use crate::throttle::Verdict;
 use continuity::{self, Actor, ContinuityError, TenantSettings};
+
+use super::wire;
 use store::TenantStore;
 use store::ids::SessionId;
 
@@ -70,16 +72,31 @@ pub(super) fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
     HttpResponse::build(status).json(body)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    operation_id = "openSession",
+    summary = "Open a session: resolve the patient from the identifiers offered, find or open their conversation, return the resume context",
+    request_body = wire::OpenSession,
+    responses((status = 200, description = "OK", body = wire::ResumeContext))
+)]
 pub async fn open(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<continuity::OpenRequest>,
+    body: web::Json<wire::OpenSession>,
 ) -> Result<HttpResponse, ApiError> {
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::open_session(s, t, a, &req, now)).await?;
-    Ok(json(StatusCode::OK, &ctx))
+    Ok(json(StatusCode::OK, &wire::ResumeContext::from(ctx)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}/context",
+    operation_id = "sessionContext",
+    summary = "The resume context of an open session, as policy now allows",
+    responses((status = 200, description = "OK", body = wire::ResumeContext))
+)]
 pub async fn context(
     caller: Caller,
     state: web::Data<AppState>,
@@ -87,7 +104,7 @@ pub async fn context(
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
     let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::context(s, t, a, &id, now)).await?;
-    Ok(json(StatusCode::OK, &ctx))
+    Ok(json(StatusCode::OK, &wire::ResumeContext::from(ctx)))
 }
 
 /// The header an integration names its visitor with (a device cookie, a
@@ -103,15 +120,23 @@ fn visitor(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/identity/confirm",
+    operation_id = "confirmIdentity",
+    summary = "Confirm identity with the tenant's fields or a one-time code; failures count toward the lockout",
+    request_body = wire::Confirm,
+    responses((status = 200, description = "OK", body = wire::ResumeContext))
+)]
 pub async fn confirm(
     caller: Caller,
     state: web::Data<AppState>,
     http: HttpRequest,
     path: web::Path<String>,
-    body: web::Json<continuity::ConfirmRequest>,
+    body: web::Json<wire::Confirm>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let visitor = visitor(&http)?;
     let now = state.clock.now_ms();
     match state.confirm_throttle.check(&caller.serial, visitor.as_deref(), now) {
@@ -145,19 +170,27 @@ pub async fn confirm(
     {
         state.confirm_throttle.failed(&caller.serial, visitor.as_deref(), now);
     }
-    Ok(json(StatusCode::OK, &out?))
+    Ok(json(StatusCode::OK, &wire::ResumeContext::from(out?)))
 }
 
 /// `POST /v1/sessions/{id}/identity/challenge`: a one-time code to an
 /// identifier on file, sent through the tenant's relay or handed back.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/identity/challenge",
+    operation_id = "identityChallenge",
+    summary = "Send a one-time code to the email or phone on file",
+    request_body = wire::Challenge,
+    responses((status = 202, description = "OK", body = wire::ChallengeSent))
+)]
 pub async fn challenge(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<continuity::challenge::ChallengeRequest>,
+    body: web::Json<wire::Challenge>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let out =
         with_store(&state, &caller, move |s, t, a, now| continuity::challenge::challenge(s, t, a, &id, &req, now))
             .await?;
@@ -171,49 +204,80 @@ pub async fn challenge(
             format!("the code could not be sent: {e}"),
         ));
     }
-    Ok(json(StatusCode::ACCEPTED, &out.answer))
+    Ok(json(StatusCode::ACCEPTED, &wire::ChallengeSent::from(out.answer)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/sessions/{id}/customer",
+    operation_id = "updateCustomer",
+    summary = "Intake: name and date of birth for the session's patient",
+    request_body = wire::CustomerPatch,
+    responses((status = 200, description = "OK", body = wire::ResumeContext))
+)]
 pub async fn customer(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<continuity::CustomerPatch>,
+    body: web::Json<wire::CustomerPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let ctx =
         with_store(&state, &caller, move |s, t, a, now| continuity::update_customer(s, t, a, &id, &req, now)).await?;
-    Ok(json(StatusCode::OK, &ctx))
+    Ok(json(StatusCode::OK, &wire::ResumeContext::from(ctx)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/turns",
+    operation_id = "appendTurn",
+    summary = "Append a turn to the conversation",
+    request_body = wire::Turn,
+    responses((status = 201, description = "OK", body = wire::Ack), (status = 202, description = "Held for staff review, not written", body = wire::Ack))
+)]
 pub async fn turn(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<continuity::TurnRequest>,
+    body: web::Json<wire::Turn>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let ack = with_store(&state, &caller, move |s, t, a, now| continuity::append_turn(s, t, a, &id, &req, now)).await?;
     let status = if ack.held == Some(true) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
-    Ok(json(status, &ack))
+    Ok(json(status, &wire::Ack::from(ack)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/sessions/{id}/state/{key}",
+    operation_id = "putState",
+    summary = "Set a conversation state key (expires with the tenant's state TTL)",
+    request_body = wire::StateValue,
+    responses((status = 200, description = "OK", body = wire::Ack))
+)]
 pub async fn put_state(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<continuity::StateValue>,
+    body: web::Json<wire::StateValue>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, key) = path.into_inner();
     let id = session_id(&id)?;
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let ack =
         with_store(&state, &caller, move |s, t, a, now| continuity::put_state(s, t, a, &id, &key, &req, now)).await?;
-    Ok(json(StatusCode::OK, &ack))
+    Ok(json(StatusCode::OK, &wire::Ack::from(ack)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}/state/{key}",
+    operation_id = "deleteState",
+    summary = "Remove a conversation state key",
+    responses((status = 200, description = "OK", body = wire::Ack))
+)]
 pub async fn delete_state(
     caller: Caller,
     state: web::Data<AppState>,
@@ -223,21 +287,36 @@ pub async fn delete_state(
     let id = session_id(&id)?;
     let ack =
         with_store(&state, &caller, move |s, t, a, now| continuity::delete_state(s, t, a, &id, &key, now)).await?;
-    Ok(json(StatusCode::OK, &ack))
+    Ok(json(StatusCode::OK, &wire::Ack::from(ack)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/end",
+    operation_id = "endSession",
+    summary = "End the session with how it ended",
+    request_body = wire::End,
+    responses((status = 200, description = "OK", body = wire::Ack))
+)]
 pub async fn end(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<continuity::EndRequest>,
+    body: web::Json<wire::End>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
-    let req = body.into_inner();
+    let req = body.into_inner().into();
     let ack = with_store(&state, &caller, move |s, _, a, now| continuity::end_session(s, a, &id, &req, now)).await?;
-    Ok(json(StatusCode::OK, &ack))
+    Ok(json(StatusCode::OK, &wire::Ack::from(ack)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/resume-token",
+    operation_id = "issueResumeToken",
+    summary = "A single-use resume token for the confirmed patient (a link in a text or email)",
+    responses((status = 201, description = "OK", body = wire::Ack))
+)]
 pub async fn resume_token(
     caller: Caller,
     state: web::Data<AppState>,
@@ -246,9 +325,16 @@ pub async fn resume_token(
     let id = session_id(&path)?;
     let ack =
         with_store(&state, &caller, move |s, t, a, now| continuity::issue_resume_token(s, t, a, &id, now)).await?;
-    Ok(json(StatusCode::CREATED, &ack))
+    Ok(json(StatusCode::CREATED, &wire::Ack::from(ack)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/start-fresh",
+    operation_id = "startFresh",
+    summary = "Close the patient's conversation and open a new one",
+    responses((status = 200, description = "OK", body = wire::ResumeContext))
+)]
 pub async fn start_fresh(
     caller: Caller,
     state: web::Data<AppState>,
@@ -256,11 +342,18 @@ pub async fn start_fresh(
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
     let ctx = with_store(&state, &caller, move |s, t, a, now| continuity::start_fresh(s, t, a, &id, now)).await?;
-    Ok(json(StatusCode::OK, &ctx))
+    Ok(json(StatusCode::OK, &wire::ResumeContext::from(ctx)))
 }
 
 /// GDPR Art. 17 for the confirmed patient of this session: their key is
 /// shredded and their data deleted; answers with the signed receipt.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/erasure",
+    operation_id = "requestErasure",
+    summary = "GDPR Art. 17 for the confirmed patient: key shredded, data deleted, signed receipt",
+    responses((status = 200, description = "OK", body = wire::ErasureReceipt))
+)]
 pub async fn erasure(
     caller: Caller,
     state: web::Data<AppState>,
@@ -312,6 +405,13 @@ pub async fn erasure(
 }
 
 /// GDPR Art. 15/20: the confirmed patient's data, as far as this channel may receive it.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}/export",
+    operation_id = "exportPatient",
+    summary = "GDPR Art. 15/20 for the confirmed patient, as far as this channel may receive it",
+    responses((status = 200, description = "OK", body = wire::PatientExport))
+)]
 pub async fn export(
     caller: Caller,
     state: web::Data<AppState>,

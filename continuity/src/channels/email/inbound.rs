@@ -17,7 +17,6 @@
 //! review (`held_for_review`), sealed, and no agent reads it.
 
 use mail_parser::{MessageParser, MimeHeaders};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::reply::reply_text;
@@ -31,7 +30,6 @@ use policy::Strength;
 use store::{IdentifierKind, TenantStore};
 
 /// What the email gateway gets back.
-#[derive(Serialize)]
 pub struct Inbound {
     pub session_id: String,
     /// The same message was delivered before: nothing new was stored.
@@ -60,7 +58,7 @@ impl std::fmt::Debug for Inbound {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct AttachmentAck {
     pub id: String,
     pub content_type: String,

@@ -7,7 +7,6 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use policy::PhiClass;
-use serde::Deserialize;
 
 use super::thread::{message_id, our_message_id};
 use crate::calendar::ClinicZone;
@@ -17,8 +16,7 @@ use crate::{Actor, ContinuityError, TenantSettings, audit, audit_outcome, open_r
 use store::ids::SessionId;
 use store::{AppointmentRow, IdentifierKind, TenantStore};
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug)]
 pub struct OutboundRequest {
     /// The recipient; the patient's most recent address when left out. A
     /// new address given in a session cleared for contact data is linked.

@@ -241,6 +241,7 @@ fn pure_crates_depend_only_on_an_allow_list() {
                 "toml",
                 "tracing",
                 "tracing-subscriber",
+                "utoipa",
                 "uuid",
                 "webpki-roots",
                 "x509-parser",

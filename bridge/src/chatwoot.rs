@@ -18,15 +18,15 @@ use serde_json::{Value, json};
 
 use crate::context::Context;
 use crate::sig::HmacAlgorithm;
-use crate::sig::{self, Refusal};
+use crate::sig::{self, Refusal, Verified};
 
-pub fn verify(
+pub fn verify<'a>(
     secret: &[u8],
-    body: &[u8],
+    body: &'a [u8],
     signature: Option<&str>,
     timestamp: Option<&str>,
     now_ms: i64,
-) -> Result<(), Refusal> {
+) -> Result<Verified<'a>, Refusal> {
     let (Some(signature), Some(ts)) = (signature, timestamp) else { return Err(Refusal::Missing) };
     let ts_n: i64 = ts.trim().parse().map_err(|_| Refusal::Mismatch)?;
     let mut msg = ts.trim().as_bytes().to_vec();
@@ -36,7 +36,8 @@ pub fn verify(
     if !sig::same(want.as_bytes(), signature.trim().as_bytes()) {
         return Err(Refusal::Mismatch);
     }
-    sig::fresh(sig::as_millis(ts_n), now_ms)
+    sig::fresh(sig::as_millis(ts_n), now_ms)?;
+    Ok(Verified::checked(body))
 }
 
 /// What Chatwoot says about the conversation and its contact.
@@ -179,7 +180,8 @@ fn conversation(c: &Value, account: i64) -> Result<Conversation, String> {
     })
 }
 
-pub fn parse(body: &[u8]) -> Result<Event, String> {
+pub fn parse(body: Verified<'_>) -> Result<Event, String> {
+    let body = body.bytes();
     let v: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON".to_owned())?;
     let event = s(&v, &["event"]).ok_or("the body has no event")?;
     let account = v.get("account").and_then(|a| a.get("id")).and_then(Value::as_i64).ok_or("account.id is missing")?;
@@ -267,13 +269,16 @@ mod tests {
             "\"custom_attributes\":{}",
             &format!("\"custom_attributes\":{{\"throughline_login\":\"{token}\"}}"),
         );
-        let Event::Message { conversation, .. } = parse(v.as_bytes()).unwrap() else { panic!() };
+        let Event::Message { conversation, .. } = parse(Verified::checked(v.as_bytes())).unwrap() else { panic!() };
         conversation
     }
 
     #[test]
     fn the_documented_message_created() {
-        let Event::Message { conversation, id, speaker, text } = parse(CREATED.as_bytes()).unwrap() else { panic!() };
+        let Event::Message { conversation, id, speaker, text } = parse(Verified::checked(CREATED.as_bytes())).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!((id, speaker, text.as_str()), (118, "patient", "hi"));
         assert_eq!(conversation.external_ref(), "chatwoot:1:10");
         let ids = conversation.identifiers(judge(Some(KEY))).unwrap();
@@ -282,14 +287,19 @@ mod tests {
         assert!(ids.get("auth").is_none(), "no portal token: the identifier is no login");
         // Chatwoot's hmac_verified is not a login (N1): the flag survives merges.
         let verified = CREATED.replace("\"hmac_verified\":false", "\"hmac_verified\":true");
-        let Event::Message { conversation, .. } = parse(verified.as_bytes()).unwrap() else { panic!() };
+        let Event::Message { conversation, .. } = parse(Verified::checked(verified.as_bytes())).unwrap() else {
+            panic!()
+        };
         assert!(conversation.identifiers(judge(Some(KEY))).unwrap().get("auth").is_none());
         let note = CREATED.replace("\"private\":false", "\"private\":true");
-        assert_eq!(parse(note.as_bytes()).unwrap(), Event::Other("message_created".into()));
+        assert_eq!(parse(Verified::checked(note.as_bytes())).unwrap(), Event::Other("message_created".into()));
         let mut agent: Value = serde_json::from_str(CREATED).unwrap();
         agent["message_type"] = json!("outgoing");
         agent["sender"]["type"] = json!("user");
-        assert!(matches!(parse(agent.to_string().as_bytes()).unwrap(), Event::Message { speaker: "staff", .. }));
+        assert!(matches!(
+            parse(Verified::checked(agent.to_string().as_bytes())).unwrap(),
+            Event::Message { speaker: "staff", .. }
+        ));
     }
 
     #[test]
@@ -301,10 +311,10 @@ mod tests {
         m.push(b'.');
         m.extend_from_slice(body);
         let good = format!("sha256={}", hex::encode(sig::mac(HmacAlgorithm::Sha256, b"s", &m)));
-        assert_eq!(verify(b"s", body, Some(&good), Some(&ts), now), Ok(()));
-        assert_eq!(verify(b"s", b"{}", Some(&good), Some(&ts), now), Err(Refusal::Mismatch));
-        assert_eq!(verify(b"s", body, Some(&good), Some(&ts), now + 301_000), Err(Refusal::Stale));
-        assert_eq!(verify(b"s", body, None, Some(&ts), now), Err(Refusal::Missing));
+        assert_eq!(verify(b"s", body, Some(&good), Some(&ts), now).map(|_| ()), Ok(()));
+        assert_eq!(verify(b"s", b"{}", Some(&good), Some(&ts), now).map(|_| ()), Err(Refusal::Mismatch));
+        assert_eq!(verify(b"s", body, Some(&good), Some(&ts), now + 301_000).map(|_| ()), Err(Refusal::Stale));
+        assert_eq!(verify(b"s", body, None, Some(&ts), now).map(|_| ()), Err(Refusal::Missing));
         // Chatwoot's documented identity-validation example shape: hex HMAC-SHA256.
         assert_eq!(identifier_hash(b"key", "user-1").len(), 64);
     }
@@ -336,7 +346,7 @@ mod tests {
     #[test]
     fn only_a_web_widget_source_id_is_a_cookie() {
         let api = CREATED.replace("Channel::WebWidget", "Channel::Api");
-        let Event::Message { conversation, .. } = parse(api.as_bytes()).unwrap() else { panic!() };
+        let Event::Message { conversation, .. } = parse(Verified::checked(api.as_bytes())).unwrap() else { panic!() };
         assert!(
             conversation.identifiers(judge(None)).unwrap().get("cookie").is_none(),
             "caller-chosen on API inboxes (L3)"

@@ -8,6 +8,54 @@ use serde_json::{Value, json};
 
 use crate::context::Context;
 
+/// The core's error codes the bridge acts on, read once from its answer
+/// (docs/API.md lists them all); any other code is kept as it came, to log
+/// and to relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoreCode {
+    /// The session was ended (by the platform's earlier report, or staff).
+    SessionEnded,
+    /// No such session for this tenant.
+    SessionNotFound,
+    /// The details given did not match.
+    IdentityNotConfirmed,
+    /// Too many failed confirmations.
+    IdentityLocked,
+    /// The bridge's own: a call with no caller number has no session.
+    NoCallerNumber,
+    Other(String),
+}
+
+impl CoreCode {
+    pub fn parse(code: &str) -> Self {
+        match code {
+            "session_ended" => CoreCode::SessionEnded,
+            "session_not_found" => CoreCode::SessionNotFound,
+            "identity_not_confirmed" => CoreCode::IdentityNotConfirmed,
+            "identity_locked" => CoreCode::IdentityLocked,
+            "no_caller_number" => CoreCode::NoCallerNumber,
+            other => CoreCode::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            CoreCode::SessionEnded => "session_ended",
+            CoreCode::SessionNotFound => "session_not_found",
+            CoreCode::IdentityNotConfirmed => "identity_not_confirmed",
+            CoreCode::IdentityLocked => "identity_locked",
+            CoreCode::NoCallerNumber => "no_caller_number",
+            CoreCode::Other(c) => c,
+        }
+    }
+}
+
+impl std::fmt::Display for CoreCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// The core could not be reached or did not answer in time.
@@ -15,7 +63,7 @@ pub enum CoreError {
     Unreachable,
     /// The core answered with an error.
     #[error("{code}: {message}")]
-    Refused { status: u16, code: String, message: String },
+    Refused { status: u16, code: CoreCode, message: String },
     #[error("the core's answer was not what its API documents")]
     Unexpected,
 }
@@ -24,7 +72,7 @@ impl CoreError {
     pub fn code(&self) -> &str {
         match self {
             CoreError::Unreachable => "core_unreachable",
-            CoreError::Refused { code, .. } => code,
+            CoreError::Refused { code, .. } => code.as_str(),
             CoreError::Unexpected => "core_unexpected",
         }
     }
@@ -66,7 +114,7 @@ impl Core {
             return Ok(Some(v));
         }
         let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-        Err(CoreError::Refused { status, code: text("error"), message: text("message") })
+        Err(CoreError::Refused { status, code: CoreCode::parse(&text("error")), message: text("message") })
     }
 
     async fn value(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, CoreError> {

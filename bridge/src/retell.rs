@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use crate::context::Context;
 use crate::sig::HmacAlgorithm;
-use crate::sig::{self, Refusal};
+use crate::sig::{self, Refusal, Verified};
 
-pub fn verify(api_key: &[u8], body: &[u8], header: Option<&str>, now_ms: i64) -> Result<(), Refusal> {
+pub fn verify<'a>(api_key: &[u8], body: &'a [u8], header: Option<&str>, now_ms: i64) -> Result<Verified<'a>, Refusal> {
     let header = header.ok_or(Refusal::Missing)?;
     let (mut ts, mut digest) = (None, None);
     for part in header.split(',') {
@@ -28,7 +28,8 @@ pub fn verify(api_key: &[u8], body: &[u8], header: Option<&str>, now_ms: i64) ->
     if !sig::same(want.as_bytes(), digest.to_ascii_lowercase().as_bytes()) {
         return Err(Refusal::Mismatch);
     }
-    sig::fresh(ts_ms, now_ms)
+    sig::fresh(ts_ms, now_ms)?;
+    Ok(Verified::checked(body))
 }
 
 /// What Retell calls about.
@@ -102,7 +103,8 @@ fn call(v: &Value) -> Result<Call, String> {
     })
 }
 
-pub fn parse(body: &[u8]) -> Result<Event, String> {
+pub fn parse(body: Verified<'_>) -> Result<Event, String> {
+    let body = body.bytes();
     let v: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON".to_owned())?;
     if let (Some(name), Some(_)) = (s(&v, "name"), v.get("call")) {
         return Ok(Event::Function { call: call(&v)?, name, args: v.get("args").cloned().unwrap_or(Value::Null) });
@@ -173,36 +175,41 @@ mod tests {
     fn signature_over_body_and_millis_within_five_minutes() {
         let body = br#"{"event":"call_started","call":{"call_id":"c"}}"#;
         let now = 1_764_000_000_000;
-        assert_eq!(verify(b"key", body, Some(&signed(b"key", body, now - 1000)), now), Ok(()));
-        assert_eq!(verify(b"key", b"{}", Some(&signed(b"key", body, now)), now), Err(Refusal::Mismatch));
-        assert_eq!(verify(b"other", body, Some(&signed(b"key", body, now)), now), Err(Refusal::Mismatch));
-        assert_eq!(verify(b"key", body, Some(&signed(b"key", body, now - 300_001)), now), Err(Refusal::Stale));
-        assert_eq!(verify(b"key", body, Some("v=1"), now), Err(Refusal::Missing));
+        assert_eq!(verify(b"key", body, Some(&signed(b"key", body, now - 1000)), now).map(|_| ()), Ok(()));
+        assert_eq!(verify(b"key", b"{}", Some(&signed(b"key", body, now)), now).map(|_| ()), Err(Refusal::Mismatch));
+        assert_eq!(verify(b"other", body, Some(&signed(b"key", body, now)), now).map(|_| ()), Err(Refusal::Mismatch));
+        assert_eq!(
+            verify(b"key", body, Some(&signed(b"key", body, now - 300_001)), now).map(|_| ()),
+            Err(Refusal::Stale)
+        );
+        assert_eq!(verify(b"key", body, Some("v=1"), now).map(|_| ()), Err(Refusal::Missing));
     }
 
     #[test]
     fn the_documented_events() {
         let inbound = br#"{"event":"call_inbound","call_inbound":{"agent_id":"agent_123","agent_version":1,"from_number":"+14155552671","to_number":"+14155550100"}}"#;
         assert_eq!(
-            parse(inbound).unwrap(),
+            parse(Verified::checked(inbound)).unwrap(),
             Event::Inbound { from_number: "+14155552671".into(), to_number: Some("+14155550100".into()) }
         );
         let ended = br#"{"event":"call_ended","call":{"call_id":"Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6","agent_id":"a","call_type":"phone_call",
             "from_number":"+14155552671","to_number":"+14155550100","direction":"inbound","call_status":"ended",
             "metadata":{"throughline_session":"ses_1"},"disconnection_reason":"user_hangup",
             "transcript_object":[{"role":"agent","content":"Hi, how can I help?","words":[]},{"role":"user","content":"Move my visit","words":[]}]}}"#;
-        let Event::Ended { call, disconnection_reason, turns } = parse(ended).unwrap() else { panic!("ended") };
+        let Event::Ended { call, disconnection_reason, turns } = parse(Verified::checked(ended)).unwrap() else {
+            panic!("ended")
+        };
         // Metadata without the bridge's tag names no session (L4).
         assert_eq!(call.metadata_session.as_deref(), Some("ses_1"));
         assert_eq!(call.session(b"key"), None);
         let tagged = String::from_utf8_lossy(ended)
             .replace(r#"{"throughline_session":"ses_1"}"#, &crate::sig::session_metadata(b"key", "ses_1").to_string());
-        let Event::Ended { call, .. } = parse(tagged.as_bytes()).unwrap() else { panic!("ended") };
+        let Event::Ended { call, .. } = parse(Verified::checked(tagged.as_bytes())).unwrap() else { panic!("ended") };
         assert_eq!(call.session(b"key").as_deref(), Some("ses_1"));
         assert_eq!(call.session(b"another route's key"), None);
         assert_eq!(disconnection_reason, "user_hangup");
         assert_eq!(turns[1], Turn { speaker: "patient", text: "Move my visit".into(), index: 1 });
         let f = br#"{"name":"remember","call":{"call_id":"c"},"args":{"key":"k","value":"v"}}"#;
-        assert!(matches!(parse(f).unwrap(), Event::Function { name, .. } if name == "remember"));
+        assert!(matches!(parse(Verified::checked(f)).unwrap(), Event::Function { name, .. } if name == "remember"));
     }
 }

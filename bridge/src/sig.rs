@@ -12,6 +12,23 @@ pub enum HmacAlgorithm {
     Sha512,
 }
 
+/// A request body a platform's verifier accepted (its signature or its
+/// secret). Only the verifiers make one, so a parser that takes it cannot
+/// be handed a body nobody checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Verified<'a>(&'a [u8]);
+
+impl<'a> Verified<'a> {
+    /// For the verifiers (and this crate's tests) only.
+    pub(crate) fn checked(body: &'a [u8]) -> Self {
+        Verified(body)
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
 /// Timestamps further than this from now are refused (Vapi, Retell).
 pub const WINDOW_MS: i64 = 5 * 60 * 1000;
 

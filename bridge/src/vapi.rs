@@ -106,7 +106,8 @@ fn call(m: &Value) -> Result<Call, String> {
 }
 
 /// Parses a Vapi server message body.
-pub fn parse(body: &[u8]) -> Result<Message, String> {
+pub fn parse(body: crate::sig::Verified<'_>) -> Result<Message, String> {
+    let body = body.bytes();
     let v: Value = serde_json::from_slice(body).map_err(|_| "the body is not JSON".to_owned())?;
     let m = v.get("message").ok_or("the body has no message")?;
     let kind = m.get("type").and_then(Value::as_str).ok_or("message.type is missing")?;
@@ -218,7 +219,7 @@ mod tests {
             metadata_session: None,
             metadata_tag: None,
         };
-        assert_eq!(parse(body).unwrap(), Message::AssistantRequest(want));
+        assert_eq!(parse(crate::sig::Verified::checked(body)).unwrap(), Message::AssistantRequest(want));
     }
 
     #[test]
@@ -228,7 +229,9 @@ mod tests {
             {"id":"b","type":"function","function":{"name":"forget","arguments":"{\"key\":\"k\"}"}},
             {"id":"c","name":"start_fresh","arguments":{}},
             {"id":"d","name":"confirm_code","parameters":{"code":"123456"}}]}}"#;
-        let Message::ToolCalls { calls, .. } = parse(body).unwrap() else { panic!("tool-calls") };
+        let Message::ToolCalls { calls, .. } = parse(crate::sig::Verified::checked(body)).unwrap() else {
+            panic!("tool-calls")
+        };
         assert_eq!(calls[0].arguments, json!({"key": "k", "value": "v"}));
         assert_eq!(calls[1].arguments, json!("{\"key\":\"k\"}"));
         assert_eq!(calls[2].name, "start_fresh");
@@ -246,7 +249,10 @@ mod tests {
               {"role":"assistant","message":"Sure.","time":1723595105000},
               {"role":"tool_calls","toolCalls":[],"message":""}]},
             "analysis":{"summary":"moved"}}}"#;
-        let Message::EndOfCallReport { turns, ended_reason, .. } = parse(body).unwrap() else { panic!("report") };
+        let Message::EndOfCallReport { turns, ended_reason, .. } = parse(crate::sig::Verified::checked(body)).unwrap()
+        else {
+            panic!("report")
+        };
         assert_eq!(ended_reason, "customer-ended-call");
         let got: Vec<(&str, i64)> = turns.iter().map(|t| (t.speaker, t.time)).collect();
         assert_eq!(got, [("agent", 1723595101000), ("patient", 1723595103000), ("agent", 1723595105000)]);
@@ -255,15 +261,23 @@ mod tests {
     #[test]
     fn the_legacy_function_call() {
         let body = br#"{"message":{"type":"function-call","call":{"id":"c1"},"functionCall":{"name":"forget","parameters":{"key":"k"}}}}"#;
-        let Message::FunctionCall { name, parameters, .. } = parse(body).unwrap() else { panic!("function-call") };
+        let Message::FunctionCall { name, parameters, .. } = parse(crate::sig::Verified::checked(body)).unwrap() else {
+            panic!("function-call")
+        };
         assert_eq!((name.as_str(), parameters), ("forget", json!({"key": "k"})));
     }
 
     #[test]
     fn malformed_bodies_say_what_is_missing() {
-        assert_eq!(parse(b"not json").unwrap_err(), "the body is not JSON");
-        assert_eq!(parse(br#"{"message":{"type":"tool-calls"}}"#).unwrap_err(), "message.call.id is missing");
-        assert_eq!(parse(br#"{"message":{"type":"hang","call":{"id":"c"}}}"#).unwrap(), Message::Other("hang".into()));
+        assert_eq!(parse(crate::sig::Verified::checked(b"not json")).unwrap_err(), "the body is not JSON");
+        assert_eq!(
+            parse(crate::sig::Verified::checked(br#"{"message":{"type":"tool-calls"}}"#)).unwrap_err(),
+            "message.call.id is missing"
+        );
+        assert_eq!(
+            parse(crate::sig::Verified::checked(br#"{"message":{"type":"hang","call":{"id":"c"}}}"#)).unwrap(),
+            Message::Other("hang".into())
+        );
         let r = tool_result("x", "forget", &Err("line one\nline two".into()));
         assert_eq!(r["error"], "line one line two");
     }

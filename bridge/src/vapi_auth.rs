@@ -5,10 +5,21 @@
 use base64::Engine as _;
 
 use crate::config::VapiAuth;
-use crate::sig::{self, Refusal};
+use crate::sig::{self, Refusal, Verified};
 
 /// `header(name)` returns a request header (names lowercase).
-pub fn verify(
+pub fn verify<'a>(
+    auth: &VapiAuth,
+    secret: &[u8],
+    header: &dyn Fn(&str) -> Option<String>,
+    body: &'a [u8],
+    now_ms: i64,
+) -> Result<Verified<'a>, Refusal> {
+    check(auth, secret, header, body, now_ms)?;
+    Ok(Verified::checked(body))
+}
+
+fn check(
     auth: &VapiAuth,
     secret: &[u8],
     header: &dyn Fn(&str) -> Option<String>,
@@ -56,12 +67,12 @@ mod tests {
     #[test]
     fn the_secret_header_or_a_bearer_token() {
         let ok = headers(&[("x-vapi-secret", "s3cret".into())]);
-        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &ok, b"{}", 0), Ok(()));
+        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &ok, b"{}", 0).map(|_| ()), Ok(()));
         let bearer = headers(&[("authorization", "Bearer s3cret".into())]);
-        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &bearer, b"{}", 0), Ok(()));
+        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &bearer, b"{}", 0).map(|_| ()), Ok(()));
         let wrong = headers(&[("x-vapi-secret", "s3cres".into())]);
-        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &wrong, b"{}", 0), Err(Refusal::Mismatch));
-        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &headers(&[]), b"{}", 0), Err(Refusal::Missing));
+        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &wrong, b"{}", 0).map(|_| ()), Err(Refusal::Mismatch));
+        assert_eq!(verify(&VapiAuth::Secret, b"s3cret", &headers(&[]), b"{}", 0).map(|_| ()), Err(Refusal::Missing));
     }
 
     #[test]
@@ -84,10 +95,10 @@ mod tests {
         };
         let ts = now / 1000;
         let h = headers(&[("x-signature", sign(ts, body)), ("x-timestamp", ts.to_string())]);
-        assert_eq!(verify(&auth, b"k", &h, body, now), Ok(()));
-        assert_eq!(verify(&auth, b"k", &h, b"{\"changed\":1}", now), Err(Refusal::Mismatch));
+        assert_eq!(verify(&auth, b"k", &h, body, now).map(|_| ()), Ok(()));
+        assert_eq!(verify(&auth, b"k", &h, b"{\"changed\":1}", now).map(|_| ()), Err(Refusal::Mismatch));
         let old = ts - 301;
         let h = headers(&[("x-signature", sign(old, body)), ("x-timestamp", old.to_string())]);
-        assert_eq!(verify(&auth, b"k", &h, body, now), Err(Refusal::Stale));
+        assert_eq!(verify(&auth, b"k", &h, body, now).map(|_| ()), Err(Refusal::Stale));
     }
 }

@@ -25,16 +25,17 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
     };
     let name = r.cfg.name.as_str();
     let (sig, ts) = (header(&req, "x-chatwoot-signature"), header(&req, "x-chatwoot-timestamp"));
-    if let Err(why) = chatwoot::verify(r.secret.expose_secret(), &bytes, sig.as_deref(), ts.as_deref(), now_ms()) {
-        return unauthorized(name, "chatwoot", why);
-    }
+    let verified = match chatwoot::verify(r.secret.expose_secret(), &bytes, sig.as_deref(), ts.as_deref(), now_ms()) {
+        Ok(v) => v,
+        Err(why) => return unauthorized(name, "chatwoot", why),
+    };
     let delivery = header(&req, "x-chatwoot-delivery");
     if let Some(d) = &delivery
         && bridge.memo.delivered(name, d)
     {
         return HttpResponse::Ok().json(json!({"status": "already_delivered"}));
     }
-    let event = match chatwoot::parse(&bytes) {
+    let event = match chatwoot::parse(verified) {
         Ok(e) => e,
         Err(why) => return malformed(name, "chatwoot", &why),
     };
@@ -114,7 +115,7 @@ async fn message(r: &LiveRoute, c: &Conversation, id: i64, speaker: &str, text: 
         // A reply the core may not take yet (staff before confirmation) is
         // the agent's own text; Chatwoot keeps it.
         Err(CoreError::Refused { code, .. }) => {
-            tracing::info!(route = r.cfg.name, code, "turn not recorded");
+            tracing::info!(route = r.cfg.name, code = code.as_str(), "turn not recorded");
             Ok(())
         }
         other => other,

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Bridge, header, malformed, now_ms, route_and_body, unauthorized};
 use crate::config::Platform;
-use crate::core::CoreError;
+use crate::core::{CoreCode, CoreError};
 use crate::load::LiveRoute;
 use crate::retell::{self, Call, Event};
 use crate::{act, ended, tools};
@@ -23,10 +23,11 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
     };
     let name = r.cfg.name.as_str();
     let key = secrecy::ExposeSecret::expose_secret(&r.secret);
-    if let Err(why) = retell::verify(key, &bytes, header(&req, "x-retell-signature").as_deref(), now_ms()) {
-        return unauthorized(name, "retell", why);
-    }
-    let event = match retell::parse(&bytes) {
+    let verified = match retell::verify(key, &bytes, header(&req, "x-retell-signature").as_deref(), now_ms()) {
+        Ok(v) => v,
+        Err(why) => return unauthorized(name, "retell", why),
+    };
+    let event = match retell::parse(verified) {
         Ok(e) => e,
         Err(why) => return malformed(name, "retell", &why),
     };
@@ -83,7 +84,7 @@ async fn session(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Result<String, 
     let number = if call.inbound { &call.from_number } else { &call.to_number };
     let number = number.as_deref().ok_or(CoreError::Refused {
         status: 400,
-        code: "no_caller_number".into(),
+        code: CoreCode::NoCallerNumber,
         message: "This call has no caller number, so it has no session.".into(),
     })?;
     let ctx = r.core.open(number, Some(&call.call_id), None).await?;
@@ -100,7 +101,7 @@ async fn ended_call(bridge: &Bridge, r: &LiveRoute, call: &Call, reason: &str, t
     let done = || HttpResponse::NoContent().finish();
     let session = match session(bridge, r, call).await {
         Ok(s) => s,
-        Err(CoreError::Refused { code, .. }) if code == "session_ended" || code == "session_not_found" => {
+        Err(CoreError::Refused { code: CoreCode::SessionEnded | CoreCode::SessionNotFound, .. }) => {
             return done();
         }
         Err(e) => return retry(&e),

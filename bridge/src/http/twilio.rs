@@ -11,7 +11,7 @@ use ring::digest;
 
 use super::{Bridge, error, header, malformed, now_ms, route_and_body, unauthorized};
 use crate::config::Platform;
-use crate::core::CoreError;
+use crate::core::{CoreCode, CoreError};
 use crate::load::LiveRoute;
 use crate::twilio::{self, param};
 use crate::{ended, template};
@@ -122,7 +122,7 @@ pub async fn status(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
     };
     let resp = match outcome {
         Ok(()) => HttpResponse::NoContent().finish(),
-        Err(CoreError::Refused { code, .. }) if code == "session_ended" => HttpResponse::NoContent().finish(),
+        Err(CoreError::Refused { code: CoreCode::SessionEnded, .. }) => HttpResponse::NoContent().finish(),
         Err(e) => {
             tracing::warn!(route = r.cfg.name, code = e.code(), "call end not recorded");
             error(StatusCode::SERVICE_UNAVAILABLE, "core_unavailable", "retry")
@@ -168,7 +168,7 @@ pub async fn sms(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: web:
             xml(StatusCode::OK, twilio::EMPTY_TWIML.to_owned())
         }
         Err(CoreError::Refused { code, .. }) => {
-            tracing::info!(route = r.cfg.name, code, "text not recorded");
+            tracing::info!(route = r.cfg.name, code = code.as_str(), "text not recorded");
             xml(StatusCode::OK, twilio::EMPTY_TWIML.to_owned())
         }
         Err(e) => {

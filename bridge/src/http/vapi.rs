@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{Bridge, header, malformed, now_ms, route, route_and_body, unauthorized};
 use crate::config::Platform;
-use crate::core::CoreError;
+use crate::core::{CoreCode, CoreError};
 use crate::load::LiveRoute;
 use crate::vapi::{self, Call, Message};
 use crate::{act, ended, tools};
@@ -34,16 +34,17 @@ pub async fn handle(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
     };
     let name = r.cfg.name.as_str();
     let lookup = |h: &str| header(&req, h);
-    if let Err(why) = crate::vapi_auth::verify(
+    let verified = match crate::vapi_auth::verify(
         &r.cfg.vapi_auth,
         secrecy::ExposeSecret::expose_secret(&r.secret),
         &lookup,
         &bytes,
         now_ms(),
     ) {
-        return unauthorized(name, "vapi", why);
-    }
-    let message = match vapi::parse(&bytes) {
+        Ok(v) => v,
+        Err(why) => return unauthorized(name, "vapi", why),
+    };
+    let message = match vapi::parse(verified) {
         Ok(m) => m,
         Err(why) => return malformed(name, "vapi", &why),
     };
@@ -105,7 +106,7 @@ pub(super) async fn session(bridge: &Bridge, r: &LiveRoute, call: &Call) -> Resu
     }
     let number = call.customer_number.as_deref().ok_or(CoreError::Refused {
         status: 400,
-        code: "no_caller_number".into(),
+        code: CoreCode::NoCallerNumber,
         message: "This call has no caller number, so it has no session.".into(),
     })?;
     let ctx = r.core.open(number, Some(&call.id), None).await?;
@@ -150,7 +151,7 @@ async fn report(
 ) -> (StatusCode, Value) {
     let session = match session(bridge, r, call).await {
         Ok(s) => s,
-        Err(CoreError::Refused { code, .. }) if code == "session_ended" => return (StatusCode::OK, json!({})),
+        Err(CoreError::Refused { code: CoreCode::SessionEnded, .. }) => return (StatusCode::OK, json!({})),
         Err(e) => return unavailable(r, &e),
     };
     let mut skipped = 0u32;
@@ -158,7 +159,7 @@ async fn report(
         let external_ref = format!("vapi:{}:{}:{}", call.id, t.time, t.role);
         match r.core.turn(&session, t.speaker, &t.text, &external_ref).await {
             Ok(()) => {}
-            Err(CoreError::Refused { code, .. }) if code == "session_ended" => return (StatusCode::OK, json!({})),
+            Err(CoreError::Refused { code: CoreCode::SessionEnded, .. }) => return (StatusCode::OK, json!({})),
             Err(CoreError::Refused { .. }) => skipped += 1,
             Err(e) => return unavailable(r, &e),
         }
@@ -168,7 +169,7 @@ async fn report(
     }
     match r.core.end(&session, ended::vapi(reason).as_str()).await {
         Ok(()) => (StatusCode::OK, json!({})),
-        Err(CoreError::Refused { code, .. }) if code == "session_ended" => (StatusCode::OK, json!({})),
+        Err(CoreError::Refused { code: CoreCode::SessionEnded, .. }) => (StatusCode::OK, json!({})),
         Err(e) => unavailable(r, &e),
     }
 }

@@ -81,3 +81,4 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 }
 
 pub use error::not_found;
+pub use openapi::document as openapi_document;

@@ -232,7 +232,7 @@ async fn family_phone_is_ambiguous_until_the_right_date_of_birth() {
     {
         let inst = env.installation();
         let mut store = inst.open_tenant("sunrise").unwrap();
-        let who = store::AuditEntry::operator("test", "customer.create");
+        let who = store::AuditEntry::operator("test", audit::Action::CustomerCreate);
         for (name, dob) in [("Ana Reyes", "1979-06-02"), ("Luis Reyes", "2008-11-23")] {
             let id = store.create_customer(name, dob, &who, 1).unwrap();
             store.link_identifier(store::IdentifierKind::Phone, "+14155550177", &id, "registration", 1).unwrap();

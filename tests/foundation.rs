@@ -98,7 +98,7 @@ fn data_dir_holds_no_plaintext() {
 
     let inst = Installation::open(&env.data, &passphrase(), Arc::new(SystemClock)).unwrap();
     let mut store = inst.open_tenant("sunrise-clinic").unwrap();
-    let who = AuditEntry::operator("test", "customer.create");
+    let who = AuditEntry::operator("test", audit::Action::CustomerCreate);
     let id = store.create_customer(NAME, DOB, &who, 1_700_000_000_000).unwrap();
     store.link_identifier(IdentifierKind::Phone, PHONE, &id, "intake", 1_700_000_000_000).unwrap();
     store.link_identifier(IdentifierKind::Email, EMAIL, &id, "intake", 1_700_000_000_000).unwrap();

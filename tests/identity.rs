@@ -496,7 +496,7 @@ async fn m6_erasure_reaches_family_sessions_where_the_patient_was_a_candidate() 
     let ana = {
         let inst = env.installation();
         let mut store = inst.open_tenant("sunrise-clinic").unwrap();
-        let who = AuditEntry::operator("test", "customer.create");
+        let who = AuditEntry::operator("test", audit::Action::CustomerCreate);
         let ana = store.create_customer("Ana Reyes", "1979-06-02", &who, 1).unwrap();
         let luis = store.create_customer("Luis Reyes", "2008-11-23", &who, 1).unwrap();
         for c in [&ana, &luis] {

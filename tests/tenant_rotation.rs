@@ -179,7 +179,7 @@ fn an_old_format_store_opens_backs_up_and_moves_to_sha256_when_rotated() {
         made.unwrap();
         let mut store = inst.open_tenant("oldclinic").unwrap();
         assert_eq!(store.page_hmac().unwrap(), PageHmac::Sha512);
-        let intake = AuditEntry::operator("test", "customer.create");
+        let intake = AuditEntry::operator("test", audit::Action::CustomerCreate);
         store.create_customer("Ada Lovelace", "1970-01-01", &intake, inst.now_ms()).unwrap();
     }
     let backup = env.tmp.path().join("old.tlbackup");

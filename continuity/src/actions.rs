@@ -124,7 +124,7 @@ pub(crate) fn audit_refused(
     tx: &TenantTx<'_>,
     actor: &Actor,
     row: &SessionRow,
-    action: &str,
+    action: audit::Action,
     reason: &str,
     now: i64,
 ) -> Result<(), ContinuityError> {
@@ -138,7 +138,7 @@ pub(crate) fn refuse<T>(
     tx: TenantTx<'_>,
     actor: &Actor,
     row: &SessionRow,
-    action: &str,
+    action: audit::Action,
     e: ContinuityError,
     now: i64,
 ) -> Result<T, ContinuityError> {
@@ -186,7 +186,7 @@ pub fn update_customer(
             tx.link_identifier(kind, &value, &customer, &format!("session:{session}"), verified, now)?;
         }
         tx.attach_new_customer(session, &customer, &conversation)?;
-        audit(&tx, actor, "customer.create", Some(&customer), session, Some("claim_intake"), now)?;
+        audit(&tx, actor, audit::Action::CustomerCreate, Some(&customer), session, Some("claim_intake"), now)?;
         row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     }
     let allowed = row.created_customer || facts(&row, now).confirmed;
@@ -195,10 +195,10 @@ pub fn update_customer(
             "identity_confirmation_required",
             "intake fields can be set for a new patient or after confirmation",
         );
-        return refuse(tx, actor, &row, "customer.update", e, now);
+        return refuse(tx, actor, &row, audit::Action::CustomerUpdate, e, now);
     };
     tx.set_customer_fields(&customer, name.as_deref(), patch.date_of_birth.as_deref().map(str::trim), now)?;
-    audit(&tx, actor, "customer.update", Some(&customer), session, None, now)?;
+    audit(&tx, actor, audit::Action::CustomerUpdate, Some(&customer), session, None, now)?;
     let ctx = context::build(&tx, settings, actor, &row, now)?;
     tx.commit()?;
     Ok(ctx)
@@ -236,7 +236,7 @@ pub fn append_turn(
             audit_outcome(
                 &tx,
                 actor,
-                "turn.hold",
+                audit::Action::TurnHold,
                 row.customer_id.as_ref(),
                 session,
                 audit::Outcome::Ok,
@@ -246,7 +246,7 @@ pub fn append_turn(
             tx.commit()?;
             return Ok(Ack { held: Some(true), ..Ack::new(session) });
         }
-        Err(e) => return refuse(tx, actor, &row, "turn.append", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::TurnAppend, e, now),
     };
     if let Some(r) = &req.external_ref
         && let Some(id) = tx.turn_by_external_ref(session, r)?
@@ -259,7 +259,7 @@ pub fn append_turn(
         tx.set_turn_external_ref(id, r)?;
     }
     tx.touch_conversation(&conversation, now)?;
-    audit(&tx, actor, "turn.append", Some(&customer), session, None, now)?;
+    audit(&tx, actor, audit::Action::TurnAppend, Some(&customer), session, None, now)?;
     tx.commit()?;
     Ok(Ack { turn_id: Some(id), ..Ack::new(session) })
 }
@@ -288,7 +288,7 @@ pub fn put_state(
     let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "state.put", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::StatePut, e, now),
     };
     if !tx.state_key_exists(&conversation, key, now)?
         && tx.count_state(&conversation, now)? >= limits::STATE_KEYS_PER_CONVERSATION
@@ -298,7 +298,7 @@ pub fn put_state(
     let expires_at = settings.state_ttl.expires_at(now);
     tx.put_state(&customer, &conversation, key, &value.value, now, expires_at)?;
     tx.touch_conversation(&conversation, now)?;
-    audit(&tx, actor, "state.put", Some(&customer), session, None, now)?;
+    audit(&tx, actor, audit::Action::StatePut, Some(&customer), session, None, now)?;
     tx.commit()?;
     Ok(Ack { key: Some(key.to_owned()), expires_at: Some(expires_at), ..Ack::new(session) })
 }
@@ -317,12 +317,12 @@ pub fn delete_state(
     let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "state.delete", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::StateDelete, e, now),
     };
     if !tx.delete_state(&conversation, key, now)? {
         return Err(ContinuityError::Missing { code: "state_key_not_found", message: "no such state key".into() });
     }
-    audit(&tx, actor, "state.delete", Some(&customer), session, None, now)?;
+    audit(&tx, actor, audit::Action::StateDelete, Some(&customer), session, None, now)?;
     tx.commit()?;
     Ok(Ack { key: Some(key.to_owned()), ..Ack::new(session) })
 }
@@ -343,13 +343,13 @@ pub fn end_session(
     tx.end_session(session, &req.reason, now)?;
     let completed = req.reason == "completed";
     if let Some(cb) = tx.settle_callback(session, completed)? {
-        let action = if completed { "callback.done" } else { "callback.requeue" };
+        let action = if completed { audit::Action::CallbackDone } else { audit::Action::CallbackRequeue };
         audit(&tx, actor, action, row.customer_id.as_ref(), session, Some(&cb), now)?;
     }
     if let Some(c) = &row.conversation_id {
         tx.touch_conversation(c, now)?;
     }
-    audit(&tx, actor, "session.end", row.customer_id.as_ref(), session, Some(&req.reason), now)?;
+    audit(&tx, actor, audit::Action::SessionEnd, row.customer_id.as_ref(), session, Some(&req.reason), now)?;
     tx.commit()?;
     Ok(Ack { ended_reason: Some(req.reason.clone()), ..Ack::new(session) })
 }
@@ -367,7 +367,7 @@ pub fn issue_resume_token(
     let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Conversation, now) {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "resume_token.issue", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::ResumeTokenIssue, e, now),
     };
     let expires_at = now.saturating_add(limits::RESUME_TOKEN_DAYS * 86_400_000);
     let id = format!("rt_{}", uuid::Uuid::new_v4().simple());
@@ -380,7 +380,7 @@ pub fn issue_resume_token(
         x: expires_at,
     };
     let token = resume_token::issue(tx.keys(), &claims);
-    audit(&tx, actor, "resume_token.issue", Some(&customer), session, None, now)?;
+    audit(&tx, actor, audit::Action::ResumeTokenIssue, Some(&customer), session, None, now)?;
     tx.commit()?;
     Ok(Ack { resume_token: Some(token), expires_at: Some(expires_at), ..Ack::new(session) })
 }
@@ -400,7 +400,7 @@ pub fn start_fresh(
     let row = open_row(&tx, actor, session, now)?;
     if let Err(r) = policy::may_start_fresh(&settings.policy, &facts(&row, now)) {
         let e = ContinuityError::forbidden(r.code(), "confirm identity before starting fresh");
-        return refuse(tx, actor, &row, "conversation.start_fresh", e, now);
+        return refuse(tx, actor, &row, audit::Action::ConversationStartFresh, e, now);
     }
     let (Some(customer), Some(old)) = (row.customer_id.clone(), row.conversation_id.clone()) else {
         return Err(ContinuityError::forbidden("identity_confirmation_required", "no patient to start fresh for"));
@@ -410,7 +410,15 @@ pub fn start_fresh(
     tx.revoke_customer_tokens(&customer, now)?;
     let fresh = tx.create_conversation(&customer, now)?;
     tx.move_session(session, &fresh)?;
-    audit(&tx, actor, "conversation.start_fresh", Some(&customer), session, Some(&format!("cleared:{cleared}")), now)?;
+    audit(
+        &tx,
+        actor,
+        audit::Action::ConversationStartFresh,
+        Some(&customer),
+        session,
+        Some(&format!("cleared:{cleared}")),
+        now,
+    )?;
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     let ctx = context::build(&tx, settings, actor, &row, now)?;
     tx.commit()?;
@@ -432,7 +440,7 @@ pub fn erasure_target(
     let row = open_row(&tx, actor, session, now)?;
     if let Err(r) = policy::may_exercise_rights(&facts(&row, now)) {
         let e = ContinuityError::forbidden(r.code(), "confirm identity before asking for erasure");
-        return refuse(tx, actor, &row, "customer.erase", e, now);
+        return refuse(tx, actor, &row, audit::Action::CustomerErase, e, now);
     }
     let customer = row.customer_id.clone().ok_or_else(ContinuityError::session_not_found)?;
     tx.commit()?;
@@ -453,7 +461,7 @@ pub fn export(
     let f = facts(&row, now);
     if let Err(r) = policy::may_exercise_rights(&f) {
         let e = ContinuityError::forbidden(r.code(), "confirm identity before asking for your data");
-        return refuse(tx, actor, &row, "customer.export", e, now);
+        return refuse(tx, actor, &row, audit::Action::CustomerExport, e, now);
     }
     let customer = row.customer_id.clone().ok_or_else(ContinuityError::session_not_found)?;
     let decision = policy::decide(&settings.policy, row.channel, &f);
@@ -462,7 +470,7 @@ pub fn export(
         actor_kind: audit::ActorKind::Channel,
         actor: &actor.serial,
         channel: Some(actor.channel.as_str()),
-        action: "customer.export",
+        action: audit::Action::CustomerExport,
         tenant_id: None,
         customer_id: None,
         session_id: Some(session.as_str()),

@@ -122,7 +122,7 @@ pub fn challenge(
     let customer = to.as_ref().and(candidate.clone());
     tx.put_challenge(&Challenge { session: session.clone(), customer, code_tag: tag, via, expires_at })?;
     let reason = format!("via:{via};{}", if to.is_some() { "sent" } else { "nobody_on_file" });
-    audit(&tx, actor, "identity.challenge", candidate.as_ref(), session, Some(&reason), now)?;
+    audit(&tx, actor, audit::Action::IdentityChallenge, candidate.as_ref(), session, Some(&reason), now)?;
     let answer =
         |delivery| ChallengeSent { session_id: session.to_string(), via, expires_at, delivery, raw: None, sms: None };
     let relays = matches!(actor.channel, policy::Channel::Voice | policy::Channel::Sms | policy::Channel::Email);
@@ -223,7 +223,7 @@ pub fn confirm_code(
         audit_outcome(
             &tx,
             actor,
-            "identity.confirm",
+            audit::Action::IdentityConfirm,
             row.customer_id.as_ref(),
             session,
             audit::Outcome::Refused,
@@ -264,7 +264,15 @@ pub fn confirm_code(
     tx.set_session_possession(session)?;
     tx.drop_challenge(session)?;
     super::confirm::link_pending(&tx, actor, &row, &customer, now)?;
-    audit(&tx, actor, "identity.confirm", Some(&customer), session, Some(&format!("possession:{}", c.via)), now)?;
+    audit(
+        &tx,
+        actor,
+        audit::Action::IdentityConfirm,
+        Some(&customer),
+        session,
+        Some(&format!("possession:{}", c.via)),
+        now,
+    )?;
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     debug_assert_eq!(row.strength, Strength::Possession);
     let ctx = context::build(&tx, settings, actor, &row, now)?;

@@ -54,7 +54,7 @@ pub fn confirm_identity(
         return Ok(ctx);
     }
     if f.locked {
-        audit_refused(&tx, actor, &row, "identity.confirm", "locked", now)?;
+        audit_refused(&tx, actor, &row, audit::Action::IdentityConfirm, "locked", now)?;
         tx.commit()?;
         return Err(ContinuityError::forbidden("identity_locked", "too many failed attempts; try again later"));
     }
@@ -71,7 +71,7 @@ pub fn confirm_identity(
     if window.count >= lockout.max_attempts {
         let until = window.oldest.unwrap_or(now).saturating_add(lockout.window_ms);
         tx.record_confirm_failure(session, row.confirm_failures, Some(until))?;
-        audit_refused(&tx, actor, &row, "identity.confirm", "locked_subject", now)?;
+        audit_refused(&tx, actor, &row, audit::Action::IdentityConfirm, "locked_subject", now)?;
         tx.commit()?;
         return Err(ContinuityError::forbidden(
             "identity_locked",
@@ -98,7 +98,7 @@ pub fn confirm_identity(
             // identifier they typed: a phone or email typed into chat stays
             // unverified; the browser's cookie is the session's own.
             link_pending(&tx, actor, &row, customer, now)?;
-            audit(&tx, actor, "identity.confirm", Some(customer), session, None, now)?;
+            audit(&tx, actor, audit::Action::IdentityConfirm, Some(customer), session, None, now)?;
             let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
             let ctx = context::build(&tx, settings, actor, &row, now)?;
             tx.commit()?;
@@ -121,7 +121,7 @@ pub fn confirm_identity(
                 }
             }
             let reason = if locked_until.is_some() { "mismatch_locked" } else { "mismatch" };
-            audit_refused(&tx, actor, &row, "identity.confirm", reason, now)?;
+            audit_refused(&tx, actor, &row, audit::Action::IdentityConfirm, reason, now)?;
             tx.commit()?;
             let left = lockout.max_attempts.saturating_sub(failures);
             Err(ContinuityError::NotProven {
@@ -152,7 +152,7 @@ pub(crate) fn link_pending(
             for other in &others {
                 tx.record_conflict(session, (kind, customer), (kind, other), now)?;
             }
-            audit(tx, actor, "identity.conflict", Some(customer), session, Some(kind.as_str()), now)?;
+            audit(tx, actor, audit::Action::IdentityConflict, Some(customer), session, Some(kind.as_str()), now)?;
             continue;
         }
         let verified = Identifier::kind_strength(kind, row.channel, Evidence::NONE) >= Strength::Asserted;

@@ -157,7 +157,7 @@ pub(crate) fn build(
     let (decision, facts) = access(settings, s, now);
     if veiled(s, now) {
         let ctx = veiled_context(settings, s, facts.locked);
-        super::open::audit(tx, actor, "context.read", None, &s.id, Some("veiled"), now)?;
+        super::open::audit(tx, actor, audit::Action::ContextRead, None, &s.id, Some("veiled"), now)?;
         return Ok(ctx);
     }
     let a: &Access = &decision.access;
@@ -236,7 +236,7 @@ pub(crate) fn build(
         }
     }
     let released = a.allowed().to_string();
-    super::open::audit(tx, actor, "context.read", s.customer_id.as_ref(), &s.id, Some(&released), now)?;
+    super::open::audit(tx, actor, audit::Action::ContextRead, s.customer_id.as_ref(), &s.id, Some(&released), now)?;
     Ok(ctx)
 }
 

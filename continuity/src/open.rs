@@ -195,7 +195,7 @@ pub(crate) fn open_in(
                     Some(k) => Some(k.as_str()),
                     None => Some(row.status.as_str()),
                 };
-                audit(tx, actor, action, row.customer_id.as_ref(), &session_id, reason, now)?;
+                audit(tx, actor, *action, row.customer_id.as_ref(), &session_id, reason, now)?;
             }
             Step::Touch => {
                 if let Some(c) = &row.conversation_id {
@@ -278,7 +278,7 @@ fn resolve_token(tx: &TenantTx<'_>, token: &str, now: i64) -> Result<Lead, Conti
 pub(crate) fn audit(
     tx: &TenantTx<'_>,
     actor: &Actor,
-    action: &str,
+    action: audit::Action,
     customer: Option<&CustomerId>,
     session: &SessionId,
     reason: Option<&str>,
@@ -291,7 +291,7 @@ pub(crate) fn audit(
 pub(crate) fn audit_outcome(
     tx: &TenantTx<'_>,
     actor: &Actor,
-    action: &str,
+    action: audit::Action,
     customer: Option<&CustomerId>,
     session: &SessionId,
     outcome: audit::Outcome,

@@ -75,7 +75,7 @@ pub(crate) enum Step {
     /// The patients an ambiguous session may turn out to be.
     Candidates(Vec<CustomerId>),
     /// An audit record about the session's patient.
-    Audit { action: &'static str, kind: Option<IdentifierKind> },
+    Audit { action: audit::Action, kind: Option<IdentifierKind> },
     /// The conversation's last activity is now.
     Touch,
 }
@@ -192,7 +192,7 @@ pub(crate) fn plan(mut offers: Vec<OfferFacts>, lead: Lead) -> Plan {
                         winner: (w, Patient::Known(customer.clone())),
                         other: (o.kind, other.clone()),
                     });
-                    out.steps.push(Step::Audit { action: "identity.conflict", kind: Some(o.kind) });
+                    out.steps.push(Step::Audit { action: audit::Action::IdentityConflict, kind: Some(o.kind) });
                 }
                 // A login proves who is there and binds what came with it; a
                 // resume token only opens the door, and what came with it
@@ -225,12 +225,12 @@ pub(crate) fn plan(mut offers: Vec<OfferFacts>, lead: Lead) -> Plan {
                 out.steps.push(Step::Conflict { winner: (o.kind, winner.clone()), other: (o.kind, other.clone()) });
             }
         }
-        out.steps.push(Step::Audit { action: "identity.clash", kind: Some(o.kind) });
+        out.steps.push(Step::Audit { action: audit::Action::IdentityClash, kind: Some(o.kind) });
     }
     if patient.is_some() {
         out.steps.push(Step::Touch);
     }
-    out.steps.push(Step::Audit { action: "session.open", kind: None });
+    out.steps.push(Step::Audit { action: audit::Action::SessionOpen, kind: None });
     out
 }
 

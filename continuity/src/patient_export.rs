@@ -25,7 +25,7 @@ pub fn build(
     let tenant = tx.keys().tenant_id().to_owned();
     let released = access.allowed().to_string();
     let entry = AuditEntry {
-        action: "customer.export",
+        action: audit::Action::CustomerExport,
         tenant_id: Some(&tenant),
         customer_id: Some(customer.as_str()),
         reason: Some(&released),

@@ -86,7 +86,7 @@ fn confirmation_decides_what_is_released() {
     let mut c = clinic();
     let maria = c
         .store
-        .create_customer("Maria Lopez", "1985-03-14", &AuditEntry::operator("test", "customer.create"), NOW)
+        .create_customer("Maria Lopez", "1985-03-14", &AuditEntry::operator("test", audit::Action::CustomerCreate), NOW)
         .unwrap();
     c.store.link_identifier(IdentifierKind::Phone, "+14155550102", &maria, "test", NOW).unwrap();
     let voice = actor(Channel::Voice, "01");

@@ -32,7 +32,7 @@ impl Installation {
     /// the chain is broken or inconsistent with the last checkpoint.
     pub fn audit_checkpoint(&self, tenant: &str) -> Result<String, Error> {
         let mut store = self.open_tenant(tenant)?;
-        let actor = store::AuditEntry::operator(self.operator(), "audit.checkpoint");
+        let actor = store::AuditEntry::operator(self.operator(), audit::Action::AuditCheckpoint);
         match store.sign_checkpoint(&actor, self.now_ms()) {
             Ok(Some(signed)) => Ok(signed.note),
             // Nothing new since the last one: it still covers the whole trail.
@@ -154,7 +154,12 @@ impl Installation {
             Format::Csv => "csv",
             Format::Fhir => "fhir",
         };
-        store.record_operator_action(self.operator(), "audit.export", &format!("{what}:{n}"), self.now_ms())?;
+        store.record_operator_action(
+            self.operator(),
+            audit::Action::AuditExport,
+            &format!("{what}:{n}"),
+            self.now_ms(),
+        )?;
         Ok(n)
     }
 }

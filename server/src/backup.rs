@@ -179,7 +179,7 @@ impl Installation {
             .map_err(|e| Error::Io { path: out.to_owned(), source: e.into_error() })?
             .sync_all()
             .map_err(io(out))?;
-        self.record_system_action("backup.create", &header.backup_id)?;
+        self.record_system_action(audit::Action::BackupCreate, &header.backup_id)?;
         Ok(Summary { files: files.len(), bytes: payload.len() as u64, erasures_reapplied: 0 })
     }
 
@@ -239,7 +239,7 @@ impl Installation {
                 reapplied += 1;
             }
         }
-        inst.record_system_action("backup.restore", &header.backup_id)?;
+        inst.record_system_action(audit::Action::BackupRestore, &header.backup_id)?;
         std::fs::remove_file(&marker).map_err(io(&marker))?;
         Ok((inst, Summary { files: header.files.len(), bytes: total, erasures_reapplied: reapplied }))
     }

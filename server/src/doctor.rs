@@ -105,7 +105,7 @@ impl Installation {
                 ),
             ));
         }
-        out.push(match system.last_action_at("backup.create") {
+        out.push(match system.last_action_at(audit::Action::BackupCreate) {
             Ok(Some(at)) if now - at > 2 * DAY_MS => {
                 check(Verdict::Warn, "last backup", format!("{} days ago (`throughline backup`)", (now - at) / DAY_MS))
             }

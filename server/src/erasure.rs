@@ -95,7 +95,7 @@ fn erase_in_store(
     let id = format!("era_{}", uuid::Uuid::new_v4().simple());
     tx.record_erasure(&id, customer, &by.label, &receipt, now)?;
     let entry = AuditEntry {
-        action: "customer.erase",
+        action: audit::Action::CustomerErase,
         customer_id: Some(customer.as_str()),
         tenant_id: Some(tenant.as_str()),
         reason: Some(&id),
@@ -145,7 +145,12 @@ mod tests {
         let mut store = inst.open_tenant("t").unwrap();
         let now = crate::clock::Clock::now_ms(&SystemClock);
         let c = store
-            .create_customer("Maria Lopez", "1985-03-14", &AuditEntry::operator("test", "customer.create"), now)
+            .create_customer(
+                "Maria Lopez",
+                "1985-03-14",
+                &AuditEntry::operator("test", audit::Action::CustomerCreate),
+                now,
+            )
             .unwrap();
 
         let reader = inst.open_tenant("t").unwrap();

@@ -354,7 +354,12 @@ mod tests {
         writers.tenant(TenantStore::create(&dir.join("t.db"), keys, "test", 1).unwrap(), true)
     }
 
-    fn audited(store: &mut TenantStore, action: &'static str, commit: bool) -> Result<(), StoreError> {
+    // Three kinds of job, told apart by the action they record.
+    const OK: audit::Action = audit::Action::TurnAppend;
+    const DROPPED: audit::Action = audit::Action::TurnHold;
+    const PANICKED: audit::Action = audit::Action::StateDelete;
+
+    fn audited(store: &mut TenantStore, action: audit::Action, commit: bool) -> Result<(), StoreError> {
         let tx = store.transaction()?;
         tx.audit(&AuditEntry::operator("test", action), 2)?;
         if commit { tx.commit() } else { Ok(()) }
@@ -404,15 +409,15 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..50 {
                         match (t, i % 10) {
-                            (0, 3) => assert!(g.run(|s| audited(s, "test.dropped", false)).unwrap().is_ok()),
+                            (0, 3) => assert!(g.run(|s| audited(s, DROPPED, false)).unwrap().is_ok()),
                             (1, 5) => {
                                 let r = g.run(|s| {
-                                    audited(s, "test.panicked", true).unwrap();
+                                    audited(s, PANICKED, true).unwrap();
                                     panic!("job panics after writing");
                                 });
                                 assert_eq!(r.err(), Some(GroupError::Panicked));
                             }
-                            _ => g.run(|s| audited(s, "test.ok", true)).unwrap().unwrap(),
+                            _ => g.run(|s| audited(s, OK, true)).unwrap().unwrap(),
                         }
                     }
                 })
@@ -426,10 +431,10 @@ mod tests {
         assert!(groups <= jobs);
         let store = g.lock().unwrap();
         let records = store.audit_records().unwrap();
-        let count = |a: &str| records.iter().filter(|r| r.action == a).count();
-        assert_eq!(count("test.ok"), 400 - 5 - 5);
-        assert_eq!(count("test.dropped"), 0, "an uncommitted job's work was kept");
-        assert_eq!(count("test.panicked"), 0, "a panicked job's work was kept");
+        let count = |a: audit::Action| records.iter().filter(|r| r.action == a.as_str()).count();
+        assert_eq!(count(OK), 400 - 5 - 5);
+        assert_eq!(count(DROPPED), 0, "an uncommitted job's work was kept");
+        assert_eq!(count(PANICKED), 0, "a panicked job's work was kept");
         store.verify_audit().unwrap();
         eprintln!("400 jobs in {groups} groups");
     }

@@ -27,7 +27,7 @@ impl Installation {
     fn audit_staff_change(
         &mut self,
         tenant_name: &str,
-        action: &str,
+        action: audit::Action,
         staff: &str,
         role: &str,
         customer: Option<&str>,
@@ -102,7 +102,7 @@ impl Installation {
             },
             now,
         )?;
-        self.audit_staff_change(tenant_name, "staff.add", id.as_str(), role.as_str(), None)?;
+        self.audit_staff_change(tenant_name, audit::Action::StaffAdd, id.as_str(), role.as_str(), None)?;
         Ok(Enrolment {
             staff_id: id.to_string(),
             otpauth_uri: console::totp::enrolment_uri(&secret, &email).map_err(|e| staff_error(e.to_string()))?,
@@ -119,7 +119,7 @@ impl Installation {
     pub fn set_staff_disabled(&mut self, tenant_name: &str, id: &str, disabled: bool) -> Result<usize, Error> {
         let row = self.staff_of(tenant_name, id)?;
         let ended = self.system.set_staff_disabled(id, disabled, self.now_ms())?;
-        let action = if disabled { "staff.disable" } else { "staff.enable" };
+        let action = if disabled { audit::Action::StaffDisable } else { audit::Action::StaffEnable };
         self.audit_staff_change(tenant_name, action, id, &row.role, None)?;
         Ok(ended)
     }
@@ -134,7 +134,7 @@ impl Installation {
     ) -> Result<usize, Error> {
         self.staff_of(tenant_name, id)?;
         let ended = self.system.set_staff_role(id, role.as_str(), break_glass)?;
-        self.audit_staff_change(tenant_name, "staff.role", id, role.as_str(), None)?;
+        self.audit_staff_change(tenant_name, audit::Action::StaffRole, id, role.as_str(), None)?;
         Ok(ended)
     }
 
@@ -144,7 +144,7 @@ impl Installation {
         let hash = console::password::hash(password).map_err(|e| staff_error(e.to_string()))?;
         let secret = console::totp::new_secret().map_err(|e| staff_error(e.to_string()))?;
         self.system.reset_staff(id, &hash, &secret)?;
-        self.audit_staff_change(tenant_name, "staff.reset", id, &row.role, None)?;
+        self.audit_staff_change(tenant_name, audit::Action::StaffReset, id, &row.role, None)?;
         Ok(Enrolment {
             staff_id: id.to_owned(),
             otpauth_uri: console::totp::enrolment_uri(&secret, &row.email).map_err(|e| staff_error(e.to_string()))?,
@@ -167,7 +167,7 @@ impl Installation {
             }
         }
         self.system.assign_patient(id, customer.as_str(), self.now_ms())?;
-        self.audit_staff_change(tenant_name, "staff.assign", id, &row.role, Some(customer.as_str()))?;
+        self.audit_staff_change(tenant_name, audit::Action::StaffAssign, id, &row.role, Some(customer.as_str()))?;
         Ok(())
     }
 
@@ -211,7 +211,7 @@ impl Installation {
             break_glass: provider_break_glass,
         };
         self.system.set_idp(&row, self.now_ms())?;
-        self.audit_staff_change(tenant_name, "staff.idp", "idp", "none", None)?;
+        self.audit_staff_change(tenant_name, audit::Action::StaffIdp, "idp", "none", None)?;
         Ok(())
     }
 
@@ -219,7 +219,7 @@ impl Installation {
     pub fn remove_idp(&mut self, tenant_name: &str) -> Result<bool, Error> {
         let tenant = self.tenant(tenant_name)?;
         let removed = self.system.remove_idp(&tenant.id)?;
-        self.audit_staff_change(tenant_name, "staff.idp.remove", "idp", "none", None)?;
+        self.audit_staff_change(tenant_name, audit::Action::StaffIdpRemove, "idp", "none", None)?;
         Ok(removed)
     }
 

@@ -325,7 +325,7 @@ impl TenantPool {
         let actor = store::AuditEntry {
             actor_kind: audit::ActorKind::System,
             peer: None,
-            ..store::AuditEntry::operator("throughline", "audit.checkpoint")
+            ..store::AuditEntry::operator("throughline", audit::Action::AuditCheckpoint)
         };
         let mut signed = 0;
         for row in all.into_iter().filter(|r| self.serves(&r.id)) {

@@ -31,7 +31,7 @@ pub struct AuditEntry<'a> {
     pub actor_kind: ActorKind,
     pub actor: &'a str,
     pub channel: Option<&'a str>,
-    pub action: &'a str,
+    pub action: audit::Action,
     pub tenant_id: Option<&'a str>,
     pub customer_id: Option<&'a str>,
     pub session_id: Option<&'a str>,
@@ -42,7 +42,7 @@ pub struct AuditEntry<'a> {
 
 impl<'a> AuditEntry<'a> {
     /// An operator's successful action from the command line.
-    pub fn operator(operator: &'a str, action: &'a str) -> Self {
+    pub fn operator(operator: &'a str, action: audit::Action) -> Self {
         AuditEntry {
             actor_kind: ActorKind::Operator,
             actor: operator,
@@ -99,7 +99,7 @@ pub(crate) fn append_with(
         actor_kind: entry.actor_kind,
         actor: entry.actor.to_owned(),
         channel: entry.channel.map(str::to_owned),
-        action: entry.action.to_owned(),
+        action: entry.action.as_str().to_owned(),
         tenant_id: entry.tenant_id.map(str::to_owned),
         customer_id: entry.customer_id.map(str::to_owned),
         session_id: entry.session_id.map(str::to_owned),

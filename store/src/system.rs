@@ -40,7 +40,12 @@ impl SystemStore {
         let mut store = Self::open_inner(path, key, true)?;
         let tx = store.conn.transaction()?;
         tx.execute("INSERT INTO meta (key, value) VALUES ('installation_id', ?1)", [installation_id])?;
-        audit_log::append(&tx, AuditTable::System, &AuditEntry::operator(operator, "installation.init"), now)?;
+        audit_log::append(
+            &tx,
+            AuditTable::System,
+            &AuditEntry::operator(operator, audit::Action::InstallationInit),
+            now,
+        )?;
         tx.commit()?;
         Ok(store)
     }
@@ -73,7 +78,10 @@ impl SystemStore {
     pub fn set_tenant_policy(&mut self, id: &TenantId, toml: &str, operator: &str, now: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("UPDATE tenants SET policy_toml = ?2 WHERE id = ?1", params![id.as_str(), toml])?;
-        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.policy.set") };
+        let entry = AuditEntry {
+            tenant_id: Some(id.as_str()),
+            ..AuditEntry::operator(operator, audit::Action::TenantPolicySet)
+        };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(())
@@ -107,8 +115,10 @@ impl SystemStore {
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("UPDATE tenants SET time_zone = ?2 WHERE id = ?1", params![id.as_str(), zone])?;
-        let entry =
-            AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.time_zone.set") };
+        let entry = AuditEntry {
+            tenant_id: Some(id.as_str()),
+            ..AuditEntry::operator(operator, audit::Action::TenantTimeZoneSet)
+        };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(())
@@ -171,7 +181,7 @@ impl SystemStore {
     pub fn record_tenant_action(
         &mut self,
         operator: &str,
-        action: &str,
+        action: audit::Action,
         tenant: &TenantId,
         reason: &str,
         now: i64,
@@ -187,7 +197,13 @@ impl SystemStore {
         Ok(())
     }
 
-    pub fn record_action(&mut self, operator: &str, action: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+    pub fn record_action(
+        &mut self,
+        operator: &str,
+        action: audit::Action,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         let entry = AuditEntry { reason: Some(reason), ..AuditEntry::operator(operator, action) };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
@@ -229,7 +245,10 @@ impl SystemStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![row.id.as_str(), row.name, row.state_ttl_days, row.default_region, row.time_zone, row.created_at],
         )?;
-        let entry = AuditEntry { tenant_id: Some(row.id.as_str()), ..AuditEntry::operator(operator, "tenant.create") };
+        let entry = AuditEntry {
+            tenant_id: Some(row.id.as_str()),
+            ..AuditEntry::operator(operator, audit::Action::TenantCreate)
+        };
         audit_log::append(&tx, AuditTable::System, &entry, row.created_at)?;
         tx.commit()?;
         Ok(())
@@ -297,7 +316,7 @@ impl SystemStore {
             "INSERT INTO ca (id, cert_pem, key_sealed, created_at) VALUES (1, ?1, ?2, ?3)",
             params![cert_pem, key_sealed, now],
         )?;
-        audit_log::append(&tx, AuditTable::System, &AuditEntry::operator(operator, "ca.create"), now)?;
+        audit_log::append(&tx, AuditTable::System, &AuditEntry::operator(operator, audit::Action::CaCreate), now)?;
         tx.commit()?;
         Ok(())
     }
@@ -332,7 +351,7 @@ impl SystemStore {
             channel: Some(cert.channel),
             session_id: None,
             reason: Some(cert.serial),
-            ..AuditEntry::operator(operator, "certificate.issue")
+            ..AuditEntry::operator(operator, audit::Action::CertificateIssue)
         };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
@@ -365,7 +384,7 @@ impl SystemStore {
                     tenant_id: tenant.as_deref(),
                     channel: Some(&channel),
                     reason: Some(serial),
-                    ..AuditEntry::operator(operator, "certificate.revoke")
+                    ..AuditEntry::operator(operator, audit::Action::CertificateRevoke)
                 };
                 audit_log::append(&tx, AuditTable::System, &entry, now)?;
                 Revocation::Revoked
@@ -384,8 +403,10 @@ impl SystemStore {
     }
 
     /// When the system trail last recorded `action` (`backup.create` for `doctor`).
-    pub fn last_action_at(&self, action: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn.query_row("SELECT MAX(at) FROM system_audit WHERE action = ?1", [action], |r| r.get(0))?)
+    pub fn last_action_at(&self, action: audit::Action) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MAX(at) FROM system_audit WHERE action = ?1", [action.as_str()], |r| r.get(0))?)
     }
 
     /// Every certificate with its binding, newest first.
@@ -425,7 +446,8 @@ impl SystemStore {
             "UPDATE tenants SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
             params![id.as_str(), now],
         )?;
-        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.delete") };
+        let entry =
+            AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, audit::Action::TenantDelete) };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(())
@@ -446,7 +468,8 @@ impl SystemStore {
     pub fn mark_shredded(&mut self, id: &TenantId, operator: &str, now: i64) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute("UPDATE tenants SET shredded_at = ?2 WHERE id = ?1", params![id.as_str(), now])?;
-        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.shred") };
+        let entry =
+            AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, audit::Action::TenantShred) };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(())

@@ -88,7 +88,7 @@ impl SystemStore {
         tx.execute("DELETE FROM server_identity", [])?;
         let reason =
             format!("generation {} replaces {generation}; the old CA is trusted until {}", generation + 1, until);
-        let entry = AuditEntry { reason: Some(&reason), ..AuditEntry::operator(operator, "ca.rotate") };
+        let entry = AuditEntry { reason: Some(&reason), ..AuditEntry::operator(operator, audit::Action::CaRotate) };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(generation + 1)

@@ -62,7 +62,10 @@ impl SystemStore {
                 now
             ],
         )?;
-        let entry = AuditEntry { tenant_id: Some(id.as_str()), ..AuditEntry::operator(operator, "tenant.email.set") };
+        let entry = AuditEntry {
+            tenant_id: Some(id.as_str()),
+            ..AuditEntry::operator(operator, audit::Action::TenantEmailSet)
+        };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(())

@@ -50,7 +50,8 @@ impl SystemStore {
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('passphrase_rotation', 'pending')", [])?;
         let reason = format!("resealed:{n}");
-        let entry = AuditEntry { reason: Some(&reason), ..AuditEntry::operator(operator, "keys.rotate_passphrase") };
+        let entry =
+            AuditEntry { reason: Some(&reason), ..AuditEntry::operator(operator, audit::Action::KeysRotatePassphrase) };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;
         Ok(n)

@@ -223,7 +223,10 @@ impl SystemStore {
         let entry = super::AuditEntry {
             tenant_id: tenant.as_deref(),
             reason: Some(id),
-            ..super::AuditEntry::operator("cluster", if disabled { "staff.disable" } else { "staff.enable" })
+            ..super::AuditEntry::operator(
+                "cluster",
+                if disabled { audit::Action::StaffDisable } else { audit::Action::StaffEnable },
+            )
         };
         super::audit_log::append(&tx, super::audit_log::AuditTable::System, &entry, now)?;
         tx.commit()?;

@@ -71,7 +71,10 @@ impl TenantStore {
         migrate(&mut conn, path)?;
         let tx = conn.transaction()?;
         tx.execute("INSERT INTO meta (key, value) VALUES ('tenant_id', ?1)", [keys.tenant_id()])?;
-        let entry = AuditEntry { tenant_id: Some(keys.tenant_id()), ..AuditEntry::operator(operator, "tenant.create") };
+        let entry = AuditEntry {
+            tenant_id: Some(keys.tenant_id()),
+            ..AuditEntry::operator(operator, audit::Action::TenantCreate)
+        };
         audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
         tx.commit()?;
         Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false, hook: None })
@@ -201,7 +204,7 @@ impl TenantStore {
         let entry = AuditEntry {
             customer_id: Some(id.as_str()),
             tenant_id: Some(tx.keys().tenant_id()),
-            action: "customer.create",
+            action: audit::Action::CustomerCreate,
             ..audit.clone()
         };
         tx.audit(&entry, now)?;
@@ -259,7 +262,7 @@ impl TenantStore {
         let entry = AuditEntry {
             tenant_id: Some(tx.keys().tenant_id()),
             customer_id: Some(id.as_str()),
-            ..AuditEntry::operator(operator, "customer.read")
+            ..AuditEntry::operator(operator, audit::Action::CustomerRead)
         };
         tx.audit(&entry, now)?;
         tx.commit()?;
@@ -271,7 +274,7 @@ impl TenantStore {
     pub fn purge_expired_state(&mut self, now: i64) -> Result<u64, StoreError> {
         let tx = self.transaction()?;
         let n = tx.purge_expired_state(now)?;
-        system_audit(&tx, "state.purge", n, now)?;
+        system_audit(&tx, audit::Action::StatePurge, n, now)?;
         tx.commit()?;
         Ok(n)
     }
@@ -282,7 +285,7 @@ impl TenantStore {
         let cutoff = now.saturating_sub(i64::from(retention_days) * 86_400_000);
         let tx = self.transaction()?;
         let n = tx.purge_conversations_before(cutoff)?;
-        system_audit(&tx, "conversation.purge", n, now)?;
+        system_audit(&tx, audit::Action::ConversationPurge, n, now)?;
         tx.commit()?;
         Ok(n)
     }
@@ -315,7 +318,13 @@ impl TenantStore {
         operator: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.insert_checkpoint_by(size, root, note, &AuditEntry::operator(operator, "audit.checkpoint"), now)
+        self.insert_checkpoint_by(
+            size,
+            root,
+            note,
+            &AuditEntry::operator(operator, audit::Action::AuditCheckpoint),
+            now,
+        )
     }
 
     /// Records a signed checkpoint and the act of whoever signed it
@@ -338,7 +347,7 @@ impl TenantStore {
         let entry = AuditEntry {
             tenant_id: Some(&tenant_id),
             reason: Some(&reason),
-            action: "audit.checkpoint",
+            action: audit::Action::AuditCheckpoint,
             ..actor.clone()
         };
         tx.audit(&entry, now)?;
@@ -349,7 +358,7 @@ impl TenantStore {
     pub fn record_operator_action(
         &mut self,
         operator: &str,
-        action: &str,
+        action: audit::Action,
         reason: &str,
         now: i64,
     ) -> Result<(), StoreError> {
@@ -517,7 +526,7 @@ impl TenantStore {
                 tenant_id: Some(tx.keys().tenant_id()),
                 customer_id: Some(customer.as_str()),
                 reason: Some(&reason),
-                ..AuditEntry::operator(operator, "identifier.unlink")
+                ..AuditEntry::operator(operator, audit::Action::IdentifierUnlink)
             };
             tx.audit(&entry, now)?;
         }
@@ -537,7 +546,7 @@ impl TenantStore {
             tenant_id: Some(tx.keys().tenant_id()),
             customer_id: Some(customer.as_str()),
             reason: Some(&reason),
-            ..AuditEntry::operator(operator, "resume_token.revoke")
+            ..AuditEntry::operator(operator, audit::Action::ResumeTokenRevoke)
         };
         tx.audit(&entry, now)?;
         tx.commit()?;
@@ -546,7 +555,7 @@ impl TenantStore {
 }
 
 /// Records a retention purge (when it removed anything) as a system action.
-fn system_audit(tx: &super::TenantTx<'_>, action: &str, count: u64, now: i64) -> Result<(), StoreError> {
+fn system_audit(tx: &super::TenantTx<'_>, action: audit::Action, count: u64, now: i64) -> Result<(), StoreError> {
     if count == 0 {
         return Ok(());
     }

@@ -82,7 +82,7 @@ impl TenantStore {
             "patients:{} identifiers:{} pending:{} resealed:{} dropped:{} links_revoked:{}",
             out.patients, out.identifiers, out.pending, out.resealed, out.dropped, out.links_revoked
         );
-        copy.record_operator_action(operator, "tenant.key_rotate", &reason, now)?;
+        copy.record_operator_action(operator, audit::Action::TenantKeyRotate, &reason, now)?;
         out.handover = copy.sign_handover(old, operator, now)?;
         copy.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE;")?;
         let ok: String = copy.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
@@ -211,7 +211,7 @@ impl TenantStore {
         let old_key = audit::VerifierKey { name: origin.clone(), public_key: old.public_key() };
         let cp = audit::Checkpoint { origin, size: leaves.len() as u64, root: audit::merkle::root(&leaves) };
         let note = cp.sign_handover(&old_key, |m| old.sign(m), &new_key, |m| self.keys.sign(m));
-        let actor = AuditEntry::operator(operator, "audit.checkpoint");
+        let actor = AuditEntry::operator(operator, audit::Action::AuditCheckpoint);
         self.insert_checkpoint_by(cp.size, &cp.root, &note, &actor, now)?;
         Ok(note)
     }

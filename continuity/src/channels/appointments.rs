@@ -88,7 +88,7 @@ pub fn book(
     let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Scheduling, now) {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "appointment.book", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::AppointmentBook, e, now),
     };
     let (decision, _) = access(settings, &row, now);
     if reason.is_some() && !decision.access.allows(PhiClass::Clinical) {
@@ -96,7 +96,7 @@ pub fn book(
             "phi_class_not_allowed",
             format!("the {} channel may not record clinical data (the reason for the visit)", row.channel),
         );
-        return refuse(tx, actor, &row, "appointment.book", e, now);
+        return refuse(tx, actor, &row, audit::Action::AppointmentBook, e, now);
     }
     let id = format!("apt_{}", uuid::Uuid::new_v4().simple());
     tx.insert_appointment(
@@ -113,7 +113,7 @@ pub fn book(
         now,
     )?;
     tx.touch_conversation(&conversation, now)?;
-    audit(&tx, actor, "appointment.book", Some(&customer), session, Some(&id), now)?;
+    audit(&tx, actor, audit::Action::AppointmentBook, Some(&customer), session, Some(&id), now)?;
     let stored = tx.appointment(&id)?.ok_or_else(not_found)?;
     let out = view(&tx, &settings.zone, &stored, &decision.access)?;
     tx.commit()?;
@@ -149,14 +149,14 @@ pub fn change(
     let row = open_row(&tx, actor, &session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Scheduling, now) {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "appointment.change", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::AppointmentChange, e, now),
     };
     // Another patient's appointment and a made-up id look alike.
     let mut apt = tx.appointment(appointment)?.filter(|a| a.customer_id == customer).ok_or_else(not_found)?;
     let action = match (&new_status, new_time) {
-        (Some(s), _) if s == "cancelled" => "appointment.cancel",
-        (_, Some(_)) => "appointment.reschedule",
-        _ => "appointment.change",
+        (Some(s), _) if s == "cancelled" => audit::Action::AppointmentCancel,
+        (_, Some(_)) => audit::Action::AppointmentReschedule,
+        _ => audit::Action::AppointmentChange,
     };
     if let Some((at, offset)) = new_time {
         apt.starts_at = at;

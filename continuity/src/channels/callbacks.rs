@@ -82,7 +82,7 @@ pub fn request(
         .and_then(|found| writable(settings, &row, PhiClass::Contact, now).map(|_| found))
     {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "callback.request", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::CallbackRequest, e, now),
     };
     let phone = match given {
         Some(p) => zeroize::Zeroizing::new(p.value().to_owned()),
@@ -105,7 +105,7 @@ pub fn request(
         now,
     )?;
     tx.touch_conversation(&conversation, now)?;
-    audit(&tx, actor, "callback.request", Some(&customer), session, Some(&id), now)?;
+    audit(&tx, actor, audit::Action::CallbackRequest, Some(&customer), session, Some(&id), now)?;
     tx.commit()?;
     Ok(CallbackView {
         id,
@@ -158,7 +158,7 @@ pub fn claim(
     };
     tx.insert_session(&row, None, &actor.serial)?;
     tx.touch_conversation(&conversation, now)?;
-    audit(&tx, actor, "callback.claim", Some(&cb.customer_id), &session, Some(&cb.id), now)?;
+    audit(&tx, actor, audit::Action::CallbackClaim, Some(&cb.customer_id), &session, Some(&cb.id), now)?;
     let context = build_context(&tx, settings, actor, &row, now)?;
     tx.commit()?;
     Ok(Some(Claim {

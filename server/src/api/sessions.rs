@@ -374,7 +374,7 @@ pub async fn erasure(
                 actor_kind: audit::ActorKind::Channel,
                 actor: &actor.serial,
                 channel: Some(actor.channel.as_str()),
-                action: "customer.erase",
+                action: audit::Action::CustomerErase,
                 tenant_id: None,
                 customer_id: None,
                 session_id: Some(id.as_str()),

@@ -81,7 +81,7 @@ async fn render(state: &web::Data<AppState>, signed: &Signed, notice: Option<Str
             at: zone.format(at, "%Y-%m-%d %H:%M UTC"),
         })
         .collect();
-    let mut ev = signed.event("audit.report");
+    let mut ev = signed.event(audit::Action::AuditReport);
     ev.reason = Some(format!("access_review:{period}"));
     if let Err(e) = record(state, &signed.tenant, ev).await {
         return internal(&e);
@@ -133,7 +133,7 @@ pub async fn attest(req: HttpRequest, state: web::Data<AppState>, form: web::For
     })
     .await;
     let Ok(Ok(n)) = stored else { return internal(&"access review not stored") };
-    let mut ev = signed.event("staff.access_review.attest");
+    let mut ev = signed.event(audit::Action::StaffAccessReviewAttest);
     ev.reason = Some(format!("{period}:{n}"));
     if let Err(e) = record(&state, &signed.tenant, ev).await {
         return internal(&e);

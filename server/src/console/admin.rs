@@ -41,7 +41,7 @@ async fn reviews_page(req: &HttpRequest, state: &web::Data<AppState>, notice: Op
     .await;
     let Ok(Ok((grants, alerts))) = found else { return internal(&"review queue unreadable") };
     let zone = continuity::calendar::ClinicZone::utc();
-    let mut ev = signed.event("breakglass.review.list");
+    let mut ev = signed.event(audit::Action::BreakglassReviewList);
     ev.subjects = grants.iter().map(|g| g.customer_id.clone()).collect();
     ev.subjects.dedup();
     if let Err(e) = record(state, &signed.tenant, ev).await {
@@ -123,7 +123,7 @@ pub async fn review(
         Ok(Ok(None)) => return super::not_found_page(),
         _ => return internal(&"review not stored"),
     };
-    let mut ev = signed.event("breakglass.review");
+    let mut ev = signed.event(audit::Action::BreakglassReview);
     ev.customer = Some(customer);
     ev.break_glass = Some(id);
     ev.reason = Some(form.outcome.clone());
@@ -198,7 +198,7 @@ pub async fn alert_officers(
             continue;
         };
         let sent = crate::smtp::send(&smtp, &from, &to, &message.formatted()).await;
-        let mut ev = StaffEvent::new("throughline", "system", "HOPERAT", "breakglass.alert");
+        let mut ev = StaffEvent::new("throughline", "system", "HOPERAT", audit::Action::BreakglassAlert);
         ev.kind = audit::ActorKind::System;
         ev.break_glass = Some(grant.to_owned());
         if let Err(e) = sent {

@@ -21,7 +21,7 @@ pub struct StaffEvent {
     pub staff_id: String,
     pub role: String,
     pub purpose: &'static str,
-    pub action: &'static str,
+    pub action: audit::Action,
     pub outcome: Outcome,
     pub reason: Option<String>,
     pub customer: Option<String>,
@@ -33,7 +33,7 @@ pub struct StaffEvent {
 }
 
 impl StaffEvent {
-    pub fn new(staff_id: &str, role: &str, purpose: &'static str, action: &'static str) -> Self {
+    pub fn new(staff_id: &str, role: &str, purpose: &'static str, action: audit::Action) -> Self {
         StaffEvent {
             kind: audit::ActorKind::Staff,
             staff_id: staff_id.to_owned(),

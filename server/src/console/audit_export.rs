@@ -42,7 +42,7 @@ pub(super) async fn export(
                 actor_kind: audit::ActorKind::Staff,
                 actor: &staff,
                 peer: peer.as_deref(),
-                ..AuditEntry::operator(&staff, "audit.checkpoint")
+                ..AuditEntry::operator(&staff, audit::Action::AuditCheckpoint)
             };
             store.sign_checkpoint(&actor, now)?;
             let (size, _, note) =
@@ -70,7 +70,7 @@ pub(super) async fn export(
         Ok(Err(e)) => return internal(&e),
         Err(e) => return internal(&e),
     };
-    let mut ev = signed.event("audit.export");
+    let mut ev = signed.event(audit::Action::AuditExport);
     ev.reason = Some(format!("bundle:{count}"));
     ev.query_hmac = query_hmac;
     ev.subjects = filter.customer.iter().filter(|c| c.as_str() != "cus_none").cloned().collect();
@@ -104,7 +104,7 @@ pub async fn checkpoint(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         Ok(Err(e)) => return internal(&e),
         Err(e) => return internal(&e),
     };
-    let mut ev = signed.event("audit.export");
+    let mut ev = signed.event(audit::Action::AuditExport);
     ev.reason = Some("checkpoint".into());
     if let Err(e) = super::audit_event::record(&state, &signed.tenant, ev).await {
         return internal(&e);
@@ -206,7 +206,7 @@ pub async fn verify(
     let (ok, said, reason) = web::block(move || check(&file, latest.as_ref().map(|(_, _, n)| n.as_str()), &key))
         .await
         .unwrap_or((false, "could not be checked.".into(), "error".into()));
-    let mut ev: StaffEvent = signed.event("audit.verify");
+    let mut ev: StaffEvent = signed.event(audit::Action::AuditVerify);
     ev.reason = Some(reason);
     if !ok {
         ev.outcome = audit::Outcome::Failed;

@@ -186,7 +186,7 @@ pub async fn audit_home(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
         filter: AuditFilter { limit: PAGE, ..Default::default() },
         verified: None,
     };
-    let ev = signed.event("audit.view");
+    let ev = signed.event(audit::Action::AuditView);
     render(&state, &signed, view, ev).await
 }
 
@@ -206,7 +206,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>, form: web::For
                 filter: AuditFilter { limit: PAGE, ..Default::default() },
                 verified: None,
             };
-            return render(&state, &signed, view, signed.event("audit.view")).await;
+            return render(&state, &signed, view, signed.event(audit::Action::AuditView)).await;
         }
     };
     // A phone or an email is looked up through the blind index (audited as
@@ -274,7 +274,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>, form: web::For
     if form.r#do.as_deref() == Some("export") {
         return super::audit_export::export(&state, &signed, filter, filter_text, lookup_hmac).await;
     }
-    let mut ev = signed.event("audit.search");
+    let mut ev = signed.event(audit::Action::AuditSearch);
     ev.subjects = customer.iter().filter(|c| c.as_str() != "cus_none").cloned().collect();
     ev.query_hmac = lookup_hmac;
     let note = (customer.as_deref() == Some("cus_none"))
@@ -289,7 +289,7 @@ pub async fn patient_report(req: HttpRequest, state: web::Data<AppState>, path: 
         Err(r) => return r,
     };
     let Some(customer) = store::ids::CustomerId::parse(&path) else { return super::not_found_page() };
-    let mut ev = signed.event("audit.report");
+    let mut ev = signed.event(audit::Action::AuditReport);
     ev.reason = Some("patient_access".into());
     ev.subjects = vec![customer.to_string()];
     let view = View {
@@ -308,7 +308,7 @@ pub async fn staff_report(req: HttpRequest, state: web::Data<AppState>, path: we
         Err(r) => return r,
     };
     let Some(staff) = store::ids::StaffId::parse(&path) else { return super::not_found_page() };
-    let mut ev = signed.event("audit.report");
+    let mut ev = signed.event(audit::Action::AuditReport);
     ev.reason = Some(format!("staff_activity:{staff}"));
     let view = View {
         title: format!("Everything {staff} did"),
@@ -325,14 +325,14 @@ pub async fn logins_report(req: HttpRequest, state: web::Data<AppState>) -> Http
         Ok(s) => s,
         Err(r) => return r,
     };
-    let mut ev = signed.event("audit.report");
+    let mut ev = signed.event(audit::Action::AuditReport);
     ev.reason = Some("logins".into());
     let view = View {
         title: "Sign-ins that failed or were refused".into(),
         note: Some("Failures (wrong password or code) and refusals (locked, disabled, too many from one address). Five failures lock an account for 15 minutes.".into()),
-        query: AuditQuery { action: "staff.login".into(), ..Default::default() },
+        query: AuditQuery { action: audit::Action::StaffLogin.as_str().into(), ..Default::default() },
         filter: AuditFilter {
-            action_prefix: Some("staff.login".into()),
+            action_prefix: Some(audit::Action::StaffLogin.as_str().into()),
             outcome: Some("not_ok".into()),
             limit: 200,
             ..Default::default()

@@ -34,7 +34,7 @@ pub async fn queue(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
         return page(StatusCode::FORBIDDEN, &pages::render(&m));
     }
     let now = state.clock.now_ms();
-    let mut ev = signed.event("conversation.queue.list");
+    let mut ev = signed.event(audit::Action::ConversationQueueList);
     let rows = in_tenant(&state, &signed.tenant, move |tx, settings| {
         let greeting = policy::staff_access([PhiClass::Greeting].into_iter().collect());
         let mut rows = Vec::new();
@@ -106,12 +106,13 @@ async fn render_thread(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (sight, grant) = match decide(state, &signed, Screen::Thread, &customer, "conversation.view").await {
+    let (sight, grant) = match decide(state, &signed, Screen::Thread, &customer, audit::Action::ConversationView).await
+    {
         Ok(v) => v,
         Err(r) => return r,
     };
     let now = state.clock.now_ms();
-    let mut ev = signed.event("conversation.view");
+    let mut ev = signed.event(audit::Action::ConversationView);
     ev.customer = Some(customer.to_string());
     ev.session = Some(session.to_string());
     if sight.break_glass {
@@ -192,7 +193,7 @@ pub async fn reply(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let (sight, grant) = match decide(&state, &signed, Screen::Reply, &customer, "email.outbound").await {
+    let (sight, grant) = match decide(&state, &signed, Screen::Reply, &customer, audit::Action::EmailOutbound).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -236,7 +237,7 @@ pub async fn reply(
     match &composed.smtp {
         Some(smtp) => {
             let sent = crate::smtp::send(smtp, &composed.from, &composed.to, &composed.raw).await;
-            let mut ev: StaffEvent = signed.event("email.send");
+            let mut ev: StaffEvent = signed.event(audit::Action::EmailSend);
             ev.customer = Some(customer.to_string());
             ev.session = Some(session.to_string());
             if let Err(e) = &sent {

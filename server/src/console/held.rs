@@ -50,7 +50,7 @@ pub async fn held(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
     };
     let id = path.into_inner();
     let now = state.clock.now_ms();
-    let mut ev = signed.event("held.view");
+    let mut ev = signed.event(audit::Action::HeldView);
     let role = signed.role;
     let readable = |channel: &str| may_read(&signed, channel);
     let (email_ok, spoken_ok) = (readable("email"), readable("voice"));
@@ -111,7 +111,7 @@ async fn settle(req: HttpRequest, state: web::Data<AppState>, id: i64, form: Csr
         Err(r) => return r,
     };
     let now = state.clock.now_ms();
-    let mut ev = signed.event(if release { "held.release" } else { "held.discard" });
+    let mut ev = signed.event(if release { audit::Action::HeldRelease } else { audit::Action::HeldDiscard });
     let (email_ok, spoken_ok) = (may_read(&signed, "email"), may_read(&signed, "voice"));
     let staff = signed.staff.id.clone();
     let done = in_tenant(&state, &signed.tenant, move |tx, _| {

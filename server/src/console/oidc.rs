@@ -293,7 +293,7 @@ pub async fn callback(
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "an identity provider sign-in was refused");
-            let mut ev = StaffEvent::new("oidc", "none", "HSYSADMIN", "staff.login");
+            let mut ev = StaffEvent::new("oidc", "none", "HSYSADMIN", audit::Action::StaffLogin);
             ev.kind = audit::ActorKind::System;
             ev.reason = Some("oidc_invalid".into());
             ev.outcome = audit::Outcome::Failed;

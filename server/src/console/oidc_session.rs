@@ -146,7 +146,7 @@ pub(super) async fn sign_in(
                 }
                 links.insert(token.clone(), PendingLink { staff: staff.clone(), issuer: iss, subject: sub, at: now });
             }
-            let mut ev = StaffEvent::new(&staff, "none", "HSYSADMIN", "staff.login");
+            let mut ev = StaffEvent::new(&staff, "none", "HSYSADMIN", audit::Action::StaffLogin);
             ev.outcome = audit::Outcome::Refused;
             ev.reason = Some(format!("oidc:link_needs_step_up {who}"));
             ev.peer = peer;
@@ -175,9 +175,9 @@ pub(super) async fn sign_in(
         }
         Outcome::Refused(reason, staff) => {
             let mut ev = match &staff {
-                Some(id) => StaffEvent::new(id, "none", "HSYSADMIN", "staff.login"),
+                Some(id) => StaffEvent::new(id, "none", "HSYSADMIN", audit::Action::StaffLogin),
                 None => {
-                    let mut ev = StaffEvent::new("oidc", "none", "HSYSADMIN", "staff.login");
+                    let mut ev = StaffEvent::new("oidc", "none", "HSYSADMIN", audit::Action::StaffLogin);
                     ev.kind = audit::ActorKind::System;
                     ev
                 }
@@ -202,13 +202,13 @@ pub(super) async fn sign_in(
         }
         Outcome::Signed { staff, role, cookie, changed } => {
             if let Some(before) = changed {
-                let mut ev = StaffEvent::new(&staff, role.as_str(), "HSYSADMIN", "staff.role");
+                let mut ev = StaffEvent::new(&staff, role.as_str(), "HSYSADMIN", audit::Action::StaffRole);
                 ev.reason = Some(format!("idp:{before}"));
                 if let Err(e) = record(state, tenant, ev).await {
                     return internal(&e);
                 }
             }
-            let mut ev = StaffEvent::new(&staff, role.as_str(), "HSYSADMIN", "staff.login");
+            let mut ev = StaffEvent::new(&staff, role.as_str(), "HSYSADMIN", audit::Action::StaffLogin);
             ev.reason = Some(format!("oidc {who}"));
             ev.peer = peer;
             if let Err(e) = record(state, tenant, ev).await {

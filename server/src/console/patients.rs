@@ -64,7 +64,7 @@ pub async fn search(req: HttpRequest, state: web::Data<AppState>, form: web::For
     let form = form.into_inner();
     let kind = form.kind.clone();
     let now = state.clock.now_ms();
-    let ev = signed.event("patient.search");
+    let ev = signed.event(audit::Action::PatientSearch);
     let staff_id = signed.staff.id.clone();
     let clinician = signed.role == console::Role::Clinician;
     let found = in_tenant(&state, &signed.tenant, move |tx, settings| {
@@ -154,7 +154,7 @@ pub async fn decide(
     signed: &Signed,
     screen: Screen,
     customer: &CustomerId,
-    action: &'static str,
+    action: audit::Action,
 ) -> Result<(Sight, Option<String>), HttpResponse> {
     let (assigned, grant) = scope(state, signed, customer.as_str()).await?;
     match sight(signed.role, screen, assigned, grant.is_some(), signed.staff.break_glass) {
@@ -208,12 +208,12 @@ pub async fn patient(req: HttpRequest, state: web::Data<AppState>, path: web::Pa
         Err(r) => return r,
     };
     let Some(customer) = CustomerId::parse(&path) else { return super::not_found_page() };
-    let (sight, grant) = match decide(&state, &signed, Screen::Patient, &customer, "patient.view").await {
+    let (sight, grant) = match decide(&state, &signed, Screen::Patient, &customer, audit::Action::PatientView).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let now = state.clock.now_ms();
-    let mut ev = signed.event("patient.view");
+    let mut ev = signed.event(audit::Action::PatientView);
     ev.customer = Some(customer.to_string());
     if sight.break_glass {
         ev.purpose = "ETREAT";
@@ -298,7 +298,7 @@ pub async fn break_glass(
         Err(r) => return r,
     };
     let Some(customer) = CustomerId::parse(&path) else { return super::not_found_page() };
-    let mut ev = signed.event("breakglass.start");
+    let mut ev = signed.event(audit::Action::BreakglassStart);
     ev.customer = Some(customer.to_string());
     ev.purpose = "ETREAT";
     if !signed.role.allows(Screen::BreakGlass) || !signed.staff.break_glass {

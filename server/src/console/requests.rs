@@ -35,7 +35,7 @@ async fn list(
     error: Option<String>,
 ) -> HttpResponse {
     let now = state.clock.now_ms();
-    let mut ev = signed.event("rights.list");
+    let mut ev = signed.event(audit::Action::RightsList);
     let me = signed.staff.id.clone();
     let read = in_tenant(state, &signed.tenant, move |tx, _| {
         let rows = tx.requests(200)?;
@@ -129,7 +129,7 @@ pub async fn enter(req: HttpRequest, state: web::Data<AppState>, form: web::Form
         }
     };
     let id = RequestId::generate().to_string();
-    let mut ev = signed.event("rights.request");
+    let mut ev = signed.event(audit::Action::RightsRequest);
     ev.reason = Some(form.kind.clone());
     let staff = signed.staff.id.clone();
     let done = in_tenant(&state, &signed.tenant, move |tx, settings| {
@@ -196,7 +196,7 @@ pub async fn approve_clinical(
     let id = path.into_inner();
     let now = state.clock.now_ms();
     let me = signed.staff.id.clone();
-    let mut ev = signed.event("rights.approve");
+    let mut ev = signed.event(audit::Action::RightsApprove);
     let done = in_tenant(&state, &signed.tenant, move |tx, _| {
         let Some(r) = tx.request(&id)?.filter(|r| r.status == "open" && r.kind == "access") else { return Ok(None) };
         ev.customer = Some(r.customer_id.clone());
@@ -245,7 +245,7 @@ pub async fn export(
     };
     let id = path.into_inner();
     let now = state.clock.now_ms();
-    let mut ev = signed.event("customer.export");
+    let mut ev = signed.event(audit::Action::CustomerExport);
     let rid = id.clone();
     let built = in_tenant(&state, &signed.tenant, move |tx, settings| {
         let Some(r) = tx.request(&rid)?.filter(|r| r.status == "open" && r.kind == "access") else {
@@ -287,7 +287,7 @@ pub async fn export(
         let why = "The mail relay did not take the copy; the request stays open. Try again later.";
         return list(&state, &signed, None, Some(why.into())).await;
     }
-    let mut ev = signed.event("rights.complete");
+    let mut ev = signed.event(audit::Action::RightsComplete);
     ev.customer = Some(customer.to_string());
     ev.reason = Some("access:sent_to_patient".into());
     let done = in_tenant(&state, &signed.tenant, move |tx, _| {
@@ -350,7 +350,7 @@ pub async fn approve(
         Ok(_) => return list(&state, &signed, None, Some("That request is not an open erasure request.".into())).await,
         Err(e) => return internal(&e),
     };
-    let mut ev: StaffEvent = signed.event("rights.approve");
+    let mut ev: StaffEvent = signed.event(audit::Action::RightsApprove);
     ev.customer = Some(r.customer_id.clone());
     if r.requested_by == signed.staff.id {
         if let Err(e) = record(&state, &signed.tenant, ev.refused("same_person")).await {
@@ -373,7 +373,7 @@ pub async fn approve(
                 actor: &staff,
                 peer: peer.as_deref(),
                 reason: Some(&rid),
-                ..AuditEntry::operator(&staff, "customer.erase")
+                ..AuditEntry::operator(&staff, audit::Action::CustomerErase)
             },
             label: format!("staff:{staff}"),
         };

@@ -35,7 +35,7 @@ pub struct Signed {
 }
 
 impl Signed {
-    pub fn event(&self, action: &'static str) -> StaffEvent {
+    pub fn event(&self, action: audit::Action) -> StaffEvent {
         let mut ev = StaffEvent::new(&self.staff.id, self.role.as_str(), self.role.purpose(), action);
         ev.peer = self.peer.clone();
         ev
@@ -157,7 +157,7 @@ pub async fn signed_in(req: &HttpRequest, state: &web::Data<AppState>) -> Result
             Ok(Signed { staff, role, tenant, csrf, times, peer: peer(req), grant, via_provider })
         }
         Ok(Ok(Err(Some((staff, verdict))))) => {
-            let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", "staff.logout");
+            let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", audit::Action::StaffLogout);
             ev.reason = Some(if staff.disabled_at.is_some() { "disabled".into() } else { verdict.reason().into() });
             ev.peer = peer(req);
             if let Err(e) = record(state, &staff.tenant_id, ev).await {
@@ -318,14 +318,14 @@ pub async fn login(
     };
     match attempt {
         Attempt::Ok { staff, cookie, linked } => {
-            let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", "staff.login");
+            let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", audit::Action::StaffLogin);
             ev.reason = Some("password+totp".into());
             ev.peer = peer(&req);
             if let Err(e) = record(&state, &staff.tenant_id, ev).await {
                 return internal(&e);
             }
             if let Some(who) = linked {
-                let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", "staff.idp_link");
+                let mut ev = StaffEvent::new(&staff.id, &staff.role, "HSYSADMIN", audit::Action::StaffIdpLink);
                 ev.reason = Some(format!("oidc {who}"));
                 ev.peer = peer(&req);
                 if let Err(e) = record(&state, &staff.tenant_id, ev).await {
@@ -361,7 +361,7 @@ pub async fn login(
             }
             let audited = match &staff {
                 Some(s) => {
-                    let mut ev = StaffEvent::new(&s.id, &s.role, "HSYSADMIN", "staff.login");
+                    let mut ev = StaffEvent::new(&s.id, &s.role, "HSYSADMIN", audit::Action::StaffLogin);
                     ev.outcome = if matches!(reason, "locked" | "disabled" | "source_locked") {
                         audit::Outcome::Refused
                     } else {
@@ -376,7 +376,7 @@ pub async fn login(
                     let st = state.clone();
                     web::block(move || -> Result<(), crate::Error> {
                         let mut system = st.tenants.system().lock().map_err(|_| crate::Error::Poisoned)?;
-                        Ok(system.record_action("console", "staff.login", "unknown_account", now)?)
+                        Ok(system.record_action("console", audit::Action::StaffLogin, "unknown_account", now)?)
                     })
                     .await
                     .map_err(|_| crate::Error::Poisoned)
@@ -420,7 +420,7 @@ pub async fn logout(req: HttpRequest, state: web::Data<AppState>, form: web::For
     })
     .await;
     let Ok(Ok(provider_logout)) = deleted else { return internal(&"logout failed") };
-    let mut ev = signed.event("staff.logout");
+    let mut ev = signed.event(audit::Action::StaffLogout);
     ev.purpose = "HSYSADMIN";
     ev.reason = Some("user".into());
     if let Err(e) = record(&state, &signed.tenant, ev).await {

@@ -207,13 +207,17 @@ impl Installation {
         let row = self.tenant(tenant)?;
         let kind = LeafKind::Channel { tenant_id: row.id.clone(), tenant_name: row.name.clone(), channel };
         let cert = self.issue(&kind, Some(&row.id), channel.as_str(), days)?;
-        self.tenant_record(&row.name, "certificate.issue", &format!("{}:{}", channel.as_str(), cert.serial))?;
+        self.tenant_record(
+            &row.name,
+            audit::Action::CertificateIssue,
+            &format!("{}:{}", channel.as_str(), cert.serial),
+        )?;
         Ok(cert)
     }
 
     /// Puts an operator action on the tenant's own chain too (the system
     /// chain has it already), so the tenant's export shows it.
-    fn tenant_record(&self, tenant: &str, action: &str, reason: &str) -> Result<(), Error> {
+    fn tenant_record(&self, tenant: &str, action: audit::Action, reason: &str) -> Result<(), Error> {
         let mut store = self.open_tenant(tenant)?;
         Ok(store.record_operator_action(&self.operator, action, reason, self.clock.now_ms())?)
     }
@@ -287,7 +291,7 @@ impl Installation {
         if outcome == Revocation::Revoked {
             let tenant = self.certificates()?.into_iter().find(|c| c.serial == serial).and_then(|c| c.tenant_name);
             if let Some(tenant) = tenant.filter(|t| self.tenant(t).is_ok()) {
-                self.tenant_record(&tenant, "certificate.revoke", &serial)?;
+                self.tenant_record(&tenant, audit::Action::CertificateRevoke, &serial)?;
             }
         }
         Ok(outcome)
@@ -343,7 +347,7 @@ impl Installation {
         if policy.state_ttl_from_file {
             self.system.set_state_ttl_days(&row.id, policy.retention.state_ttl.days())?;
         }
-        self.tenant_record(name, "tenant.policy.set", policy.confirmation.mode.as_str())?;
+        self.tenant_record(name, audit::Action::TenantPolicySet, policy.confirmation.mode.as_str())?;
         Ok(policy)
     }
 
@@ -421,7 +425,7 @@ impl Installation {
         let mut store = self.open_tenant(tenant)?;
         let ledger = std::sync::Mutex::new(self.open_system_store()?);
         let by = crate::erasure::Requester {
-            audit: store::AuditEntry::operator(&self.operator, "customer.erase"),
+            audit: store::AuditEntry::operator(&self.operator, audit::Action::CustomerErase),
             label: format!("operator:{}", self.operator),
         };
         crate::erasure::erase(&mut store, &ledger, &row.id, customer, &by, self.clock.now_ms())
@@ -434,7 +438,7 @@ impl Installation {
         if !tx.customer_is_live(customer)? {
             return Err(Error::CustomerNotFound);
         }
-        let by = store::AuditEntry::operator(&self.operator, "customer.export");
+        let by = store::AuditEntry::operator(&self.operator, audit::Action::CustomerExport);
         let doc =
             continuity::patient_export::build(&tx, customer, &policy::operator_access(), &by, self.clock.now_ms())?;
         tx.commit()?;
@@ -458,7 +462,7 @@ impl Installation {
         Ok(TenantStore::open(&self.dir.tenant_db(id), self.keyring.tenant_keys(id.as_str())?)?)
     }
 
-    pub(crate) fn record_system_action(&self, action: &str, reason: &str) -> Result<(), Error> {
+    pub(crate) fn record_system_action(&self, action: audit::Action, reason: &str) -> Result<(), Error> {
         let mut system = self.open_system_store()?;
         Ok(system.record_action(&self.operator, action, reason, self.clock.now_ms())?)
     }
@@ -493,7 +497,7 @@ impl Installation {
         let by = crate::erasure::Requester {
             audit: store::AuditEntry {
                 actor_kind: audit::ActorKind::System,
-                ..store::AuditEntry::operator("throughline", "customer.erase")
+                ..store::AuditEntry::operator("throughline", audit::Action::CustomerErase)
             },
             label: "system:restore (erasure recorded after the backup)".into(),
         };

@@ -112,7 +112,7 @@ impl Installation {
         staged.promote_tenant_key(id.as_str())?;
         staged.save()?;
         self.keyring = staged;
-        self.record_system_action("tenant.key_rotate", id.as_str())?;
+        self.record_system_action(audit::Action::TenantKeyRotate, id.as_str())?;
         Ok(done)
     }
 }

@@ -288,7 +288,7 @@ pub fn receive(
         reason.push_str(";held:");
         reason.push_str(why);
     }
-    audit(&tx, actor, "email.inbound", row.customer_id.as_ref(), &row.id, Some(&reason), now)?;
+    audit(&tx, actor, audit::Action::EmailInbound, row.customer_id.as_ref(), &row.id, Some(&reason), now)?;
     let context = build_context(&tx, settings, actor, &row, now)?;
     tx.commit()?;
     Ok(Inbound {

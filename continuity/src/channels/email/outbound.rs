@@ -122,7 +122,7 @@ pub fn compose(
     let row = open_row(&tx, actor, session, now)?;
     let (customer, conversation) = match writable(settings, &row, PhiClass::Contact, now) {
         Ok(found) => found,
-        Err(e) => return refuse(tx, actor, &row, "email.outbound", e, now),
+        Err(e) => return refuse(tx, actor, &row, audit::Action::EmailOutbound, e, now),
     };
     let to = match &given_to {
         Some(id) => {
@@ -150,7 +150,7 @@ pub fn compose(
     let mut body = req.text.trim_end().to_owned();
     if let Some(apt) = &req.appointment_id {
         if let Err(e) = writable(settings, &row, PhiClass::Scheduling, now) {
-            return refuse(tx, actor, &row, "email.outbound", e, now);
+            return refuse(tx, actor, &row, audit::Action::EmailOutbound, e, now);
         }
         let apt = tx.appointment(apt)?.filter(|a| a.customer_id == customer).ok_or(ContinuityError::Missing {
             code: "appointment_not_found",
@@ -169,7 +169,7 @@ pub fn compose(
     tx.append_turn(&customer, &conversation, session, "email", "agent", &format!("{subject}\n\n{body}"), now)?;
     tx.touch_conversation(&conversation, now)?;
     let delivery = if settings.email.smtp.is_some() { "smtp" } else { "gateway" };
-    audit(&tx, actor, "email.outbound", Some(&customer), session, Some(delivery), now)?;
+    audit(&tx, actor, audit::Action::EmailOutbound, Some(&customer), session, Some(delivery), now)?;
     tx.commit()?;
     Ok(Composed {
         message_id: id,
@@ -191,7 +191,7 @@ pub fn record_delivery(
     let tx = store.transaction()?;
     let row = tx.session(session)?.ok_or_else(ContinuityError::session_not_found)?;
     let outcome = if failure.is_some() { audit::Outcome::Failed } else { audit::Outcome::Ok };
-    audit_outcome(&tx, actor, "email.send", row.customer_id.as_ref(), session, outcome, failure, now)?;
+    audit_outcome(&tx, actor, audit::Action::EmailSend, row.customer_id.as_ref(), session, outcome, failure, now)?;
     tx.commit()?;
     Ok(())
 }

@@ -61,7 +61,7 @@ pub fn staff_reply(
         actor_kind: audit::ActorKind::Staff,
         actor: staff.staff_id,
         channel: Some("email"),
-        action: "email.outbound",
+        action: audit::Action::EmailOutbound,
         tenant_id: Some(&tenant_id),
         customer_id: Some(customer.as_str()),
         session_id: Some(session.as_str()),

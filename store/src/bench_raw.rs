@@ -41,7 +41,8 @@ impl TenantStore {
                  identity_strength, started_at) VALUES (?1, ?2, ?3, 'voice', 'bench', 'resolved', 'asserted', ?4)",
         )?
         .execute(params![input.session_id, conversation, customer, input.now])?;
-        tx.prepare_cached(super::tenant_tx::TOUCH_CONVERSATION)?.execute(params![conversation, input.now])?;
+        tx.prepare_cached(super::tenant_conversations::TOUCH_CONVERSATION)?
+            .execute(params![conversation, input.now])?;
         for _ in 0..if input.with_audit { 2 } else { 0 } {
             let last: Option<(i64, Vec<u8>)> = tx
                 .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?

@@ -29,11 +29,14 @@ mod tenant_audit_state;
 mod tenant_channels;
 mod tenant_console;
 mod tenant_content;
+mod tenant_conversations;
 mod tenant_held;
 mod tenant_hook;
 mod tenant_identity;
+mod tenant_patients;
 mod tenant_rekey;
 mod tenant_requests;
+mod tenant_sessions;
 mod tenant_tx;
 
 use std::path::PathBuf;

@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 
 use super::audit_log::{AuditTable, read_all};
 use super::tenant::{field_aad, identifier_aad};
-use super::tenant_tx::pending_aad;
+use super::tenant_patients::pending_aad;
 use super::{AuditEntry, IdentifierKind, StoreError, TenantStore, open_encrypted};
 use crate::ids::{CustomerId, SessionId};
 

@@ -415,9 +415,14 @@ done
 # An erasure in cluster mode: the owner snapshots the tenant at once, which
 # prunes every log record from before it (the erased patient's pages among them).
 t=${tenants[0]}
-api() { # method path body
-  curl -s --resolve "$t.$domain:18443:127.0.0.1" --cacert "$tmp/certs/$t/ca.crt" --cert "$tmp/certs/$t/client.crt" \
-    --key "$tmp/certs/$t/client.key" -H 'content-type: application/json' -X "$1" "https://$t.$domain:18443$2" -d "$3"
+api() { # method path body; a 421 (not_owner: the route is moving) is retried, as a client does
+  local out
+  for _ in $(seq 20); do
+    out=$(curl -s --resolve "$t.$domain:18443:127.0.0.1" --cacert "$tmp/certs/$t/ca.crt" --cert "$tmp/certs/$t/client.crt" \
+      --key "$tmp/certs/$t/client.key" -H 'content-type: application/json' -X "$1" "https://$t.$domain:18443$2" -d "$3")
+    case "$out" in *'"not_owner"'*) log "  $1 $2: 421, the route is moving; again"; sleep 0.5 ;; *) break ;; esac
+  done
+  printf '%s' "$out"
 }
 sid_of() { python3 -c 'import json,sys
 body = sys.stdin.read()

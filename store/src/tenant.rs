@@ -61,6 +61,11 @@ pub struct TenantStore {
     grouped: bool,
     /// Cluster mode: ships every commit to the log before it is answered.
     pub(super) hook: Option<std::sync::Mutex<super::tenant_hook::Hooked>>,
+    /// A descriptor of the file for reading its image (cluster mode),
+    /// opened on first use and closed only after the connection (fields
+    /// drop in order): closing any descriptor of a file drops every POSIX
+    /// lock this process holds on it, SQLite's among them.
+    image: std::cell::OnceCell<std::fs::File>,
 }
 
 impl TenantStore {
@@ -77,7 +82,14 @@ impl TenantStore {
         };
         audit_log::append(&tx, AuditTable::Tenant, &entry, now)?;
         tx.commit()?;
-        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false, hook: None })
+        Ok(TenantStore {
+            conn,
+            path: path.to_owned(),
+            keys,
+            grouped: false,
+            hook: None,
+            image: std::cell::OnceCell::new(),
+        })
     }
 
     /// Opens an existing tenant store and checks it is this tenant's.
@@ -93,7 +105,14 @@ impl TenantStore {
                 found: found.unwrap_or_else(|| "none".into()),
             });
         }
-        Ok(TenantStore { conn, path: path.to_owned(), keys, grouped: false, hook: None })
+        Ok(TenantStore {
+            conn,
+            path: path.to_owned(),
+            keys,
+            grouped: false,
+            hook: None,
+            image: std::cell::OnceCell::new(),
+        })
     }
 
     pub fn tenant_id(&self) -> Option<TenantId> {
@@ -436,7 +455,17 @@ impl TenantStore {
     /// its write-ahead log): what the cluster's log compares and snapshots.
     /// The store that holds the file open reads it; no other part does.
     pub fn file_image(&self) -> Result<Vec<u8>, StoreError> {
-        std::fs::read(&self.path).map_err(|source| StoreError::Io { path: self.path.clone(), source })
+        use std::os::unix::fs::FileExt as _;
+        let io = |source| StoreError::Io { path: self.path.clone(), source };
+        if self.image.get().is_none() {
+            // Set once, by the only holder (a store is not shared between threads).
+            let _ = self.image.set(std::fs::File::open(&self.path).map_err(io)?);
+        }
+        let file = self.image.get().ok_or_else(|| io(std::io::Error::other("no descriptor")))?;
+        let len = usize::try_from(file.metadata().map_err(io)?.len()).unwrap_or(usize::MAX);
+        let mut image = vec![0u8; len];
+        file.read_exact_at(&mut image, 0).map_err(io)?;
+        Ok(image)
     }
 
     /// Checkpoints the write-ahead log into the file ([`Self::checkpoint_truncate`])

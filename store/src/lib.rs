@@ -30,6 +30,7 @@ mod tenant_channels;
 mod tenant_console;
 mod tenant_content;
 mod tenant_conversations;
+mod tenant_files;
 mod tenant_held;
 mod tenant_hook;
 mod tenant_identity;

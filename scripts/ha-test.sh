@@ -19,7 +19,7 @@
 #   scripts/ha-test.sh [--quick]      (--quick: one round of each fault, ~6 minutes here)
 #
 # Needs Debian's etcd-server, etcd-client, haproxy, patroni, postgresql-15,
-# nftables (.ci/run installs them) and a built `throughline` (debug unless
+# nftables (scripts/test-deps.sh installs them) and a built `throughline` (debug unless
 # THROUGHLINE_BIN says otherwise). Run as root (PostgreSQL runs as postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -26,7 +26,7 @@ async fn the_officer_works_the_trail_and_the_requests_in_chromium() {
     assert!(
         Path::new(&chromium).exists() && e2e().join("node_modules/playwright-core").exists(),
         "the browser test needs {chromium} and tests/e2e's packages: \
-         apt-get install chromium nodejs npm && (cd tests/e2e && npm ci) (what .ci/run does)"
+         apt-get install chromium nodejs npm && (cd tests/e2e && npm ci) (what scripts/test-deps.sh does)"
     );
     let c = clinic().await;
     let cal = add_staff(&c.env, "cal@sunrise-clinic.example", "clinician", false);

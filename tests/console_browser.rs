@@ -4,7 +4,7 @@
 //! code it computes, finds Maria, reads her record, answers her email; this
 //! harness then delivers Maria's answer through `/v1/email/inbound` and
 //! checks it threads into the same conversation; the browser sees it in the
-//! thread. axe-core runs on every page. `.ci/run` installs Chromium and the
+//! thread. axe-core runs on every page. `scripts/test-deps.sh` installs Chromium and the
 //! npm packages; elsewhere the test says what is missing and passes only
 //! when not under CI.
 // Test helpers panic on unexpected results by design; the lint is for request paths.
@@ -33,7 +33,7 @@ async fn a_front_desk_reply_in_chromium_threads_the_patients_answer_back() {
     assert!(
         ready,
         "the browser test needs {chromium} and tests/e2e's packages: \
-         apt-get install chromium nodejs npm && (cd tests/e2e && npm ci) (what .ci/run does)"
+         apt-get install chromium nodejs npm && (cd tests/e2e && npm ci) (what scripts/test-deps.sh does)"
     );
     let c = clinic().await;
     let (_, key) = add_staff_with_key(&c.env, "ana@sunrise-clinic.example", "front_desk", false);

@@ -39,7 +39,7 @@ async fn staff_sign_in_through_the_clinics_provider_with_roles_from_its_groups()
     assert!(
         Path::new(&chromium).exists() && e2e().join("node_modules/oidc-provider").exists(),
         "the provider test needs {chromium} and tests/e2e's packages: \
-         apt-get install chromium nodejs npm && (cd tests/e2e && npm ci) (what .ci/run does)"
+         apt-get install chromium nodejs npm && (cd tests/e2e && npm ci) (what scripts/test-deps.sh does)"
     );
     let c = clinic().await;
     let console = format!("https://console.test:{}", c.server.console.unwrap().port());

@@ -140,7 +140,7 @@ fn assert_no_plaintext(env: &Env) {
         .args(["-c", PY_CHECK])
         .arg(&env.data)
         .output()
-        .expect("python3 is installed by .ci/run");
+        .expect("python3 (scripts/test-deps.sh installs it)");
     let report = String::from_utf8_lossy(&py.stdout);
     assert!(py.status.success(), "{report}{}", String::from_utf8_lossy(&py.stderr));
     eprintln!("{report}");

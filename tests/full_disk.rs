@@ -54,9 +54,9 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
 #[tokio::test]
 async fn a_full_disk_refuses_writes_cleanly_and_recovers() {
     let tmp = tempfile::tempdir().unwrap();
-    // No skipping: the full disk is a real tmpfs, which needs root (.ci/run runs as root).
+    // No skipping: the full disk is a real tmpfs, which needs root (scripts/test and .ci/run run as root).
     let Some(disk) = Tmpfs::mount(tmp.path(), 8) else {
-        panic!("this test mounts a small tmpfs to fill it: run the tests as root (as .ci/run does)");
+        panic!("this test mounts a small tmpfs to fill it: run the tests as root (scripts/test, as .ci/run does)");
     };
     let env = Env { data: disk.path.join("data"), tmp };
     env.ok(&["init", "--kdf-memory-mib", "19", "--kdf-iterations", "2"]);

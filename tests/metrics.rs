@@ -157,7 +157,7 @@ async fn prometheus_scrape(env: &Env, target: std::net::SocketAddr) -> f64 {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
         .spawn()
-        .expect("prometheus (Debian's package; .ci/run installs it)");
+        .expect("prometheus (Debian's package; scripts/test-deps.sh installs it)");
     let query = format!("http://127.0.0.1:{port}/api/v1/query?query=throughline_open_tenants");
     let value = util::server::eventually(30, || async {
         let v: Value = reqwest::get(&query).await.ok()?.json().await.ok()?;

@@ -117,3 +117,11 @@ fn the_bridge_reads_typed_refusal_codes() {
     }
     assert_eq!(CoreCode::parse("tenant_busy"), CoreCode::Other("tenant_busy".into()));
 }
+
+/// The bridge names the wire the core speaks: built from one tree they
+/// agree, and a change to one without the other fails here.
+#[test]
+fn the_bridge_and_the_core_name_the_same_wire() {
+    assert_eq!(bridge::core::WIRE, server::api::WIRE.to_string());
+    assert_eq!(bridge::core::WIRE_HEADER, server::api::WIRE_HEADER);
+}

@@ -496,7 +496,9 @@ fn serve_takes_a_config_file_and_config_check_names_every_problem() {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 4, "{err}");
-    for line in ["colour: not a serve setting", "listen: expected an address", "writers: expected a whole number"] {
+    for line in
+        ["colour: not a setting of throughline.toml", "listen: expected an address", "writers: expected a whole number"]
+    {
         assert!(err.contains(line), "{line} missing from {err}");
     }
     // serve refuses the bad file before it touches any key.

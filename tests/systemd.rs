@@ -24,10 +24,10 @@ fn the_units_verify_and_expose_at_most_2() {
     let dir = tempfile::tempdir().unwrap();
     for unit in ["throughline.service", "throughline-bridge.service"] {
         let text = std::fs::read_to_string(packaging(unit)).unwrap();
-        assert!(text.contains("ExecStart=/usr/local/bin/throughline "), "{unit} runs the installed binary");
-        // `verify` checks that ExecStart's binary exists: the one just built stands in for /usr/local/bin.
+        assert!(text.contains("ExecStart=/usr/bin/throughline "), "{unit} runs the installed binary");
+        // `verify` checks that ExecStart's binary exists: the one just built stands in for /usr/bin.
         let here = dir.path().join(unit);
-        std::fs::write(&here, text.replace("/usr/local/bin/throughline", env!("CARGO_BIN_EXE_throughline"))).unwrap();
+        std::fs::write(&here, text.replace("/usr/bin/throughline", env!("CARGO_BIN_EXE_throughline"))).unwrap();
         let out = Command::new("systemd-analyze").arg("verify").arg(&here).output().expect("systemd-analyze");
         let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success() && said.trim().is_empty(), "systemd-analyze verify {unit}: {said}");

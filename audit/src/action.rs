@@ -160,6 +160,8 @@ pub enum Action {
     TenantKeyRotate,
     /// `tenant.policy.set`
     TenantPolicySet,
+    /// `tenant.region.set`
+    TenantRegionSet,
     /// `tenant.shred`
     TenantShred,
     /// `tenant.time_zone.set`
@@ -172,7 +174,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 81] = [
+    pub const ALL: [Action; 82] = [
         Action::AppointmentBook,
         Action::AppointmentCancel,
         Action::AppointmentChange,
@@ -250,6 +252,7 @@ impl Action {
         Action::TenantEmailSet,
         Action::TenantKeyRotate,
         Action::TenantPolicySet,
+        Action::TenantRegionSet,
         Action::TenantShred,
         Action::TenantTimeZoneSet,
         Action::TurnAppend,
@@ -338,6 +341,7 @@ impl Action {
             Action::TenantPolicySet => "tenant.policy.set",
             Action::TenantShred => "tenant.shred",
             Action::TenantTimeZoneSet => "tenant.time_zone.set",
+            Action::TenantRegionSet => "tenant.region.set",
             Action::TurnAppend => "turn.append",
             Action::TurnHold => "turn.hold",
         }

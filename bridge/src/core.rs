@@ -66,6 +66,10 @@ pub enum CoreError {
     Refused { status: u16, code: CoreCode, message: String },
     #[error("the core's answer was not what its API documents")]
     Unexpected,
+    /// The core speaks another wire contract (a different build): nothing
+    /// it answered is used (docs/UPGRADING.md).
+    #[error("the core speaks wire {core}; this bridge speaks wire {WIRE}: upgrade the older of the two")]
+    WireMismatch { core: String },
 }
 
 impl CoreError {
@@ -74,8 +78,23 @@ impl CoreError {
             CoreError::Unreachable => "core_unreachable",
             CoreError::Refused { code, .. } => code.as_str(),
             CoreError::Unexpected => "core_unexpected",
+            CoreError::WireMismatch { .. } => "core_wire_mismatch",
         }
     }
+}
+
+/// The core's wire contract this bridge was built against (the core's
+/// `api::WIRE`; tests/bridge_contract.rs holds the two equal).
+pub const WIRE: &str = "1";
+/// The header both sides name their wire in.
+pub const WIRE_HEADER: &str = "throughline-wire";
+
+/// The wire the core named in its answer, if not ours. A core from before
+/// the handshake names none and speaks wire 1.
+fn wire_mismatch(res: &reqwest::Response) -> Option<CoreError> {
+    let theirs = res.headers().get(WIRE_HEADER)?;
+    let theirs = theirs.to_str().unwrap_or("?").trim();
+    (theirs != WIRE).then(|| CoreError::WireMismatch { core: theirs.chars().take(16).collect() })
 }
 
 /// A client holding one channel certificate.
@@ -91,8 +110,12 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Core {
     pub fn new(base: &str, tls: rustls::ClientConfig) -> Result<Self, reqwest::Error> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(WIRE_HEADER, reqwest::header::HeaderValue::from_static(WIRE));
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .default_headers(headers)
+            .user_agent(concat!("throughline-bridge/", env!("CARGO_PKG_VERSION")))
             .timeout(TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
@@ -105,6 +128,9 @@ impl Core {
             req = req.json(&b);
         }
         let res = req.send().await.map_err(|_| CoreError::Unreachable)?;
+        if let Some(e) = wire_mismatch(&res) {
+            return Err(e);
+        }
         let status = res.status().as_u16();
         if status == 204 {
             return Ok(None);
@@ -138,6 +164,9 @@ impl Core {
             .send()
             .await
             .ok()?;
+        if wire_mismatch(&res).is_some() {
+            return None;
+        }
         Some(res.status().as_u16())
     }
 
@@ -245,4 +274,51 @@ impl Core {
 /// state keys, checked so nothing a model says can change the path.
 pub fn safe_segment(s: &str) -> bool {
     (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core of another build: answers every request with the given wire
+    /// header, and reports what the bridge sent.
+    fn core_speaking(wire: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+            let body = r#"{"status":"ok"}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n{WIRE_HEADER}: {wire}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes()).and_then(|()| s.write_all(body.as_bytes()));
+        });
+        (format!("http://{addr}"), rx)
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
+    #[test]
+    fn a_core_of_another_wire_is_refused_and_ours_is_named() {
+        let tls = crate::tls::platform(None).unwrap();
+        let (base, sent) = core_speaking("2");
+        let core = Core::new(&base, tls.clone()).unwrap();
+        let e = run(core.health()).unwrap_err();
+        assert_eq!(e.code(), "core_wire_mismatch");
+        assert_eq!(e.to_string(), "the core speaks wire 2; this bridge speaks wire 1: upgrade the older of the two");
+        let request = sent.recv().unwrap();
+        assert!(request.contains("throughline-wire: 1"), "{request}");
+        assert!(request.contains("user-agent: throughline-bridge/"), "{request}");
+
+        let (base, _) = core_speaking(WIRE);
+        assert!(run(Core::new(&base, tls).unwrap().health()).is_ok());
+    }
 }

@@ -261,7 +261,7 @@ pub(crate) fn brief(
             (Some(r), _) => r.clone(),
             (None, _) => "still open".into(),
         };
-        parts.push(format!("{what} {} ago, {how}", ago(now - p.started_at)));
+        parts.push(format!("{what} {}, {how}", ago(now - p.started_at)));
     }
     let pending: Vec<String> = state
         .iter()
@@ -278,13 +278,14 @@ pub(crate) fn brief(
     if parts.is_empty() { "new conversation".into() } else { parts.join("; ") }
 }
 
+/// How long ago, as a brief says it: "just now", "10 min ago".
 fn ago(ms: i64) -> String {
     let mins = ms.max(0) / 60_000;
     match mins {
         0 => "just now".into(),
-        1..=59 => format!("{mins} min"),
-        60..=2879 => format!("{} h", mins / 60),
-        _ => format!("{} days", mins / 1440),
+        1..=59 => format!("{mins} min ago"),
+        60..=2879 => format!("{} h ago", mins / 60),
+        _ => format!("{} days ago", mins / 1440),
     }
 }
 
@@ -295,8 +296,8 @@ mod tests {
     #[test]
     fn ages() {
         assert_eq!(ago(30_000), "just now");
-        assert_eq!(ago(10 * 60_000), "10 min");
-        assert_eq!(ago(5 * 3_600_000), "5 h");
-        assert_eq!(ago(3 * 86_400_000), "3 days");
+        assert_eq!(ago(10 * 60_000), "10 min ago");
+        assert_eq!(ago(5 * 3_600_000), "5 h ago");
+        assert_eq!(ago(3 * 86_400_000), "3 days ago");
     }
 }

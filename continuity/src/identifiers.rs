@@ -45,6 +45,13 @@ impl fmt::Debug for Identifier {
     }
 }
 
+/// A region for reading national phone numbers: an ISO 3166 alpha-2 code
+/// the phone library knows ("DE", "us"), uppercased; `None` otherwise.
+pub fn phone_region(raw: &str) -> Option<String> {
+    let code = raw.trim().to_ascii_uppercase();
+    (code.len() == 2 && code.parse::<phonenumber::country::Id>().is_ok()).then_some(code)
+}
+
 impl Identifier {
     /// A phone number in any common format, read with the tenant's default
     /// region, as E.164.

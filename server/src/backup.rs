@@ -240,6 +240,8 @@ impl Installation {
             }
         }
         inst.record_system_action(audit::Action::BackupRestore, &header.backup_id)?;
+        // The stores are this build's now (the backup file is the copy from before).
+        inst.data_dir().write_schema_marker(env!("CARGO_PKG_VERSION"))?;
         std::fs::remove_file(&marker).map_err(io(&marker))?;
         Ok((inst, Summary { files: header.files.len(), bytes: total, erasures_reapplied: reapplied }))
     }

@@ -23,6 +23,13 @@ pub enum Error {
         path.display()
     )]
     RestoreIncomplete { path: PathBuf },
+    #[error(
+        "{} was last opened by Throughline {build} (schema {schema}), newer than this build {} (schema {ours}): \
+         run that build or a later one; an older build cannot read what a newer one wrote (docs/UPGRADING.md)",
+        path.display(),
+        env!("CARGO_PKG_VERSION")
+    )]
+    DataDirTooNew { path: PathBuf, build: String, schema: String, ours: String },
     #[error("benchmark seeding produced an invalid phone number at index {index}")]
     BenchSeed { index: u64 },
     #[error("benchmark: {message}")]

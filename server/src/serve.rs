@@ -181,6 +181,7 @@ pub fn bind(inst: &mut Installation, opts: &ServeOptions) -> Result<Bound, Error
             .default_service(web::to(api::not_found))
             .wrap(from_fn(api::enforce_deadline))
             .wrap(from_fn(api::enforce_body_limit))
+            .wrap(from_fn(api::wire_handshake))
             .wrap(from_fn(api::log_requests))
     })
     .on_connect(|conn, ext| {

@@ -1,8 +1,12 @@
-//! `serve`'s configuration file (`serve --config FILE`, `throughline config
-//! check FILE`): every `serve` option as TOML, checked whole, with one
-//! line per problem naming the key; flags given on the command line win.
+//! The installation's configuration file (`/etc/throughline/throughline.toml`,
+//! `THROUGHLINE_CONFIG`, `--config FILE`; `throughline config check FILE`):
+//! where the data directory is and where the passphrase comes from, which
+//! every command reads, and every `serve` option; TOML, checked whole, with
+//! one line per problem naming the key; flags given on the command line win.
 //!
 //! ```toml
+//! data_dir = "/var/lib/throughline"
+//! passphrase_file = "/run/throughline/passphrase"
 //! listen = "0.0.0.0:8443"
 //! server_names = ["throughline.sunrise.example"]
 //! console_listen = "10.0.0.5:9443"
@@ -29,6 +33,11 @@ use std::time::Duration;
 /// The file's settings; `None` where the file says nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServeConfig {
+    /// Where the keyring and the stores live (every command).
+    pub data_dir: Option<PathBuf>,
+    /// A file whose first line is the passphrase (every command); without
+    /// it: the systemd credential, `THROUGHLINE_PASSPHRASE`, or a prompt.
+    pub passphrase_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub server_names: Vec<String>,
     pub console_listen: Option<SocketAddr>,
@@ -93,6 +102,8 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
     for (key, v) in &table {
         let k = key.as_str();
         match k {
+            "data_dir" => c.data_dir = path(k, v, &mut errors),
+            "passphrase_file" => c.passphrase_file = path(k, v, &mut errors),
             "listen" => c.listen = addr(k, v, &mut errors),
             "console_listen" => c.console_listen = addr(k, v, &mut errors),
             "metrics_listen" => c.metrics_listen = addr(k, v, &mut errors),
@@ -138,7 +149,7 @@ pub fn parse(text: &str) -> Result<ServeConfig, ConfigErrors> {
                 None => errors.push("backup_every: expected a duration such as \"24h\" or \"6h\"".into()),
             },
             "backup_keep" => c.backup_keep = int(k, v, 1, 10_000, &mut errors).map(|n| n as usize),
-            other => errors.push(format!("{other}: not a serve setting")),
+            other => errors.push(format!("{other}: not a setting of throughline.toml")),
         }
     }
     if c.console_cert.is_some() != c.console_key.is_some() {
@@ -161,10 +172,11 @@ mod tests {
     #[test]
     fn a_good_file_parses_and_a_bad_one_names_every_problem() {
         let c = parse(
-            "listen = \"0.0.0.0:8443\"\nwriters = 4\ncheckpoint_interval = \"30m\"\nserver_names = [\"a.example\"]\n",
+            "data_dir = \"/var/lib/throughline\"\nlisten = \"0.0.0.0:8443\"\nwriters = 4\ncheckpoint_interval = \"30m\"\nserver_names = [\"a.example\"]\n",
         )
         .unwrap();
         assert_eq!(c.listen, Some("0.0.0.0:8443".parse().unwrap()));
+        assert_eq!(c.data_dir.as_deref(), Some(std::path::Path::new("/var/lib/throughline")));
         assert_eq!((c.writers, c.checkpoint_interval), (Some(4), Some(Duration::from_secs(1800))));
         let b = parse("backup_dir = \"/var/backups/tl\"\nbackup_every = \"6h\"\nbackup_keep = 28\n").unwrap();
         assert_eq!((b.backup_every, b.backup_keep), (Some(Duration::from_secs(6 * 3600)), Some(28)));
@@ -177,7 +189,7 @@ mod tests {
             vec![
                 "backup_every and backup_keep: need backup_dir",
                 "backup_every: expected a duration such as \"24h\" or \"6h\"",
-                "colour: not a serve setting",
+                "colour: not a setting of throughline.toml",
                 "console_cert and console_key: give both or neither",
                 "console_cert: needs console_listen",
                 "listen: expected an address and port such as \"127.0.0.1:8443\"",

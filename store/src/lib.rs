@@ -10,6 +10,7 @@
 mod audit_log;
 mod bench_raw;
 pub mod datadir;
+pub mod datadir_schema;
 mod erasure;
 pub mod ids;
 mod open;
@@ -86,6 +87,12 @@ pub enum StoreError {
     TenantMismatch { path: PathBuf, expected: String, found: String },
     #[error("schema migration of {}: {source}", path.display())]
     Migration { path: PathBuf, source: rusqlite_migration::Error },
+    #[error(
+        "{} has schema {found}, written by a newer Throughline; this build knows up to schema {known}: \
+         run that build or a later one (docs/UPGRADING.md)",
+        path.display()
+    )]
+    SchemaTooNew { path: PathBuf, found: i64, known: i64 },
     #[error("policy does not release {class} data here (a caller bug: check the decision first)")]
     PolicyDenied { class: policy::PhiClass },
     #[error("snapshot failed its integrity check: {reason}")]

@@ -56,6 +56,7 @@ impl SystemStore {
 
     fn open_inner(path: &Path, key: &Key256, create: bool) -> Result<Self, StoreError> {
         let mut conn = open_encrypted(path, key, create)?;
+        crate::datadir_schema::refuse_newer(&conn, path, migrations::system_latest())?;
         migrations::system()
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migration { path: path.to_owned(), source })?;
@@ -118,6 +119,25 @@ impl SystemStore {
         let entry = AuditEntry {
             tenant_id: Some(id.as_str()),
             ..AuditEntry::operator(operator, audit::Action::TenantTimeZoneSet)
+        };
+        audit_log::append(&tx, AuditTable::System, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The region a tenant's national phone numbers are read in (ISO 3166 alpha-2).
+    pub fn set_tenant_region(
+        &mut self,
+        id: &TenantId,
+        region: &str,
+        operator: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute("UPDATE tenants SET default_region = ?2 WHERE id = ?1", params![id.as_str(), region])?;
+        let entry = AuditEntry {
+            tenant_id: Some(id.as_str()),
+            ..AuditEntry::operator(operator, audit::Action::TenantRegionSet)
         };
         audit_log::append(&tx, AuditTable::System, &entry, now)?;
         tx.commit()?;

@@ -542,6 +542,7 @@ impl Countable {
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    crate::datadir_schema::refuse_newer(conn, path, migrations::tenant_latest())?;
     migrations::tenant().to_latest(conn).map_err(|source| StoreError::Migration { path: path.to_owned(), source })
 }
 

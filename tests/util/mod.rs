@@ -86,6 +86,7 @@ impl Env {
         cmd.arg("--data-dir").arg(&self.data).args(args);
         cmd.env("THROUGHLINE_PASSPHRASE", PASSPHRASE);
         cmd.env_remove("THROUGHLINE_DATA_DIR");
+        cmd.env_remove("THROUGHLINE_CONFIG");
         cmd
     }
 

@@ -47,32 +47,38 @@ impl Env {
     /// [`Self::serve`] with more flags; with `--metrics-listen` the
     /// metrics address is read from its banner line.
     pub fn serve_with(&self, extra: &[&str]) -> Server {
-        let stderr = self.tmp.path().join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
         let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--client-timeout-secs", "1"];
         args.extend_from_slice(extra);
-        let mut child = self
-            .cmd(&args)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("log file"))
-            .spawn()
-            .expect("spawn serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line).expect("read listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on https://")
-            .unwrap_or_else(|| {
-                panic!("unexpected first line {line:?}; log: {}", std::fs::read_to_string(&stderr).unwrap_or_default())
-            })
-            .parse()
-            .expect("address");
-        let metrics = extra.contains(&"--metrics-listen").then(|| metrics_line(&mut reader));
-        // Later banner lines are read (and dropped) so the server never writes into a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-        Server { child, addr, log: stderr, metrics }
+        spawn(self.cmd(&args), self.tmp.path())
     }
+}
+
+/// Starts a prepared `throughline serve` command, its log under `log_dir`,
+/// and waits for its `listening on` line.
+pub fn spawn(mut cmd: std::process::Command, log_dir: &Path) -> Server {
+    let stderr = log_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4().simple()));
+    let with_metrics = cmd.get_args().any(|a| a == "--metrics-listen");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).expect("log file"))
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("read listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on https://")
+        .unwrap_or_else(|| {
+            panic!("unexpected first line {line:?}; log: {}", std::fs::read_to_string(&stderr).unwrap_or_default())
+        })
+        .parse()
+        .expect("address");
+    let metrics = with_metrics.then(|| metrics_line(&mut reader));
+    // Later banner lines are read (and dropped) so the server never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    Server { child, addr, log: stderr, metrics }
 }
 
 /// The address in a `metrics on http://ADDR/metrics` banner line (serve's and the bridge's).

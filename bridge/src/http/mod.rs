@@ -218,12 +218,13 @@ async fn healthz(bridge: web::Data<Arc<Bridge>>) -> HttpResponse {
         Some((at, ok)) if at.elapsed() < HEALTH_FOR => ok,
         _ => {
             let routes = &bridge.routes;
-            let checks = routes.iter().map(|(n, r)| async move { (n.as_str(), r.core.health().await.is_ok()) });
+            let checks = routes.iter().map(|(n, r)| async move { (n.as_str(), r.core.health().await.err()) });
             let results = futures_util::future::join_all(checks).await;
-            for (name, _) in results.iter().filter(|(_, ok)| !ok) {
-                tracing::warn!(route = name, "health: the route's link to the core is down");
+            for (name, e) in results.iter().filter_map(|(n, e)| e.as_ref().map(|e| (n, e))) {
+                // core_unreachable, core_wire_mismatch, or the core's refusal code.
+                tracing::warn!(route = name, cause = e.code(), "health: the route's link to the core is down");
             }
-            let ok = results.iter().all(|(_, ok)| *ok);
+            let ok = results.iter().all(|(_, e)| e.is_none());
             *last = Some((std::time::Instant::now(), ok));
             ok
         }

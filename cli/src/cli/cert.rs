@@ -37,6 +37,9 @@ pub enum CertCommand {
         #[arg(long, default_value = "unspecified")]
         reason: String,
     },
+    /// Print the CA certificate(s) the server presents and trusts (PEM), e.g.
+    /// to install in the clinic's browsers for the console.
+    Ca,
     /// List the CAs and the issued certificates: which CA issued each, and
     /// which expire within 30 days.
     List,
@@ -53,7 +56,7 @@ const SOON_MS: i64 = 30 * 86_400_000;
 
 pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result<()> {
     if let CertCommand::Issue { out, .. } = &cmd {
-        for name in FILES {
+        for (name, _) in FILES {
             let path = out.join(name);
             if path.exists() {
                 bail!("{} already exists; choose another --out directory", path.display());
@@ -63,13 +66,27 @@ pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     match cmd {
         CertCommand::Issue { tenant, channel, out, days } => {
-            let cert = inst.issue_channel_cert(&tenant, channel, days)?;
+            // The files are created (empty) before the certificate is recorded
+            // and filled after: an unwritable --out records nothing, and a
+            // write that fails afterwards revokes the certificate it recorded.
+            let mut files = Outputs::create(&out)?;
+            let cert = match inst.issue_channel_cert(&tenant, channel, days) {
+                Ok(c) => c,
+                Err(e) => {
+                    files.remove();
+                    return Err(e.into());
+                }
+            };
             // Both CAs during a rotation's overlap: the server may present either.
-            let ca = inst.trusted_ca_bundle()?;
-            fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
-            write(&out.join("ca.crt"), ca.as_bytes(), 0o644)?;
-            write(&out.join("client.crt"), cert.cert_pem.as_bytes(), 0o644)?;
-            write(&out.join("client.key"), cert.key_pem.as_bytes(), 0o600)?;
+            let written = inst
+                .trusted_ca_bundle()
+                .map_err(anyhow::Error::from)
+                .and_then(|ca| files.fill([ca.as_bytes(), cert.cert_pem.as_bytes(), cert.key_pem.as_bytes()]));
+            if let Err(e) = written {
+                files.remove();
+                inst.revoke_cert(&cert.serial, "files not written")?;
+                return Err(e.context(format!("certificate {} revoked: its files could not be written", cert.serial)));
+            }
             println!("serial {}", cert.serial);
             println!(
                 "issued {channel} certificate for tenant {tenant}, valid until {}; wrote {}/{{client.crt,client.key,ca.crt}}",
@@ -77,6 +94,7 @@ pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result
                 out.display()
             );
         }
+        CertCommand::Ca => print!("{}", inst.trusted_ca_bundle()?),
         CertCommand::Revoke { serial, reason } => match inst.revoke_cert(&serial, &reason)? {
             Revocation::Revoked => println!("revoked {serial}"),
             Revocation::AlreadyRevoked => println!("{serial} was already revoked"),
@@ -128,16 +146,57 @@ pub fn run(data_dir: &Path, source: &Source, cmd: CertCommand) -> anyhow::Result
     Ok(())
 }
 
-const FILES: [&str; 3] = ["client.crt", "client.key", "ca.crt"];
+/// ca.crt, client.crt (0644) and client.key (0600), in this order.
+const FILES: [(&str, u32); 3] = [("ca.crt", 0o644), ("client.crt", 0o644), ("client.key", 0o600)];
 
-fn write(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut f = options.open(path).with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+/// The three files of `cert issue`, created empty and new.
+struct Outputs {
+    created: Vec<(PathBuf, fs::File)>,
+    /// The outermost directory this command created, removed with the files.
+    new_dir: Option<PathBuf>,
+}
+
+impl Outputs {
+    fn create(out: &Path) -> anyhow::Result<Self> {
+        let new_dir =
+            out.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last().map(Path::to_path_buf);
+        fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+        let mut this = Outputs { created: Vec::new(), new_dir };
+        for (name, mode) in FILES {
+            let path = out.join(name);
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+            #[cfg(not(unix))]
+            let _ = mode;
+            match options.open(&path) {
+                Ok(f) => this.created.push((path, f)),
+                Err(e) => {
+                    this.remove();
+                    return Err(anyhow::anyhow!("cannot create {}: {e}; nothing was issued", path.display()));
+                }
+            }
+        }
+        Ok(this)
+    }
+
+    fn fill(&mut self, contents: [&[u8]; 3]) -> anyhow::Result<()> {
+        for ((path, f), bytes) in self.created.iter_mut().zip(contents) {
+            f.write_all(bytes)
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self) {
+        for (path, _) in self.created.drain(..) {
+            let _ = fs::remove_file(path);
+        }
+        // The directories this command made hold nothing else.
+        if let Some(dir) = self.new_dir.take() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+    }
 }

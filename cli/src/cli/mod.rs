@@ -21,12 +21,13 @@ mod keys;
 mod link;
 mod passphrase;
 mod serve;
+mod settings;
 mod soak;
 mod staff;
 mod tenant;
 mod token;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
@@ -37,11 +38,18 @@ use clap::{Parser, Subcommand};
     about = "One continuous, encrypted, audited conversation per patient across voice, chat and email"
 )]
 pub struct Cli {
-    /// Where the keyring, system store and tenant stores live.
-    #[arg(long, global = true, default_value = "./throughline-data", env = "THROUGHLINE_DATA_DIR")]
-    pub data_dir: PathBuf,
+    /// The installation's configuration file (data_dir, passphrase_file and
+    /// serve's settings). Default: /etc/throughline/throughline.toml when it exists.
+    #[arg(long, env = "THROUGHLINE_CONFIG")]
+    pub config: Option<PathBuf>,
 
-    /// Read the passphrase from this file (first line) instead of
+    /// Where the keyring, system store and tenant stores live (default: the
+    /// configuration's data_dir, else ./throughline-data).
+    #[arg(long, global = true, env = "THROUGHLINE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Read the passphrase from this file (first line) instead of the
+    /// configuration's passphrase_file, a systemd credential,
     /// THROUGHLINE_PASSPHRASE or a prompt.
     #[arg(long, global = true)]
     pub passphrase_file: Option<PathBuf>,
@@ -53,7 +61,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Play the seed scenario against a fresh, temporary installation, then exit.
-    Demo,
+    Demo {
+        /// Keep the installation in this new directory instead of removing
+        /// it (its passphrase is written beside it, as DIR.passphrase).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// Create the data directory: keyring, system store.
     Init(init::InitArgs),
     /// Manage tenants (clinics).
@@ -76,15 +89,16 @@ pub enum Command {
     /// Resume tokens (the links a chat hands a patient): revoke a patient's.
     #[command(subcommand)]
     Token(token::TokenCommand),
-    /// Key lifecycle: rotate the passphrase.
+    /// Key lifecycle: rotate the passphrase, rotate a tenant's keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Check this installation: permissions, keyring, every store, audit
     /// chains and checkpoints, certificates, clock, disk. Exits non-zero on
     /// any failure.
     Doctor {
-        /// Also check this `serve` configuration file, the server it
-        /// describes (its listeners and metrics) and its scheduled backups.
+        /// Also check this configuration file (default: the one in effect),
+        /// the server it describes (its listeners and metrics) and its
+        /// scheduled backups.
         #[arg(long)]
         config: Option<std::path::PathBuf>,
     },
@@ -135,9 +149,11 @@ pub enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
-    /// Measure session open: raw SQLCipher vs the service layer.
+    /// Benchmarks: session open (raw SQLCipher vs the service layer), HTTP,
+    /// tenants, the bridge, the console, load mixes (see --help).
     Bench(bench::BenchArgs),
-    /// Platform webhooks (Vapi, Retell, Twilio) onto this API over mTLS: its own process.
+    /// Platform webhooks and mail (Vapi, Retell, Twilio, Chatwoot, LMTP, IMAP)
+    /// onto the API over mTLS: its own process, its own bridge.toml.
     Bridge(bridge::BridgeArgs),
 }
 
@@ -163,34 +179,75 @@ fn writes_tenant_stores(command: &Command) -> Option<&'static str> {
     }
 }
 
+/// Commands that never read the installation's data directory or configuration.
+fn stands_alone(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Demo { .. }
+            | Command::Bench(_)
+            | Command::Bridge(_)
+            | Command::Cluster(_)
+            | Command::Config(_)
+            | Command::Audit(audit::AuditCommand::Verify { .. })
+    )
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let source = passphrase::Source { file: cli.passphrase_file.clone() };
+    if stands_alone(&cli.command) {
+        return run_command(
+            cli.command,
+            Path::new(settings::DEFAULT_DATA_DIR),
+            &passphrase::Source { file: None },
+            None,
+        );
+    }
+    // serve's and doctor's own --config name the same file.
+    let named = match &cli.command {
+        Command::Serve(args) => args.config.clone().or(cli.config),
+        Command::Doctor { config } => config.clone().or(cli.config),
+        _ => cli.config,
+    };
+    let (config_path, config) = settings::load(named.as_deref())?;
+    let data_dir = cli.data_dir.or(config.data_dir.clone()).unwrap_or_else(|| settings::DEFAULT_DATA_DIR.into());
+    let source = passphrase::Source { file: cli.passphrase_file.or(config.passphrase_file.clone()) };
+    settings::check_owner(&data_dir)?;
     if let Some(what) = writes_tenant_stores(&cli.command)
-        && let Some(node) = store::datadir::DataDir::existing(&cli.data_dir).ok().and_then(|d| d.cluster_node())
+        && let Some(node) = store::datadir::DataDir::existing(&data_dir).ok().and_then(|d| d.cluster_node())
     {
         anyhow::bail!(
             "{} is cluster node {node}'s: `{what}` would write its copies of the tenant stores directly; \
              use the API or the console, which reach the tenant's owner",
-            cli.data_dir.display()
+            data_dir.display()
         );
     }
-    match cli.command {
-        Command::Demo => demo::run(),
-        Command::Init(args) => init::run(&cli.data_dir, &source, &args),
-        Command::Tenant(cmd) => tenant::run(&cli.data_dir, &source, cmd),
-        Command::Cert(cmd) => cert::run(&cli.data_dir, &source, cmd),
-        Command::Serve(args) => serve::run(&cli.data_dir, &source, &args),
+    run_command(cli.command, &data_dir, &source, config_path.map(|p| (p, config)))
+}
+
+fn run_command(
+    command: Command,
+    data_dir: &Path,
+    source: &passphrase::Source,
+    config: Option<(PathBuf, server::serve_config::ServeConfig)>,
+) -> anyhow::Result<()> {
+    let source = source.clone();
+    let data_dir = data_dir.to_path_buf();
+    match command {
+        Command::Demo { keep } => demo::run(keep.as_deref()),
+        Command::Init(args) => init::run(&data_dir, &source, &args),
+        Command::Tenant(cmd) => tenant::run(&data_dir, &source, cmd),
+        Command::Cert(cmd) => cert::run(&data_dir, &source, cmd),
+        Command::Serve(args) => serve::run(&data_dir, &source, &args, config.map(|(_, c)| c).unwrap_or_default()),
         Command::Bench(args) => bench::run(&args),
         Command::Cluster(cmd) => cluster_admin::run(cmd),
         Command::Bridge(args) => bridge::run(args),
-        Command::Link(cmd) => link::run(&cli.data_dir, &source, cmd),
-        Command::Token(cmd) => token::run(&cli.data_dir, &source, cmd),
-        Command::Staff(cmd) => staff::run(&cli.data_dir, &source, cmd),
-        Command::Keys(cmd) => keys::run(&cli.data_dir, &source, cmd),
-        Command::Doctor { config } => {
-            let inst = open(&cli.data_dir, &source)?;
+        Command::Link(cmd) => link::run(&data_dir, &source, cmd),
+        Command::Token(cmd) => token::run(&data_dir, &source, cmd),
+        Command::Staff(cmd) => staff::run(&data_dir, &source, cmd),
+        Command::Keys(cmd) => keys::run(&data_dir, &source, cmd),
+        Command::Doctor { .. } => {
+            let inst = open(&data_dir, &source)?;
             let mut checks = inst.doctor()?;
-            if let Some(path) = &config {
+            if let Some((path, _)) = &config {
                 checks.extend(server::doctor_live::config_checks(path));
             }
             for c in &checks {
@@ -215,10 +272,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(e) => anyhow::bail!("{}:\n{e}", file.display()),
             }
         }
-        Command::Audit(cmd) => audit::run(&cli.data_dir, &source, cmd),
-        Command::Purge { tenant } => purge(&cli.data_dir, &source, tenant.as_deref()),
+        Command::Audit(cmd) => audit::run(&data_dir, &source, cmd),
+        Command::Purge { tenant } => purge(&data_dir, &source, tenant.as_deref()),
         Command::Backup { out } => {
-            let inst = open(&cli.data_dir, &source)?;
+            let inst = open(&data_dir, &source)?;
             // A progress bar on a terminal; indicatif stays silent otherwise.
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -241,7 +298,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file, ledger } => {
             let (_, summary) = server::Installation::restore(
                 &file,
-                &cli.data_dir,
+                &data_dir,
                 &source.get()?,
                 ledger.as_deref(),
                 std::sync::Arc::new(server::SystemClock),
@@ -249,13 +306,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "restored {} stores into {}; re-applied {} erasures recorded after the backup",
                 summary.files,
-                cli.data_dir.display(),
+                data_dir.display(),
                 summary.erasures_reapplied
             );
             Ok(())
         }
         Command::ErasureLedger { out } => {
-            let inst = open(&cli.data_dir, &source)?;
+            let inst = open(&data_dir, &source)?;
             let mut file =
                 std::fs::File::create_new(&out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
             let n = inst.write_ledger(&mut file)?;
@@ -264,7 +321,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { tenant, customer, out } => {
             let customer = customer_id(&customer)?;
-            let inst = open(&cli.data_dir, &source)?;
+            let inst = open(&data_dir, &source)?;
             let doc = inst.export_customer(&tenant, &customer)?;
             let file =
                 std::fs::File::create_new(&out).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
@@ -274,7 +331,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Erasure { tenant, customer } => {
             let customer = customer_id(&customer)?;
-            let inst = open(&cli.data_dir, &source)?;
+            let inst = open(&data_dir, &source)?;
             println!("{}", inst.erase_customer(&tenant, &customer)?);
             Ok(())
         }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use server::backup_schedule::{BackupPlan, Backups};
 use server::serve::{self, ServeOptions};
@@ -16,8 +15,9 @@ use super::passphrase::Source;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// A TOML file with any of these settings (`throughline config check FILE`
-    /// checks it); a flag given here wins over the file.
+    /// The configuration file with any of these settings (default: the
+    /// installation's, /etc/throughline/throughline.toml when it exists;
+    /// `throughline config check FILE` checks it); a flag given here wins over the file.
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
     /// Address to listen on (port 0 picks a free port; the address is printed).
@@ -96,14 +96,10 @@ fn backup_plan(args: &ServeArgs, file: &server::serve_config::ServeConfig) -> Op
 }
 
 /// The file's settings under the flags' (flags win), then the defaults.
-fn options(args: &ServeArgs) -> anyhow::Result<(ServeOptions, Option<BackupPlan>)> {
-    let file = match &args.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-            server::serve_config::parse(&text).map_err(|e| anyhow::anyhow!("{}:\n{e}", p.display()))?
-        }
-        None => server::serve_config::ServeConfig::default(),
-    };
+fn options(
+    args: &ServeArgs,
+    file: &server::serve_config::ServeConfig,
+) -> anyhow::Result<(ServeOptions, Option<BackupPlan>)> {
     let listen = args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
     let mut opts = ServeOptions::new(listen);
     opts.server_names =
@@ -138,12 +134,17 @@ fn options(args: &ServeArgs) -> anyhow::Result<(ServeOptions, Option<BackupPlan>
     if let Some(p) = &args.cluster {
         opts.cluster = Some(server::ha::ClusterConfig::load(p)?);
     }
-    Ok((opts, backup_plan(args, &file)))
+    Ok((opts, backup_plan(args, file)))
 }
 
-pub fn run(data_dir: &Path, source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
-    // The configuration is checked before any key is touched.
-    let (opts, backups) = options(args)?;
+pub fn run(
+    data_dir: &Path,
+    source: &Source,
+    args: &ServeArgs,
+    file: server::serve_config::ServeConfig,
+) -> anyhow::Result<()> {
+    // The configuration was checked before any key is touched.
+    let (opts, backups) = options(args, &file)?;
     init_logging();
     // Three descriptors per open tenant (file, WAL, shared memory) plus one
     // per connection: the usual soft limit of 1,024 would refuse the

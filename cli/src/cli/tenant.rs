@@ -26,6 +26,19 @@ pub enum TenantCommand {
         /// this machine's zone, or UTC when it has none).
         #[arg(long)]
         time_zone: Option<String>,
+        /// The region national phone numbers are read in, as an ISO 3166
+        /// code such as US, DE or GB (default US); numbers written with a
+        /// leading + are read the same everywhere.
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+    /// Change the region a tenant's national phone numbers are read in (ISO
+    /// 3166 code, e.g. DE). Numbers already stored keep their E.164 form.
+    /// Takes effect when the server next opens the tenant (restart `serve`).
+    SetRegion {
+        name: String,
+        /// e.g. US, DE, GB, FR.
+        region: String,
     },
     /// Move a tenant to another IANA time zone. Appointments keep their
     /// instant and are shown in the new zone. Takes effect when the server
@@ -47,8 +60,9 @@ pub enum TenantCommand {
     Policy(PolicyCommand),
     /// How a tenant sends email: the From address (our Message-IDs use its
     /// domain) and optionally an SMTP relay; without one, outbound messages
-    /// are handed back to the caller for its email gateway. Takes effect
-    /// when the server next opens the tenant (restart `serve`).
+    /// are handed back to the caller for its email gateway. Each flag
+    /// changes only its own setting: `--from` alone keeps the relay. Takes
+    /// effect when the server next opens the tenant (restart `serve`).
     Email {
         name: String,
         /// The From address, e.g. appointments@sunrise.example.
@@ -57,9 +71,12 @@ pub enum TenantCommand {
         /// The display name of the From address (default: the tenant's name).
         #[arg(long)]
         from_name: Option<String>,
-        /// The SMTP relay as HOST:PORT.
-        #[arg(long)]
+        /// The SMTP relay as HOST:PORT (replaces the stored relay and its password).
+        #[arg(long, conflicts_with = "no_smtp")]
         smtp: Option<String>,
+        /// Remove the SMTP relay: outbound messages go back to the caller's gateway.
+        #[arg(long)]
+        no_smtp: bool,
         /// none, starttls or tls (implicit TLS).
         #[arg(long, default_value = "starttls")]
         smtp_tls: String,
@@ -74,15 +91,18 @@ pub enum TenantCommand {
 /// `tenant email` arguments, checked.
 struct EmailPlan {
     name: String,
-    from: Option<(String, Option<String>)>,
-    smtp: Option<continuity::channels::Smtp>,
+    from: Option<String>,
+    from_name: Option<String>,
+    smtp: server::installation::SmtpChange,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn email_plan(
     name: String,
     from: Option<String>,
     from_name: Option<String>,
     smtp: Option<String>,
+    no_smtp: bool,
     smtp_tls: &str,
     smtp_user: Option<String>,
     password_file: Option<std::path::PathBuf>,
@@ -93,8 +113,16 @@ fn email_plan(
     }
     let tls = continuity::channels::SmtpTls::parse(smtp_tls)
         .ok_or_else(|| anyhow::anyhow!("--smtp-tls must be none, starttls or tls"))?;
+    use server::installation::SmtpChange;
     let smtp = match smtp {
-        None => None,
+        None if no_smtp => SmtpChange::Remove,
+        None => {
+            anyhow::ensure!(
+                smtp_user.is_none() && password_file.is_none(),
+                "--smtp-user and --smtp-password-file need --smtp HOST:PORT (the relay is replaced whole)"
+            );
+            SmtpChange::Keep
+        }
         Some(hp) => {
             let (host, port) = hp.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--smtp must be HOST:PORT"))?;
             let port: u16 = port
@@ -112,7 +140,7 @@ fn email_plan(
                 None => None,
             };
             anyhow::ensure!(password.is_none() || smtp_user.is_some(), "--smtp-password-file needs --smtp-user");
-            Some(continuity::channels::Smtp {
+            SmtpChange::Set(continuity::channels::Smtp {
                 host: host.trim_matches(['[', ']']).to_owned(),
                 port,
                 tls,
@@ -121,7 +149,7 @@ fn email_plan(
             })
         }
     };
-    Ok(EmailPlan { name, from: from.map(|f| (f, from_name)), smtp })
+    Ok(EmailPlan { name, from, from_name, smtp })
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,8 +166,9 @@ pub enum PolicyCommand {
 
 /// A command with its arguments checked, before any key is touched.
 enum Plan {
-    Create(TenantName, StateTtl, ClinicZone),
+    Create(TenantName, StateTtl, ClinicZone, String),
     SetTimeZone(String, ClinicZone),
+    SetRegion(String, String),
     List,
     Show(String),
     Delete(String),
@@ -151,13 +180,19 @@ enum Plan {
 pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Result<()> {
     // Check arguments before the (slow) unlock, so bad input fails fast.
     let plan = match cmd {
-        TenantCommand::Create { name, state_ttl_days, time_zone } => {
+        TenantCommand::Create { name, state_ttl_days, time_zone, region } => {
             let zone = match time_zone {
                 Some(z) => ClinicZone::parse(&z)?,
                 None => ClinicZone::system(),
             };
-            Plan::Create(TenantName::parse(&name)?, StateTtl::from_days(state_ttl_days)?, zone)
+            Plan::Create(
+                TenantName::parse(&name)?,
+                StateTtl::from_days(state_ttl_days)?,
+                zone,
+                checked_region(&region)?,
+            )
         }
+        TenantCommand::SetRegion { name, region } => Plan::SetRegion(name, checked_region(&region)?),
         TenantCommand::SetTimeZone { name, time_zone } => Plan::SetTimeZone(name, ClinicZone::parse(&time_zone)?),
         TenantCommand::List => Plan::List,
         TenantCommand::Show { name } => Plan::Show(name),
@@ -170,17 +205,27 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             Plan::PolicySet(name, text)
         }
         TenantCommand::Policy(PolicyCommand::Show { name }) => Plan::PolicyShow(name),
-        TenantCommand::Email { name, from, from_name, smtp, smtp_tls, smtp_user, smtp_password_file } => {
-            Plan::Email(email_plan(name, from, from_name, smtp, &smtp_tls, smtp_user, smtp_password_file)?)
+        TenantCommand::Email { name, from, from_name, smtp, no_smtp, smtp_tls, smtp_user, smtp_password_file } => {
+            Plan::Email(email_plan(name, from, from_name, smtp, no_smtp, &smtp_tls, smtp_user, smtp_password_file)?)
         }
     };
     let mut inst = Installation::open(data_dir, &source.get()?, Arc::new(SystemClock))?;
     match plan {
-        Plan::Create(name, ttl, zone) => {
-            let t = inst.create_tenant(&name, ttl, &zone)?;
+        Plan::Create(name, ttl, zone, region) => {
+            let mut t = inst.create_tenant(&name, ttl, &zone)?;
+            if t.default_region != region {
+                t = inst.set_tenant_region(&t.name, &region)?;
+            }
             println!(
-                "created tenant {} ({}), state TTL {} days, time zone {}",
-                t.name, t.id, t.state_ttl_days, t.time_zone
+                "created tenant {} ({}), state TTL {} days, time zone {}, phone region {}",
+                t.name, t.id, t.state_ttl_days, t.time_zone, t.default_region
+            );
+        }
+        Plan::SetRegion(name, region) => {
+            let t = inst.set_tenant_region(&name, &region)?;
+            println!(
+                "phone region of {} set to {}: national numbers are read as {} numbers",
+                t.name, t.default_region, t.default_region
             );
         }
         Plan::SetTimeZone(name, zone) => {
@@ -195,11 +240,12 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             }
             for t in tenants {
                 println!(
-                    "{}\t{}\tstate_ttl_days={}\ttime_zone={}\tcreated={}",
+                    "{}\t{}\tstate_ttl_days={}\ttime_zone={}\tregion={}\tcreated={}",
                     t.name,
                     t.id,
                     t.state_ttl_days,
                     t.time_zone,
+                    t.default_region,
                     rfc3339(t.created_at)
                 );
             }
@@ -211,6 +257,7 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
             println!("tenant {} ({})", t.name, t.id);
             println!("state_ttl_days {}", t.state_ttl_days);
             println!("time_zone {}", t.time_zone);
+            println!("region {}", t.default_region);
             println!("schema_version {}", store.schema_version()?);
             println!("patients {}", store.count(Countable::Customers)?);
             println!("identifiers {}", store.count(Countable::Identifiers)?);
@@ -223,14 +270,20 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
         Plan::PolicyShow(name) => print_policy(&inst.tenant_policy(&name)?),
         Plan::Email(plan) => {
             let current = inst.tenant_email(&plan.name)?;
-            let e = match plan.from {
-                None if plan.smtp.is_none() => current,
-                from => {
-                    let (address, name) =
-                        from.unwrap_or((current.from_address.clone(), Some(current.from_name.clone())));
-                    let display = name.unwrap_or_else(|| plan.name.clone());
-                    inst.set_tenant_email(&plan.name, &display, &address, plan.smtp)?
-                }
+            let unchanged = plan.from.is_none()
+                && plan.from_name.is_none()
+                && matches!(plan.smtp, server::installation::SmtpChange::Keep);
+            let e = if unchanged {
+                current
+            } else {
+                // A new From address without a display name takes the tenant's name.
+                let display = match (&plan.from_name, &plan.from) {
+                    (Some(n), _) => n.clone(),
+                    (None, Some(_)) => plan.name.clone(),
+                    (None, None) => current.from_name.clone(),
+                };
+                let address = plan.from.clone().unwrap_or_else(|| current.from_address.clone());
+                inst.set_tenant_email(&plan.name, &display, &address, plan.smtp)?
             };
             println!("email of {}: from {} <{}>", plan.name, e.from_name, e.from_address);
             match &e.smtp {
@@ -250,6 +303,11 @@ pub fn run(data_dir: &Path, source: &Source, cmd: TenantCommand) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+fn checked_region(raw: &str) -> anyhow::Result<String> {
+    continuity::identifiers::phone_region(raw)
+        .ok_or_else(|| anyhow::anyhow!("region {raw:?}: expected an ISO 3166 country code such as US, DE or GB"))
 }
 
 fn print_policy(p: &TenantPolicy) {

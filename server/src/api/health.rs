@@ -18,6 +18,7 @@ pub async fn health(caller: Caller, state: web::Data<AppState>) -> HttpResponse 
     HttpResponse::Ok().json(super::wire::Health {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
+        wire: super::WIRE,
         tenant: &caller.tenant_name,
         channel: caller.channel.as_str(),
         certificate_serial: &caller.serial,

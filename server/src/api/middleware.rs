@@ -57,6 +57,34 @@ pub async fn log_requests(
     Ok(res)
 }
 
+/// The wire handshake (docs/UPGRADING.md): every answer says which wire
+/// contract this core speaks in `Throughline-Wire`; a caller that names
+/// another one (a bridge or agent from a build with a different contract)
+/// is refused before anything is read or written. Callers that name none
+/// (curl, an integrator's client) are served.
+pub async fn wire_handshake(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let header = HeaderName::from_static(super::WIRE_HEADER);
+    let theirs = req.headers().get(&header).map(|v| v.to_str().unwrap_or("").trim().to_owned());
+    let mut res = match theirs {
+        Some(v) if v != super::WIRE.to_string() => {
+            let e = ApiError::bad_request(
+                "wire_unsupported",
+                format!(
+                    "this core speaks wire {}; the caller speaks another: upgrade the older of the two (docs/UPGRADING.md)",
+                    super::WIRE
+                ),
+            );
+            req.into_response(e.error_response())
+        }
+        _ => next.call(req).await?.map_into_boxed_body(),
+    };
+    res.headers_mut().insert(header, HeaderValue::from(super::WIRE));
+    Ok(res)
+}
+
 pub async fn enforce_body_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

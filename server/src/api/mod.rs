@@ -17,7 +17,14 @@ pub use caller::{Caller, ConnInfo};
 pub use error::ApiError;
 
 use crate::app::AppState;
-pub use middleware::{RequestId, enforce_body_limit, enforce_deadline, log_requests};
+pub use middleware::{RequestId, enforce_body_limit, enforce_deadline, log_requests, wire_handshake};
+
+/// The wire contract this core speaks: bumped when a change would break a
+/// caller built against the previous one (a field removed or retyped, a
+/// route gone). Additions do not bump it.
+pub const WIRE: u32 = 1;
+/// The header both sides name their wire in.
+pub const WIRE_HEADER: &str = "throughline-wire";
 
 /// Largest request body accepted (the raw RFC 5322 route will raise its own).
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;

@@ -28,6 +28,19 @@ pub type TenantInfo = TenantRow;
 /// yet re-applied every erasure.
 pub const RESTORE_MARKER: &str = "restore-incomplete";
 
+/// This build's version, as the schema marker records it.
+const BUILD: &str = env!("CARGO_PKG_VERSION");
+
+/// What `set_tenant_email` does to the SMTP relay.
+pub enum SmtpChange {
+    /// Leave the stored relay (and its sealed password) as it is.
+    Keep,
+    /// No relay: outbound messages go back to the caller's email gateway.
+    Remove,
+    /// Replace the relay.
+    Set(continuity::channels::Smtp),
+}
+
 pub struct Installation {
     pub(crate) dir: DataDir,
     pub(crate) keyring: UnlockedKeyring,
@@ -47,6 +60,7 @@ impl Installation {
         if result.is_err() {
             // Roll back only what this call created.
             let _ = std::fs::remove_file(dir.keyring());
+            let _ = std::fs::remove_file(dir.schema_marker_path());
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", dir.system_db().display()));
             }
@@ -73,6 +87,7 @@ impl Installation {
         let (ca, key_pem) = Ca::generate(keyring.installation_id(), datetime(now))?;
         let sealed = keyring.seal_with_master(&ca_aad(keyring.installation_id()), key_pem.as_bytes())?;
         system.store_ca(ca.cert_pem(), &sealed, &operator, now)?;
+        dir.write_schema_marker(BUILD)?;
         Ok(Installation { dir: dir.clone(), keyring, system, clock, operator })
     }
 
@@ -85,7 +100,39 @@ impl Installation {
         if marker.exists() {
             return Err(Error::RestoreIncomplete { path: marker });
         }
-        Self::open_restoring(root, passphrase, clock)
+        let upgraded_from = Self::before_migrating(root)?;
+        let inst = Self::open_restoring(root, passphrase, clock)?;
+        if let Some(from) = upgraded_from {
+            inst.dir.write_schema_marker(BUILD)?;
+            tracing::info!(from = %from, to = BUILD, "data directory upgraded");
+        }
+        Ok(inst)
+    }
+
+    /// Refuses a directory a newer build wrote; before this build migrates
+    /// an older one (or one from before the marker), copies its files to
+    /// `upgrades/` (docs/UPGRADING.md). Returns the older build's name.
+    fn before_migrating(root: &Path) -> Result<Option<String>, Error> {
+        let dir = DataDir::existing(root)?;
+        let ours = store::datadir_schema::latest();
+        let marker = dir.schema_marker();
+        match &marker {
+            Some(m) if m.schema == ours => return Ok(None),
+            Some(m) if m.schema.system > ours.system || m.schema.tenant > ours.tenant => {
+                return Err(Error::DataDirTooNew {
+                    path: root.to_owned(),
+                    build: m.build.clone(),
+                    schema: m.schema.to_string(),
+                    ours: ours.to_string(),
+                });
+            }
+            _ => {}
+        }
+        let from = marker.map_or_else(|| "unmarked".to_owned(), |m| format!("{}-{}", m.build, m.schema));
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let copy = dir.preserve(&format!("{from}-to-{BUILD}-{ours}-{stamp}"))?;
+        tracing::info!(copy = %copy.display(), "copied the data directory before migrating it");
+        Ok(Some(from))
     }
 
     /// `open` without the restore check: only `restore` itself uses it.
@@ -338,6 +385,14 @@ impl Installation {
         self.tenant(name)
     }
 
+    /// Sets the region a tenant's national phone numbers are read in (an ISO
+    /// 3166 alpha-2 code, checked by `continuity::identifiers::phone_region`).
+    pub fn set_tenant_region(&mut self, name: &str, region: &str) -> Result<TenantInfo, Error> {
+        let row = self.tenant(name)?;
+        self.system.set_tenant_region(&row.id, region, &self.operator, self.clock.now_ms())?;
+        self.tenant(name)
+    }
+
     /// Validates a policy file whole and stores it for the tenant; an invalid
     /// file changes nothing.
     pub fn set_tenant_policy(&mut self, name: &str, toml: &str) -> Result<TenantPolicy, Error> {
@@ -352,18 +407,21 @@ impl Installation {
     }
 
     /// Sets how a tenant sends email; the SMTP password is sealed under the
-    /// master key. Returns the settings as the server will load them.
+    /// master key. The relay changes only as `smtp` says: changing the From
+    /// address alone keeps it (and its sealed password). Returns the settings
+    /// as the server will load them.
     pub fn set_tenant_email(
         &mut self,
         name: &str,
         from_name: &str,
         from_address: &str,
-        smtp: Option<continuity::channels::Smtp>,
+        smtp: SmtpChange,
     ) -> Result<continuity::channels::EmailSettings, Error> {
         let row = self.tenant(name)?;
         let smtp = match smtp {
-            None => None,
-            Some(smtp) => {
+            SmtpChange::Keep => self.system.tenant_email(&row.id)?.and_then(|e| e.smtp),
+            SmtpChange::Remove => None,
+            SmtpChange::Set(smtp) => {
                 let aad = continuity::channels::smtp_password_aad(&row.id);
                 let sealed = smtp.password.map(|p| self.keyring.seal_with_master(&aad, p.as_bytes())).transpose()?;
                 Some(store::SmtpRow {

@@ -26,7 +26,7 @@ use continuity::calendar::ClinicZone;
 use crypto::KdfParams;
 use policy::Channel;
 use policy::StateTtl;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use server::serve::{self, ServeOptions};
 use server::tls;
 use server::{Clock as _, Installation, ManualClock, SystemClock};
@@ -41,7 +41,10 @@ const CLINIC_ZONE: &str = "America/Los_Angeles";
 const DEMO_POLICY: &str =
     "[evidence]\nemail_authserv_ids = [\"mx.sunrise-clinic.example\"]\ncaller_id = \"attested\"\n";
 
-pub fn run() -> anyhow::Result<()> {
+pub fn run(keep: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(k) = keep {
+        ensure!(!k.exists(), "{} already exists; --keep takes a new directory", k.display());
+    }
     let started = Instant::now();
     let tmp = tempfile::Builder::new().prefix("throughline-demo-").tempdir().context("temporary directory")?;
     let root = tmp.path().join("data");
@@ -63,7 +66,12 @@ pub fn run() -> anyhow::Result<()> {
         "tenant email sunrise-clinic",
         "the From address our Message-IDs use; no SMTP relay: messages go to the gateway",
     );
-    let e = inst.set_tenant_email("sunrise-clinic", "Sunrise Clinic", "appointments@sunrise-clinic.example", None)?;
+    let e = inst.set_tenant_email(
+        "sunrise-clinic",
+        "Sunrise Clinic",
+        "appointments@sunrise-clinic.example",
+        server::installation::SmtpChange::Remove,
+    )?;
     println!("    from {} <{}>", e.from_name, e.from_address);
 
     step(
@@ -114,7 +122,46 @@ pub fn run() -> anyhow::Result<()> {
     println!("    system chain: {} records verified", inst.system().verify_audit()?);
     println!("    tenant chain: {} records verified", store.verify_audit()?);
 
-    println!("\ndemo finished in {:.1} s; the temporary installation is removed", started.elapsed().as_secs_f64());
+    drop(store);
+    drop(inst);
+    match keep {
+        Some(k) => {
+            copy_tree(&root, k)?;
+            let secret = std::path::PathBuf::from(format!("{}.passphrase", k.display()));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::io::Write::write_all(
+                &mut options.open(&secret).with_context(|| format!("cannot create {}", secret.display()))?,
+                format!("{}\n", passphrase.expose_secret()).as_bytes(),
+            )?;
+            println!(
+                "\ndemo finished in {:.1} s; the installation is kept in {} (passphrase in {}: synthetic data only)",
+                started.elapsed().as_secs_f64(),
+                k.display(),
+                secret.display()
+            );
+        }
+        None => println!(
+            "\ndemo finished in {:.1} s; the temporary installation is removed",
+            started.elapsed().as_secs_f64()
+        ),
+    }
+    Ok(())
+}
+
+/// Copies a closed installation's files (`--keep`).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), &dest).with_context(|| format!("cannot write {}", dest.display()))?;
+        }
+    }
     Ok(())
 }
 

@@ -56,6 +56,10 @@ pub struct Health<'a> {
     #[schema(value_type = HealthStatus)]
     pub status: &'static str,
     pub version: &'static str,
+    /// The wire contract this core speaks (also the `Throughline-Wire`
+    /// header on every answer).
+    #[schema(minimum = 1)]
+    pub wire: u32,
     /// Name of the tenant the certificate is bound to.
     pub tenant: &'a str,
     #[schema(value_type = Channel)]

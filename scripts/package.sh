@@ -52,6 +52,10 @@ mkdir "$root"
 serve_pid=
 cleanup() {
   [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null || true
+  # Anything still running inside the root (nothing should be) goes with it.
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
   umount -l "$root/proc" "$root/dev" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -62,7 +66,12 @@ mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 cp "$deb" "$root/tmp/throughline.deb"
 in_root() { chroot "$root" "$@"; }
-as_service() { chroot "$root" runuser -u throughline -- env THROUGHLINE_PASSPHRASE="package test passphrase" "$@"; }
+# chroot --userspec execs the command itself (runuser would fork and keep a
+# parent between us and the server, which a kill would not reach).
+as_service() {
+  chroot --userspec=throughline:throughline "$root" \
+    env HOME=/var/lib/throughline THROUGHLINE_PASSPHRASE="package test passphrase" "$@"
+}
 
 echo "== dpkg -i into the fresh root"
 in_root dpkg -i /tmp/throughline.deb
@@ -83,7 +92,10 @@ grep -q "runuser -u throughline -- throughline tenant list" <<<"$out" || { echo 
 echo "refused: $(head -n1 <<<"$out" | cut -c1-100)…"
 
 echo "== serve with the packaged configuration, a session over mTLS"
-as_service throughline serve >"$work/serve.out" 2>"$work/serve.log" &
+# Not through the function: `f &` forks a subshell, and $! would be it, not the server.
+chroot --userspec=throughline:throughline "$root" \
+  env HOME=/var/lib/throughline THROUGHLINE_PASSPHRASE="package test passphrase" \
+  throughline serve >"$work/serve.out" 2>"$work/serve.log" &
 serve_pid=$!
 for _ in $(seq 1 100); do grep -q '^listening on' "$work/serve.out" && break; sleep 0.1; done
 cat "$work/serve.out"
@@ -97,6 +109,7 @@ echo "== doctor, as the service user, with the server running"
 as_service throughline doctor
 
 kill -TERM "$serve_pid"; wait "$serve_pid" || true; serve_pid=
+if ss -ltn | grep -q ':8443 '; then echo "the server is still listening after SIGTERM" >&2; exit 1; fi
 
 echo "== dpkg -r keeps the data; a reinstall serves it again"
 in_root dpkg -r throughline

@@ -469,7 +469,10 @@ for f in c["failovers"]: print("  %-28s %s s (tenants: %s)" % (f["fault"], f["se
 chain_ok=1
 for t in "${tenants[@]}"; do
   o=$(owner_of "${tid[$t]}")
-  if ! "$bin" --data-dir "$tmp/$o" audit export --tenant "$t" --out "$tmp/$t.trail.jsonl" >"$tmp/$t.export.log" 2>&1 \
+  # As the node's user, like every command on a data directory (root is refused);
+  # the export lands in the node's own directory, then beside the others.
+  if ! as_node "${o#n}" audit export --tenant "$t" --out "$tmp/$o/export-$t.jsonl" >"$tmp/$t.export.log" 2>&1 \
+    || ! cp "$tmp/$o/export-$t.jsonl" "$tmp/$t.trail.jsonl" \
     || ! "$bin" audit verify "$tmp/$t.trail.jsonl" --checkpoint "$tmp/checkpoints/$t.note" --key "${vkey[$t]}" \
       >"$tmp/$t.verify.log" 2>&1; then
     chain_ok=0

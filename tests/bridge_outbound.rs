@@ -260,3 +260,85 @@ async fn codes_and_confirmations_go_out_by_text() {
     assert!(body.starts_with("Your appointment is booked for "), "{body}");
     assert!(!body.contains("knee"), "a text carries the time, never the reason");
 }
+
+/// Dropped-call recovery (docs/OUTCOMES.md): Sarah's call ends "completed"
+/// at Vapi (she hung up) with a booking date pending, so it is interrupted;
+/// the clinic's recovery policy has the core mint a resume link and the
+/// bridge text it, naming nobody, to the number that called. The link
+/// opens her conversation once (possession); a second time it is refused.
+#[tokio::test]
+async fn an_interrupted_call_gets_its_resume_link_by_text() {
+    let env = Env::initialised();
+    env.tenant(&["sunrise"]);
+    let policy = env.tmp.path().join("recovery.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "{}[recovery]\nresume_link = true\nlink_base = \"https://chat.sunrise.example/resume\"\n",
+            util::TEST_EVIDENCE
+        ),
+    )
+    .unwrap();
+    env.ok(&["tenant", "policy", "set", "sunrise", "--file", policy.to_str().unwrap()]);
+    let (chat, bridge_voice) = (env.issue("sunrise", "chat"), env.issue("sunrise", "voice"));
+    let server = env.serve();
+    let recorder = Recorder::start();
+    let (vs, ts) = (secret(&env, "vapi", "vapi-shared-secret"), secret(&env, "twilio", "twilio-auth-token"));
+    let twilio = format!(
+        "stream_url = \"wss://agent.sunrise.example/s\"\naccount_sid = \"AC0123\"\nfrom = \"+14155559999\"\napi_url = \"{}\"",
+        recorder.url
+    );
+    let routes = format!(
+        "{}{}",
+        route("sunrise-vapi", "vapi", &bridge_voice, &vs, "assistant_id = \"a\"\nsms_via = \"sunrise-twilio\""),
+        route("sunrise-twilio", "twilio", &bridge_voice, &ts, &twilio)
+    );
+    let b = env.bridge_with(&server, &ca_file(&env, &recorder), &routes);
+    let vapi = |kind: &str, extra: Value| {
+        let mut m = json!({"type": kind, "call": {"id": "call-sarah", "customer": {"number": NUMBER}}});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        json!({"message": m}).to_string()
+    };
+    let secret = [("x-vapi-secret", "vapi-shared-secret")];
+    let (status, _) = b.post_json("/vapi/sunrise-vapi", &secret, vapi("assistant-request", json!({})).as_bytes()).await;
+    assert_eq!(status, 200);
+    let remember = json!({"toolCallList": [{"id": "t1", "type": "function",
+        "function": {"name": "remember", "arguments": {"key": "pending_booking_date", "value": "Tuesday"}}}]});
+    let (_, answer) = b.post_json("/vapi/sunrise-vapi", &secret, vapi("tool-calls", remember).as_bytes()).await;
+    assert!(answer["results"][0]["result"].is_string(), "{answer}");
+    let report =
+        vapi("end-of-call-report", json!({"endedReason": "customer-ended-call", "artifact": {"messages": []}}));
+    for _ in 0..2 {
+        let (status, answer) = b.post_json("/vapi/sunrise-vapi", &secret, report.as_bytes()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    let sent = placed(&recorder, 1).await;
+    assert_eq!(sent.len(), 1, "one text, though Vapi reported the end twice");
+    let form = sent[0].form();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    assert_eq!((get("To").as_str(), get("From").as_str()), (NUMBER, "+14155559999"));
+    let body = get("Body");
+    assert!(
+        body.starts_with(
+            "We got cut off. You can pick up where you left off here: https://chat.sunrise.example/resume#rt1."
+        ),
+        "{body}"
+    );
+    assert!(
+        !body.contains("Tuesday") && !body.to_lowercase().contains("booking"),
+        "the text says nothing of why: {body}"
+    );
+    let token = body.split('#').nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    assert!(!b.log_text().contains(&token), "the link reached the bridge's log");
+
+    let chat = Api { http: client(&chat), base: server.url("") };
+    let (status, ctx) = chat.post("/v1/sessions", json!({"identifiers": {"resume_token": token}})).await;
+    assert_eq!(status, 200, "{ctx}");
+    assert_eq!(ctx["identity"]["strength"], "possession", "{ctx}");
+    assert_eq!(ctx["state"]["pending_booking_date"], "Tuesday", "{ctx}");
+    let (status, again) = chat.post("/v1/sessions", json!({"identifiers": {"resume_token": token}})).await;
+    assert_eq!((status, again["error"].as_str()), (401, Some("invalid_resume_token")), "{again}");
+}

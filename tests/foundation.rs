@@ -35,7 +35,7 @@ fn init_create_list_show() {
     assert!(list.contains("state_ttl_days=30"), "{list}");
 
     let show = env.ok(&["tenant", "show", "sunrise-clinic"]);
-    assert!(show.contains("schema_version 6"), "{show}");
+    assert!(show.contains(&format!("schema_version {}", store::datadir_schema::latest().tenant)), "{show}");
     assert!(show.contains("time_zone "), "{show}");
     assert!(show.contains("patients 0"), "{show}");
     assert!(show.contains("audit_records 1 (chain verified)"), "{show}");

@@ -150,6 +150,10 @@ pub enum Action {
     StatePurge,
     /// `state.put`
     StatePut,
+    /// `recovery.arm`
+    RecoveryArm,
+    /// `report.outcomes`
+    ReportOutcomes,
     /// `tenant.create`
     TenantCreate,
     /// `tenant.delete`
@@ -174,7 +178,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order above.
-    pub const ALL: [Action; 82] = [
+    pub const ALL: [Action; 84] = [
         Action::AppointmentBook,
         Action::AppointmentCancel,
         Action::AppointmentChange,
@@ -247,6 +251,8 @@ impl Action {
         Action::StateDelete,
         Action::StatePurge,
         Action::StatePut,
+        Action::RecoveryArm,
+        Action::ReportOutcomes,
         Action::TenantCreate,
         Action::TenantDelete,
         Action::TenantEmailSet,
@@ -342,6 +348,8 @@ impl Action {
             Action::TenantShred => "tenant.shred",
             Action::TenantTimeZoneSet => "tenant.time_zone.set",
             Action::TenantRegionSet => "tenant.region.set",
+            Action::ReportOutcomes => "report.outcomes",
+            Action::RecoveryArm => "recovery.arm",
             Action::TurnAppend => "turn.append",
             Action::TurnHold => "turn.hold",
         }

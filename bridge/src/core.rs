@@ -235,9 +235,13 @@ impl Core {
         self.value(reqwest::Method::DELETE, &path, None).await.map(|_| ())
     }
 
-    pub async fn end(&self, session: &str, reason: &str) -> Result<(), CoreError> {
+    /// Ends the session; returns the resume link the core asks to be texted
+    /// to the number that called (an interrupted call under the tenant's
+    /// recovery policy, docs/OUTCOMES.md).
+    pub async fn end(&self, session: &str, reason: &str) -> Result<Option<String>, CoreError> {
         let path = format!("/v1/sessions/{session}/end");
-        self.value(reqwest::Method::POST, &path, Some(json!({"reason": reason}))).await.map(|_| ())
+        let v = self.value(reqwest::Method::POST, &path, Some(json!({"reason": reason}))).await?;
+        Ok(v.pointer("/recovery/link").and_then(Value::as_str).map(str::to_owned))
     }
 
     pub async fn book(&self, session: &str, body: Value) -> Result<Value, CoreError> {

@@ -18,6 +18,12 @@ pub struct Texts<'a> {
     pub caller: Option<&'a str>,
 }
 
+/// The text after an interrupted call: it names nobody and says nothing of
+/// why they called (the phone may be shared), only where to pick up.
+pub fn recovery(link: &str) -> String {
+    format!("We got cut off. You can pick up where you left off here: {link} (Not for emergencies: call 911.)")
+}
+
 impl Texts<'_> {
     pub async fn send(&self, to: &str, text: &str) -> Result<(), &'static str> {
         let o = self.twilio.cfg.outbound.as_ref().ok_or("no_outbound")?;

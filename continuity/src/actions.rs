@@ -51,6 +51,19 @@ pub struct Ack {
     pub resume_token: Option<String>,
     /// The turn was kept for staff review, not written (`hold`).
     pub held: Option<bool>,
+    /// A call that ended dropped or with a task pending (docs/OUTCOMES.md).
+    pub interrupted: Option<bool>,
+    /// On an interrupted call under a recovery policy: its arm, and in the
+    /// `sent` arm the resume link to text.
+    pub recovery: Option<Recovery>,
+}
+
+/// What the recovery policy did with an interrupted call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    pub arm: policy::RecoveryArm,
+    /// The link to text (its token is single use, 7 days).
+    pub link: Option<String>,
 }
 
 impl Ack {
@@ -63,6 +76,8 @@ impl Ack {
             ended_reason: None,
             resume_token: None,
             held: None,
+            interrupted: None,
+            recovery: None,
         }
     }
 }
@@ -297,6 +312,9 @@ pub fn put_state(
     }
     let expires_at = settings.state_ttl.expires_at(now);
     tx.put_state(&customer, &conversation, key, &value.value, now, expires_at)?;
+    if key.starts_with(crate::outcomes::BOOKING_INTENT_PREFIX) {
+        tx.mark_booking_intent(session)?;
+    }
     tx.touch_conversation(&conversation, now)?;
     audit(&tx, actor, audit::Action::StatePut, Some(&customer), session, None, now)?;
     tx.commit()?;
@@ -328,11 +346,18 @@ pub fn delete_state(
 }
 
 /// `POST /v1/sessions/{id}/end`: a dropped call leaves the conversation open.
+/// An interrupted call (dropped, or a task pending) of a known patient is
+/// put in an arm of the tenant's recovery policy: `roll` (uniform in
+/// 0..100, the caller's randomness) decides the holdout; in the `sent` arm
+/// the answer carries a resume link for the platform to text to the number
+/// that called (docs/OUTCOMES.md).
 pub fn end_session(
     store: &mut TenantStore,
+    settings: &TenantSettings,
     actor: &Actor,
     session: &SessionId,
     req: &EndRequest,
+    roll: u8,
     now: i64,
 ) -> Result<Ack, ContinuityError> {
     if !matches!(req.reason.as_str(), "completed" | "dropped" | "transferred") {
@@ -340,7 +365,8 @@ pub fn end_session(
     }
     let tx = store.transaction()?;
     let row = open_row(&tx, actor, session, now)?;
-    tx.end_session(session, &req.reason, now)?;
+    let pending = tx.end_session(session, &req.reason, now)?;
+    let interrupted = row.channel == policy::Channel::Voice && (req.reason == "dropped" || pending);
     let completed = req.reason == "completed";
     if let Some(cb) = tx.settle_callback(session, completed)? {
         let action = if completed { audit::Action::CallbackDone } else { audit::Action::CallbackRequeue };
@@ -350,8 +376,26 @@ pub fn end_session(
         tx.touch_conversation(c, now)?;
     }
     audit(&tx, actor, audit::Action::SessionEnd, row.customer_id.as_ref(), session, Some(&req.reason), now)?;
+    let mut recovery = None;
+    if interrupted
+        && !row.shared_identifier
+        && let (Some(customer), Some(conversation)) = (&row.customer_id, &row.conversation_id)
+        && let Some(arm) = settings.policy.recovery.arm(roll)
+    {
+        tx.set_recovery_arm(session, arm.as_str())?;
+        audit(&tx, actor, audit::Action::RecoveryArm, Some(customer), session, Some(arm.as_str()), now)?;
+        let link = match arm {
+            policy::RecoveryArm::Holdout => None,
+            policy::RecoveryArm::Sent => {
+                let (token, _) = mint_token(&tx, customer, conversation, now)?;
+                audit(&tx, actor, audit::Action::ResumeTokenIssue, Some(customer), session, Some("recovery"), now)?;
+                settings.policy.recovery.link(&token)
+            }
+        };
+        recovery = Some(Recovery { arm, link });
+    }
     tx.commit()?;
-    Ok(Ack { ended_reason: Some(req.reason.clone()), ..Ack::new(session) })
+    Ok(Ack { ended_reason: Some(req.reason.clone()), interrupted: Some(interrupted), recovery, ..Ack::new(session) })
 }
 
 /// `POST /v1/sessions/{id}/resume-token`: for a patient this session may
@@ -369,9 +413,22 @@ pub fn issue_resume_token(
         Ok(found) => found,
         Err(e) => return refuse(tx, actor, &row, audit::Action::ResumeTokenIssue, e, now),
     };
+    let (token, expires_at) = mint_token(&tx, &customer, &conversation, now)?;
+    audit(&tx, actor, audit::Action::ResumeTokenIssue, Some(&customer), session, None, now)?;
+    tx.commit()?;
+    Ok(Ack { resume_token: Some(token), expires_at: Some(expires_at), ..Ack::new(session) })
+}
+
+/// A new single-use resume token for the patient's conversation, recorded.
+fn mint_token(
+    tx: &store::TenantTx<'_>,
+    customer: &CustomerId,
+    conversation: &ConversationId,
+    now: i64,
+) -> Result<(String, i64), ContinuityError> {
     let expires_at = now.saturating_add(limits::RESUME_TOKEN_DAYS * 86_400_000);
     let id = format!("rt_{}", uuid::Uuid::new_v4().simple());
-    tx.insert_resume_token(&id, &customer, &conversation, now, expires_at)?;
+    tx.insert_resume_token(&id, customer, conversation, now, expires_at)?;
     let claims = TokenClaims {
         i: id,
         t: tx.keys().tenant_id().to_owned(),
@@ -379,10 +436,7 @@ pub fn issue_resume_token(
         v: conversation.to_string(),
         x: expires_at,
     };
-    let token = resume_token::issue(tx.keys(), &claims);
-    audit(&tx, actor, audit::Action::ResumeTokenIssue, Some(&customer), session, None, now)?;
-    tx.commit()?;
-    Ok(Ack { resume_token: Some(token), expires_at: Some(expires_at), ..Ack::new(session) })
+    Ok((resume_token::issue(tx.keys(), &claims), expires_at))
 }
 
 /// `POST /v1/sessions/{id}/start-fresh`: the patient asks to start over. The

@@ -131,6 +131,20 @@ impl ClinicZone {
         self.local(today.yesterday().map_err(|_| CalendarError::OutOfRange)?, hour, minute)
     }
 
+    /// The first instant of a local date given as `YYYY-MM-DD` (a report's
+    /// period boundaries); `None` for anything else.
+    pub fn start_of_day(&self, date: &str) -> Option<i64> {
+        let day: jiff::civil::Date = date.trim().parse().ok()?;
+        self.local(day, 0, 0).ok()
+    }
+
+    /// The first instant of the day after a local date `YYYY-MM-DD` (an
+    /// inclusive period's end); `None` for anything else.
+    pub fn end_of_day(&self, date: &str) -> Option<i64> {
+        let day: jiff::civil::Date = date.trim().parse().ok()?;
+        self.local(day.tomorrow().ok()?, 0, 0).ok()
+    }
+
     fn local(&self, day: jiff::civil::Date, hour: i8, minute: i8) -> Result<i64, CalendarError> {
         let dt = day.at(hour, minute, 0, 0);
         let z = dt.to_zoned_datetime(self.tz.clone()).map_err(|_| CalendarError::OutOfRange)?;

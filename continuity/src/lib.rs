@@ -17,6 +17,7 @@ mod context;
 pub mod identifiers;
 mod open;
 mod open_plan;
+pub mod outcomes;
 pub mod patient_export;
 mod rehearse;
 pub mod resume_token;
@@ -26,8 +27,8 @@ use std::net::SocketAddr;
 use policy::{Channel, StateTtl, TenantPolicy};
 
 pub use actions::{
-    Ack, CustomerPatch, EndRequest, StateValue, TurnRequest, append_turn, delete_state, end_session, erasure_target,
-    export, issue_resume_token, put_state, start_fresh, update_customer,
+    Ack, CustomerPatch, EndRequest, Recovery, StateValue, TurnRequest, append_turn, delete_state, end_session,
+    erasure_target, export, issue_resume_token, put_state, start_fresh, update_customer,
 };
 pub(crate) use actions::{open_row, refuse, writable};
 pub use confirm::{ConfirmRequest, confirm_identity};

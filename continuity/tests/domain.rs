@@ -127,3 +127,34 @@ fn a_malformed_number_is_invalid_and_writes_nothing() {
     assert!(matches!(e, ContinuityError::Invalid { .. }), "{e:?}");
     assert_eq!(c.store.audit_records().unwrap().len(), before);
 }
+
+/// An interrupted call is put in the recovery policy's arm by the roll: a
+/// link (and a token) in the `sent` arm, nothing in the holdout, and both
+/// recorded on the session for the outcomes report. A completed call with
+/// nothing pending is not interrupted and gets no arm.
+#[test]
+fn an_interrupted_call_is_put_in_an_arm_by_the_roll() {
+    let mut c = clinic();
+    c.settings.policy = TenantPolicy::from_toml(
+        "[recovery]\nresume_link = true\nlink_base = \"https://chat.example/r\"\nholdout_percent = 30\n",
+    )
+    .unwrap();
+    let voice = actor(Channel::Voice, "v1");
+    let end = |c: &mut Clinic, phone: &str, reason: &str, roll: u8| {
+        let s = open(c, &voice, &call(phone, Some("A"), None)).unwrap().session_id;
+        let id = SessionId::parse(&s).unwrap();
+        let req = continuity::EndRequest { reason: reason.into() };
+        continuity::end_session(&mut c.store, &c.settings, &voice, &id, &req, roll, NOW + 60_000).unwrap()
+    };
+    let sent = end(&mut c, "+14155550101", "dropped", 30);
+    let r = sent.recovery.unwrap();
+    assert_eq!(r.arm, policy::RecoveryArm::Sent);
+    assert!(r.link.unwrap().starts_with("https://chat.example/r#rt1."));
+    let held = end(&mut c, "+14155550102", "dropped", 29);
+    assert_eq!(held.recovery.map(|r| (r.arm, r.link)), Some((policy::RecoveryArm::Holdout, None)));
+    let fine = end(&mut c, "+14155550103", "completed", 0);
+    assert_eq!((fine.interrupted, fine.recovery), (Some(false), None));
+    let rows = c.store.outcome_rows(0, i64::MAX).unwrap();
+    let arms: Vec<Option<&str>> = rows.sessions.iter().map(|s| s.recovery_arm.as_deref()).collect();
+    assert_eq!(arms, [Some("sent"), Some("holdout"), None]);
+}

@@ -54,6 +54,7 @@ fn tenant_steps() -> Vec<M<'static>> {
         M::up(include_str!("../sql/tenant/0004_turn_refs.sql")),
         M::up(include_str!("../sql/tenant/0005_staff_audit.sql")),
         M::up(include_str!("../sql/tenant/0006_rights_requests.sql")),
+        M::up(include_str!("../sql/tenant/0007_session_outcomes.sql")),
     ]
 }
 

@@ -22,6 +22,11 @@
 //! email_authserv_ids = ["mx.sunrise-clinic.example"]
 //! caller_id = "attested"            # attested | trusted | claim
 //! sms_sender = "claim"               # attested | trusted | claim
+//!
+//! [recovery]
+//! resume_link = true                # text a resume link after an interrupted call
+//! link_base = "https://chat.sunrise-clinic.example/resume"
+//! holdout_percent = 0               # 0 to 90: this share gets no text (docs/OUTCOMES.md)
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,6 +36,7 @@ use serde::Deserialize;
 use crate::classes::{PhiClass, PhiClasses};
 use crate::confirmation::{ConfirmField, ConfirmationMode, Lockout};
 use crate::evidence::EvidencePolicy;
+use crate::recovery::RecoveryPolicy;
 use crate::{Channel, PolicyError, Retention, StateTtl};
 
 /// Which PHI classes a channel may receive before and after confirmation.
@@ -55,6 +61,8 @@ pub struct TenantPolicy {
     pub retention: Retention,
     /// What makes an identifier asserted rather than a claim.
     pub evidence: EvidencePolicy,
+    /// Dropped-call recovery: the resume-link text and its holdout.
+    pub recovery: RecoveryPolicy,
     /// The file set `retention.state_ttl_days` (else the tenant's own TTL,
     /// from `tenant create --state-ttl-days`, applies).
     pub state_ttl_from_file: bool,
@@ -84,6 +92,7 @@ impl TenantPolicy {
             channels,
             retention: Retention::new(StateTtl::default()),
             evidence: EvidencePolicy::default(),
+            recovery: RecoveryPolicy::default(),
             state_ttl_from_file: false,
         }
     }
@@ -153,6 +162,9 @@ impl TenantPolicy {
         if let Some(e) = raw.evidence {
             policy.evidence = EvidencePolicy::parse(e.email_authserv_ids, e.caller_id, e.sms_sender)?;
         }
+        if let Some(r) = raw.recovery {
+            policy.recovery = RecoveryPolicy::parse(r.resume_link, r.link_base, r.holdout_percent)?;
+        }
         Ok(policy)
     }
 
@@ -171,6 +183,15 @@ struct RawPolicy {
     channels: Option<BTreeMap<String, RawChannel>>,
     retention: Option<RawRetention>,
     evidence: Option<RawEvidence>,
+    recovery: Option<RawRecovery>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecovery {
+    resume_link: Option<bool>,
+    link_base: Option<String>,
+    holdout_percent: Option<u32>,
 }
 
 #[derive(Deserialize)]

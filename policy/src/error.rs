@@ -11,6 +11,10 @@ pub enum PolicyError {
     ConversationRetentionOutOfRange { days: u64, max: u32 },
     #[error("audit retention of {years} years is below HIPAA's six years (45 CFR 164.316(b)(2))")]
     AuditRetentionTooShort { years: u32 },
+    #[error("recovery: {0}")]
+    RecoveryLink(String),
+    #[error("recovery.holdout_percent {0} is out of range (0 to 90)")]
+    HoldoutOutOfRange(u32),
     #[error("unknown channel '{0}': expected voice, chat, email or sms")]
     UnknownChannel(String),
     #[error(

@@ -14,6 +14,7 @@ mod decision;
 mod error;
 pub mod evidence;
 mod identity;
+pub mod recovery;
 pub mod retention;
 
 pub use channel::Channel;
@@ -27,4 +28,5 @@ pub use decision::{
 pub use error::PolicyError;
 pub use evidence::{Attestation, CallerIdTrust, EmailVerdict, EvidencePolicy};
 pub use identity::{IdentityFacts, Resolution, Strength};
+pub use recovery::{RecoveryArm, RecoveryPolicy};
 pub use retention::{Retention, StateTtl};

@@ -46,6 +46,15 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// How a session ended (docs/OUTCOMES.md): its channel, the reason given,
+/// and whether it counts as an interrupted call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndLabels {
+    pub channel: &'static str,
+    pub reason: &'static str,
+    pub interrupted: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabels {
     /// `tenant` or `system`.
@@ -77,6 +86,7 @@ pub struct Metrics {
     pub refusals: Family<CodeLabels, Counter>,
     pub sign_in_failures: Family<ReasonLabels, Counter>,
     pub lockouts: Family<ReasonLabels, Counter>,
+    pub session_ends: Family<EndLabels, Counter>,
     pub refused_certificates: Counter,
     pub group_jobs: Histogram,
     pub commit_seconds: Histogram,
@@ -127,6 +137,12 @@ impl Metrics {
         r.register("console_sign_in_failures", "Console sign-ins refused, by reason", sign_in_failures.clone());
         let lockouts = Family::<ReasonLabels, Counter>::default();
         r.register("lockouts", "Lockouts started, by reason", lockouts.clone());
+        let session_ends = Family::<EndLabels, Counter>::default();
+        r.register(
+            "session_ends",
+            "Sessions ended, by channel, reason, and whether the call was interrupted (dropped, or a task pending)",
+            session_ends.clone(),
+        );
         let refused_certificates = Counter::default();
         r.register(
             "tls_refused_client_certificates",
@@ -238,6 +254,7 @@ impl Metrics {
             refusals,
             sign_in_failures,
             lockouts,
+            session_ends,
             refused_certificates,
             group_jobs,
             commit_seconds,

@@ -121,13 +121,23 @@ impl TenantTx<'_> {
         Ok(())
     }
 
-    pub fn end_session(&self, session: &SessionId, reason: &str, now: i64) -> Result<(), StoreError> {
+    /// Ends the session; returns whether it ended with a task pending
+    /// (`ended_pending`, docs/OUTCOMES.md).
+    pub fn end_session(&self, session: &SessionId, reason: &str, now: i64) -> Result<bool, StoreError> {
+        // Whether a task was left half-done is kept with the session: the
+        // state itself expires (docs/OUTCOMES.md, "interrupted").
         self.tx.execute(
-            "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
+            "UPDATE sessions SET ended_at = ?2, end_reason = ?3,
+                ended_pending = EXISTS (SELECT 1 FROM session_state st
+                    WHERE st.conversation_id = sessions.conversation_id
+                      AND st.key LIKE 'pending\\_%' ESCAPE '\\' AND st.expires_at > ?2)
+             WHERE id = ?1 AND ended_at IS NULL",
             params![session.as_str(), now, reason],
         )?;
         self.tx.execute("DELETE FROM session_pending_identifiers WHERE session_id = ?1", [session.as_str()])?;
-        Ok(())
+        let pending: i64 =
+            self.tx.query_row("SELECT ended_pending FROM sessions WHERE id = ?1", [session.as_str()], |r| r.get(0))?;
+        Ok(pending == 1)
     }
 
     /// The most recent other session of a conversation (for the brief).

@@ -115,6 +115,29 @@ impl Bridge {
         let twilio = self.routes.get(route.cfg.sms_via.as_deref()?)?;
         Some(crate::texts::Texts { platform: &self.platform, twilio, caller })
     }
+
+    /// After an interrupted call: the core's resume link, texted to the
+    /// number that called through the route's texts (a Twilio route texts
+    /// through its own account). Logged by outcome, never the number or link.
+    pub async fn text_recovery(&self, route: &LiveRoute, number: Option<&str>, link: Option<String>) {
+        let Some(link) = link else { return };
+        let texts = match route.cfg.platform {
+            crate::config::Platform::Twilio => self.routes.get(&route.cfg.name).map(|twilio| crate::texts::Texts {
+                platform: &self.platform,
+                twilio,
+                caller: number,
+            }),
+            _ => self.texts(route, number),
+        };
+        let (Some(texts), Some(to)) = (texts, number) else {
+            tracing::warn!(route = route.cfg.name, "recovery link not texted: no texts route (sms_via) or no number");
+            return;
+        };
+        match texts.send(to, &crate::texts::recovery(&link)).await {
+            Ok(()) => tracing::info!(route = route.cfg.name, "recovery link texted"),
+            Err(code) => tracing::warn!(route = route.cfg.name, code, "recovery link not texted"),
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {

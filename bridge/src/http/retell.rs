@@ -114,7 +114,12 @@ async fn ended_call(bridge: &Bridge, r: &LiveRoute, call: &Call, reason: &str, t
         }
     }
     match r.core.end(&session, ended::retell(reason).as_str()).await {
-        Ok(()) | Err(CoreError::Refused { .. }) => done(),
+        Ok(link) => {
+            let number = if call.inbound { call.from_number.as_deref() } else { call.to_number.as_deref() };
+            bridge.text_recovery(r, number, link).await;
+            done()
+        }
+        Err(CoreError::Refused { .. }) => done(),
         Err(e) => retry(&e),
     }
 }

@@ -121,7 +121,10 @@ pub async fn status(bridge: web::Data<Arc<Bridge>>, req: HttpRequest, payload: w
         Err(e) => Err(e),
     };
     let resp = match outcome {
-        Ok(()) => HttpResponse::NoContent().finish(),
+        Ok(link) => {
+            bridge.text_recovery(r, number, link).await;
+            HttpResponse::NoContent().finish()
+        }
         Err(CoreError::Refused { code: CoreCode::SessionEnded, .. }) => HttpResponse::NoContent().finish(),
         Err(e) => {
             tracing::warn!(route = r.cfg.name, code = e.code(), "call end not recorded");

@@ -168,7 +168,10 @@ async fn report(
         tracing::info!(route = r.cfg.name, skipped, "turns the core did not take (identity not confirmed)");
     }
     match r.core.end(&session, ended::vapi(reason).as_str()).await {
-        Ok(()) => (StatusCode::OK, json!({})),
+        Ok(link) => {
+            bridge.text_recovery(r, call.customer_number.as_deref(), link).await;
+            (StatusCode::OK, json!({}))
+        }
         Err(CoreError::Refused { code: CoreCode::SessionEnded, .. }) => (StatusCode::OK, json!({})),
         Err(e) => unavailable(r, &e),
     }

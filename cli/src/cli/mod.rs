@@ -20,6 +20,7 @@ mod init;
 mod keys;
 mod link;
 mod passphrase;
+mod report;
 mod serve;
 mod settings;
 mod soak;
@@ -115,6 +116,9 @@ pub enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Reports for the clinic's manager: the seed's outcomes (docs/OUTCOMES.md).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Erase a patient (GDPR Art. 17) on a staff request; prints the signed receipt.
     Erasure {
         #[arg(long)]
@@ -244,6 +248,7 @@ fn run_command(
         Command::Token(cmd) => token::run(&data_dir, &source, cmd),
         Command::Staff(cmd) => staff::run(&data_dir, &source, cmd),
         Command::Keys(cmd) => keys::run(&data_dir, &source, cmd),
+        Command::Report(cmd) => report::run(&data_dir, &source, cmd),
         Command::Doctor { .. } => {
             let inst = open(&data_dir, &source)?;
             let mut checks = inst.doctor()?;

@@ -324,4 +324,9 @@ fn print_policy(p: &TenantPolicy) {
     println!("retention.state_ttl_days {}", p.retention.state_ttl.days());
     println!("retention.conversation_days {}", p.retention.conversation_days);
     println!("retention.audit_years {}", p.retention.audit_years);
+    println!("recovery.resume_link {}", p.recovery.link_base.is_some());
+    if let Some(base) = &p.recovery.link_base {
+        println!("recovery.link_base {base}");
+    }
+    println!("recovery.holdout_percent {}", p.recovery.holdout_percent);
 }

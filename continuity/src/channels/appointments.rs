@@ -99,6 +99,7 @@ pub fn book(
         return refuse(tx, actor, &row, audit::Action::AppointmentBook, e, now);
     }
     let id = format!("apt_{}", uuid::Uuid::new_v4().simple());
+    tx.mark_booking_intent(session)?;
     tx.insert_appointment(
         &NewAppointment {
             id: &id,

@@ -306,7 +306,20 @@ pub async fn end(
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
     let req = body.into_inner().into();
-    let ack = with_store(&state, &caller, move |s, _, a, now| continuity::end_session(s, a, &id, &req, now)).await?;
+    // The holdout's roll, uniform in 0..100 (the bias of 65,536 mod 100 is under 0.1%).
+    let roll = crypto::random_bytes::<2>().map(|b| (u16::from_be_bytes(b) % 100) as u8).unwrap_or(0);
+    let ack =
+        with_store(&state, &caller, move |s, t, a, now| continuity::end_session(s, t, a, &id, &req, roll, now)).await?;
+    let reason = match ack.ended_reason.as_deref() {
+        Some("completed") => "completed",
+        Some("dropped") => "dropped",
+        _ => "transferred",
+    };
+    let interrupted = if ack.interrupted == Some(true) { "true" } else { "false" };
+    crate::metrics::get()
+        .session_ends
+        .get_or_create(&crate::metrics::EndLabels { channel: caller.channel.as_str(), reason, interrupted })
+        .inc();
     Ok(json(StatusCode::OK, &wire::Ack::from(ack)))
 }
 

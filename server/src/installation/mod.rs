@@ -264,6 +264,23 @@ impl Installation {
 
     /// Puts an operator action on the tenant's own chain too (the system
     /// chain has it already), so the tenant's export shows it.
+    /// The outcomes report of a tenant for a period (continuity::outcomes):
+    /// PHI-free aggregates from ids, instants and flags; the read is on the
+    /// tenant's audit chain (`report.outcomes`).
+    pub fn outcomes(
+        &self,
+        tenant: &str,
+        period: continuity::outcomes::Period,
+        short_ms: i64,
+    ) -> Result<continuity::outcomes::OutcomeReport, Error> {
+        let mut store = self.open_tenant(tenant)?;
+        let rows = store.outcome_rows(period.from, period.to.saturating_add(continuity::outcomes::FACTS_AFTER_MS))?;
+        let report = continuity::outcomes::report(period, &continuity::outcomes::Facts::from_rows(&rows), short_ms);
+        let what = format!("{}..{}", crate::clock::rfc3339(period.from), crate::clock::rfc3339(period.to));
+        store.record_operator_action(&self.operator, audit::Action::ReportOutcomes, &what, self.clock.now_ms())?;
+        Ok(report)
+    }
+
     fn tenant_record(&self, tenant: &str, action: audit::Action, reason: &str) -> Result<(), Error> {
         let mut store = self.open_tenant(tenant)?;
         Ok(store.record_operator_action(&self.operator, action, reason, self.clock.now_ms())?)

@@ -286,6 +286,32 @@ pub struct Ack {
     /// The turn was kept for staff review, not written (`hold`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<bool>,
+    /// On `end`: a call that ended dropped, or with a `pending_*` state key
+    /// still set (docs/OUTCOMES.md, "interrupted").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<bool>,
+    /// On `end` of an interrupted call under the tenant's recovery policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+}
+
+/// What the recovery policy did with an interrupted call (docs/OUTCOMES.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recovery {
+    /// `sent`: text `link` to the number that called; `holdout`: send nothing.
+    #[schema(value_type = RecoveryArm)]
+    pub arm: &'static str,
+    /// The resume link (its single-use token after `#`), in the `sent` arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum RecoveryArm {
+    Sent,
+    Holdout,
 }
 
 impl From<continuity::Ack> for Ack {
@@ -298,6 +324,8 @@ impl From<continuity::Ack> for Ack {
             ended_reason: d.ended_reason,
             resume_token: d.resume_token,
             held: d.held,
+            interrupted: d.interrupted,
+            recovery: d.recovery.map(|r| Recovery { arm: r.arm.as_str(), link: r.link }),
         }
     }
 }

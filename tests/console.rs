@@ -130,15 +130,16 @@ async fn each_role_sees_only_its_screens_and_clinical_text_stays_with_clinicians
         "/requests".to_owned(),
         "/audit".to_owned(),
         format!("/audit/patients/{}", c.maria),
+        "/outcomes".to_owned(),
     ];
     // Expected status per role, in the order of `pages` (the clinician is not
     // assigned Maria). docs/COMPLIANCE.md's role table is this matrix.
     let expected = [
-        [200, 200, 200, 200, 403, 403, 403, 403, 403],
-        [200, 403, 403, 403, 403, 403, 403, 403, 403],
-        [403, 403, 200, 200, 403, 403, 403, 403, 403],
-        [403, 403, 403, 403, 200, 403, 200, 200, 200],
-        [403, 403, 403, 403, 403, 200, 200, 403, 403],
+        [200, 200, 200, 200, 403, 403, 403, 403, 403, 403],
+        [200, 403, 403, 403, 403, 403, 403, 403, 403, 403],
+        [403, 403, 200, 200, 403, 403, 403, 403, 403, 403],
+        [403, 403, 403, 403, 200, 403, 200, 200, 200, 200],
+        [403, 403, 403, 403, 403, 200, 200, 403, 403, 200],
     ];
     for (role, want) in roles.iter().zip(expected) {
         let email = format!("{role}@sunrise-clinic.example");
@@ -151,6 +152,11 @@ async fn each_role_sees_only_its_screens_and_clinical_text_stays_with_clinicians
                 !p.body.contains("knee pain") && !p.body.contains("my knee hurts"),
                 "{role} {path} saw clinical text"
             );
+            if path == "/outcomes" && status == 200 {
+                // Aggregates only: figures, the chart, no patient.
+                assert!(p.body.contains("Interrupted calls") && p.body.contains("<svg"), "{}", p.body);
+                assert!(!p.body.contains("Maria") && !p.body.contains(&c.maria), "{role} saw a patient on /outcomes");
+            }
             for h in [
                 "content-security-policy",
                 "strict-transport-security",

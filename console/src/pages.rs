@@ -180,6 +180,55 @@ pub struct AlertRow {
     pub reference: String,
 }
 
+/// The clinic manager's outcomes page (docs/OUTCOMES.md): aggregates only.
+#[derive(Template)]
+#[template(path = "outcomes.html")]
+pub struct Outcomes {
+    pub chrome: Option<Chrome>,
+    pub from: String,
+    pub to: String,
+    pub time_zone: String,
+    /// A problem with the dates asked for, shown instead of figures.
+    pub problem: Option<String>,
+    pub voice_calls: u64,
+    pub short_excluded: u64,
+    pub bars: Vec<Bar>,
+    pub median_minutes: Option<String>,
+    pub holdout: Option<String>,
+    /// The chart's height in pixels (one row per bar).
+    pub chart_height: u32,
+}
+
+/// One ratio as a labelled bar of the server-rendered chart.
+#[derive(Clone, Debug)]
+pub struct Bar {
+    pub label: String,
+    pub count: u64,
+    pub of: u64,
+    /// "30.0%", or "-" without a base.
+    pub percent: String,
+    /// Width of the filled bar in the chart's units (0 to 400).
+    pub width: u32,
+    /// The bar's top in the chart.
+    pub y: u32,
+}
+
+impl Bar {
+    pub const ROW: u32 = 28;
+
+    pub fn new(row: usize, label: &str, count: u64, of: u64) -> Self {
+        let value = (of > 0).then(|| count as f64 / of as f64);
+        Bar {
+            label: label.to_owned(),
+            count,
+            of,
+            percent: value.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "-".into()),
+            width: value.map(|v| (v.clamp(0.0, 1.0) * 400.0).round() as u32).unwrap_or(0),
+            y: row as u32 * Self::ROW,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "reviews.html")]
 pub struct Reviews {

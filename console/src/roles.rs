@@ -43,6 +43,9 @@ pub enum Screen {
     Requests,
     /// The clinic's staff.
     Staff,
+    /// The clinic's outcomes: interrupted calls, recovery, conversion
+    /// (aggregates, no patient).
+    Outcomes,
 }
 
 impl Role {
@@ -105,8 +108,8 @@ impl Role {
             Role::FrontDesk => matches!(screen, Search | Patient | Queue | Thread | Reply),
             Role::Clinician => matches!(screen, Search | Patient | Thread | Reply | BreakGlass),
             Role::EmailReviewer => matches!(screen, Queue | Thread | Reply),
-            Role::Compliance => matches!(screen, Reviews | Audit | Requests),
-            Role::Admin => matches!(screen, Staff | Requests),
+            Role::Compliance => matches!(screen, Reviews | Audit | Requests | Outcomes),
+            Role::Admin => matches!(screen, Staff | Requests | Outcomes),
         }
     }
 }

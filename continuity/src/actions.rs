@@ -64,6 +64,39 @@ pub struct Recovery {
     pub arm: policy::RecoveryArm,
     /// The link to text (its token is single use, 7 days).
     pub link: Option<String>,
+    /// The callback queued to the verified number on file, if any.
+    pub callback: Option<String>,
+}
+
+/// Queues a call back to the patient's verified number on file (never a
+/// number only claimed), due from now for `hours`; `None` without one.
+fn recovery_callback(
+    tx: &TenantTx<'_>,
+    actor: &Actor,
+    session: &SessionId,
+    customer: &CustomerId,
+    conversation: &ConversationId,
+    hours: u8,
+    now: i64,
+) -> Result<Option<String>, ContinuityError> {
+    let Some(phone) = tx.identifier_on_file(customer, store::IdentifierKind::Phone)? else {
+        return Ok(None);
+    };
+    let id = format!("cb_{}", uuid::Uuid::new_v4().simple());
+    tx.insert_callback(
+        &store::NewCallback {
+            id: &id,
+            customer,
+            conversation,
+            session,
+            phone: &phone,
+            window_start: now,
+            window_end: now.saturating_add(i64::from(hours) * 3_600_000),
+        },
+        now,
+    )?;
+    audit(tx, actor, audit::Action::CallbackRequest, Some(customer), session, Some(&id), now)?;
+    Ok(Some(id))
 }
 
 impl Ack {
@@ -384,15 +417,18 @@ pub fn end_session(
     {
         tx.set_recovery_arm(session, arm.as_str())?;
         audit(&tx, actor, audit::Action::RecoveryArm, Some(customer), session, Some(arm.as_str()), now)?;
-        let link = match arm {
-            policy::RecoveryArm::Holdout => None,
-            policy::RecoveryArm::Sent => {
+        let (mut link, mut callback) = (None, None);
+        if arm == policy::RecoveryArm::Sent {
+            if settings.policy.recovery.link_base.is_some() {
                 let (token, _) = mint_token(&tx, customer, conversation, now)?;
                 audit(&tx, actor, audit::Action::ResumeTokenIssue, Some(customer), session, Some("recovery"), now)?;
-                settings.policy.recovery.link(&token)
+                link = settings.policy.recovery.link(&token);
             }
-        };
-        recovery = Some(Recovery { arm, link });
+            if let Some(hours) = settings.policy.recovery.callback_within_hours {
+                callback = recovery_callback(&tx, actor, session, customer, conversation, hours, now)?;
+            }
+        }
+        recovery = Some(Recovery { arm, link, callback });
     }
     tx.commit()?;
     Ok(Ack { ended_reason: Some(req.reason.clone()), interrupted: Some(interrupted), recovery, ..Ack::new(session) })

@@ -136,7 +136,7 @@ fn a_malformed_number_is_invalid_and_writes_nothing() {
 fn an_interrupted_call_is_put_in_an_arm_by_the_roll() {
     let mut c = clinic();
     c.settings.policy = TenantPolicy::from_toml(
-        "[recovery]\nresume_link = true\nlink_base = \"https://chat.example/r\"\nholdout_percent = 30\n",
+        "[recovery]\nresume_link = true\nlink_base = \"https://chat.example/r\"\nholdout_percent = 30\ncallback = true\n",
     )
     .unwrap();
     let voice = actor(Channel::Voice, "v1");
@@ -150,11 +150,13 @@ fn an_interrupted_call_is_put_in_an_arm_by_the_roll() {
     let r = sent.recovery.unwrap();
     assert_eq!(r.arm, policy::RecoveryArm::Sent);
     assert!(r.link.unwrap().starts_with("https://chat.example/r#rt1."));
+    assert!(r.callback.is_some_and(|id| id.starts_with("cb_")), "a callback to the attested number");
     let held = end(&mut c, "+14155550102", "dropped", 29);
-    assert_eq!(held.recovery.map(|r| (r.arm, r.link)), Some((policy::RecoveryArm::Holdout, None)));
+    assert_eq!(held.recovery.map(|r| (r.arm, r.link, r.callback)), Some((policy::RecoveryArm::Holdout, None, None)));
     let fine = end(&mut c, "+14155550103", "completed", 0);
     assert_eq!((fine.interrupted, fine.recovery), (Some(false), None));
     let rows = c.store.outcome_rows(0, i64::MAX).unwrap();
     let arms: Vec<Option<&str>> = rows.sessions.iter().map(|s| s.recovery_arm.as_deref()).collect();
     assert_eq!(arms, [Some("sent"), Some("holdout"), None]);
+    assert_eq!(rows.callbacks.len(), 1, "the held-out call got no callback");
 }

@@ -27,6 +27,8 @@
 //! resume_link = true                # text a resume link after an interrupted call
 //! link_base = "https://chat.sunrise-clinic.example/resume"
 //! holdout_percent = 0               # 0 to 90: this share gets no text (docs/OUTCOMES.md)
+//! callback = false                  # also queue a call back to the number on file
+//! callback_within_hours = 4         # its window from the interruption (1 to 72)
 //! ```
 
 use std::collections::BTreeMap;
@@ -163,7 +165,13 @@ impl TenantPolicy {
             policy.evidence = EvidencePolicy::parse(e.email_authserv_ids, e.caller_id, e.sms_sender)?;
         }
         if let Some(r) = raw.recovery {
-            policy.recovery = RecoveryPolicy::parse(r.resume_link, r.link_base, r.holdout_percent)?;
+            policy.recovery = RecoveryPolicy::parse(
+                r.resume_link,
+                r.link_base,
+                r.holdout_percent,
+                r.callback,
+                r.callback_within_hours,
+            )?;
         }
         Ok(policy)
     }
@@ -192,6 +200,8 @@ struct RawRecovery {
     resume_link: Option<bool>,
     link_base: Option<String>,
     holdout_percent: Option<u32>,
+    callback: Option<bool>,
+    callback_within_hours: Option<u32>,
 }
 
 #[derive(Deserialize)]

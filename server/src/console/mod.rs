@@ -15,6 +15,7 @@ mod email;
 mod held;
 mod oidc;
 mod oidc_session;
+mod outcomes;
 mod patients;
 mod requests;
 mod session;
@@ -128,7 +129,7 @@ pub fn bind(
 }
 
 /// Every route of the console (the header test walks this list).
-pub const ROUTES: [(&str, &str); 35] = [
+pub const ROUTES: [(&str, &str); 36] = [
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/logout"),
@@ -149,6 +150,7 @@ pub const ROUTES: [(&str, &str); 35] = [
     ("GET", "/reviews"),
     ("POST", "/reviews/{id}"),
     ("GET", "/staff"),
+    ("GET", "/outcomes"),
     ("GET", "/audit"),
     ("POST", "/audit"),
     ("GET", "/audit/patients/{id}"),
@@ -187,6 +189,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reviews", web::get().to(admin::reviews))
         .route("/reviews/{id}", web::post().to(admin::review))
         .route("/staff", web::get().to(admin::staff))
+        .route("/outcomes", web::get().to(outcomes::outcomes))
         .route("/audit", web::get().to(audit_pages::audit_home))
         .route("/audit", web::post().to(audit_pages::search))
         .route("/audit/patients/{id}", web::get().to(audit_pages::patient_report))

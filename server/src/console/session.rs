@@ -101,6 +101,7 @@ pub fn nav(role: Role, current: &str) -> Vec<Nav> {
         ("/reviews", "Reviews", Screen::Reviews),
         ("/requests", "Patients' requests", Screen::Requests),
         ("/staff", "Staff", Screen::Staff),
+        ("/outcomes", "Outcomes", Screen::Outcomes),
     ]
     .into_iter()
     .filter(|(_, _, s)| role.allows(*s))

@@ -304,6 +304,9 @@ pub struct Recovery {
     /// The resume link (its single-use token after `#`), in the `sent` arm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// The callback queued to the verified number on file, in the `sent` arm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -325,7 +328,7 @@ impl From<continuity::Ack> for Ack {
             resume_token: d.resume_token,
             held: d.held,
             interrupted: d.interrupted,
-            recovery: d.recovery.map(|r| Recovery { arm: r.arm.as_str(), link: r.link }),
+            recovery: d.recovery.map(|r| Recovery { arm: r.arm.as_str(), link: r.link, callback: r.callback }),
         }
     }
 }

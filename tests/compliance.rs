@@ -66,6 +66,14 @@ async fn the_officer_proves_the_trail_intact_and_finds_who_read_the_patient() {
         "{}",
         p.body
     );
+    // What one person did (COMPLIANCE "What one person did"): everything Cal
+    // did, oldest first, and nothing of anyone else's; the report is itself recorded.
+    let p = o.get(&format!("/audit/staff/{cal}")).await;
+    assert_eq!(p.status, 200);
+    assert!(p.body.contains(&format!("Everything {cal} did")) && p.body.contains("patient.view"), "{}", p.body);
+    assert!(!p.body.contains("ana@sunrise-clinic.example"), "another person's records on Cal's report");
+    assert_eq!(o.get("/audit/staff/not-an-id").await.status, 404);
+    assert_eq!(desk.get(&format!("/audit/staff/{cal}")).await.status, 403, "the front desk opened a staff report");
     // Sign-in failures: Ana's wrong code.
     let p = o.get("/audit/logins").await;
     assert!(p.body.contains("ana@sunrise-clinic.example") && p.body.contains("bad_code"), "{}", p.body);

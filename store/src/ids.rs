@@ -119,6 +119,24 @@ mod tests {
         assert_eq!(version(TenantId::generate().as_str()), b'4');
     }
 
+    /// L4: after the 48-bit millisecond, every one of the 74 bits that are
+    /// not the version (4 bits) or the variant (2) takes both values across
+    /// 2,000 ids: none is a constant, and none a counter's high bits stuck
+    /// at zero.
+    #[test]
+    fn session_ids_carry_74_random_bits() {
+        let ids: Vec<u128> =
+            (0..2000).map(|_| u128::from_str_radix(&SessionId::generate().as_str()[4..], 16).expect("hex")).collect();
+        // Bit i counted from the most significant; 0..48 the time, 48..52 the
+        // version, 64..66 the variant.
+        let random: Vec<u32> = (48..128).filter(|i| !(48..52).contains(i) && !(64..66).contains(i)).collect();
+        assert_eq!(random.len(), 74);
+        for i in random {
+            let ones = ids.iter().filter(|id| (*id >> (127 - i)) & 1 == 1).count();
+            assert!(ones > 0 && ones < ids.len(), "bit {i} never varies");
+        }
+    }
+
     #[test]
     fn tenant_names() {
         for ok in ["sunrise", "clinic-42", "a"] {

@@ -188,6 +188,31 @@ async fn retell_places_due_callbacks() {
     assert!(body["metadata"]["throughline_session"].as_str().unwrap().starts_with("ses_"));
 }
 
+/// A bridge with a Vapi route that texts through a Twilio route's account,
+/// whose API is the recorder.
+fn texting_bridge(env: &Env, server: &Server, recorder: &Recorder, bridge_voice: &CertDir) -> util::bridge::Bridge {
+    let (vs, ts) = (secret(env, "vapi", "vapi-shared-secret"), secret(env, "twilio", "twilio-auth-token"));
+    let twilio = format!(
+        "stream_url = \"wss://agent.sunrise.example/s\"\naccount_sid = \"AC0123\"\nfrom = \"+14155559999\"\napi_url = \"{}\"",
+        recorder.url
+    );
+    let routes = format!(
+        "{}{}",
+        route("sunrise-vapi", "vapi", bridge_voice, &vs, "assistant_id = \"a\"\nsms_via = \"sunrise-twilio\""),
+        route("sunrise-twilio", "twilio", bridge_voice, &ts, &twilio)
+    );
+    env.bridge_with(server, &ca_file(env, recorder), &routes)
+}
+
+/// A Vapi server message of `kind` for a call from [`NUMBER`], with `extra` fields.
+fn vapi_message(call_id: &str, kind: &str, extra: Value) -> String {
+    let mut m = json!({"type": kind, "call": {"id": call_id, "customer": {"number": NUMBER}}});
+    for (k, v) in extra.as_object().expect("an object") {
+        m[k] = v.clone();
+    }
+    json!({"message": m}).to_string()
+}
+
 /// A Vapi call asks for a code by text: the core picks the number on file,
 /// Twilio's Messages resource sends it, the caller reads it back and is
 /// confirmed with possession; the booking that follows is confirmed by text
@@ -199,28 +224,12 @@ async fn codes_and_confirmations_go_out_by_text() {
     let (voice, bridge_voice) = (env.issue("sunrise", "voice"), env.issue("sunrise", "voice"));
     let server = env.serve();
     let recorder = Recorder::start();
-    let (vs, ts) = (secret(&env, "vapi", "vapi-shared-secret"), secret(&env, "twilio", "twilio-auth-token"));
-    let twilio = format!(
-        "stream_url = \"wss://agent.sunrise.example/s\"\naccount_sid = \"AC0123\"\nfrom = \"+14155559999\"\napi_url = \"{}\"",
-        recorder.url
-    );
-    let routes = format!(
-        "{}{}",
-        route("sunrise-vapi", "vapi", &bridge_voice, &vs, "assistant_id = \"a\"\nsms_via = \"sunrise-twilio\""),
-        route("sunrise-twilio", "twilio", &bridge_voice, &ts, &twilio)
-    );
-    let b = env.bridge_with(&server, &ca_file(&env, &recorder), &routes);
+    let b = texting_bridge(&env, &server, &recorder, &bridge_voice);
     // A patient on file with this number (the clinic's PBX asserted it).
     let api = Api { http: client(&voice), base: server.url("") };
     api.patient_on_file(json!({"phone": NUMBER}), &[]).await;
 
-    let vapi = |kind: &str, extra: Value| {
-        let mut m = json!({"type": kind, "call": {"id": "call-texts", "customer": {"number": NUMBER}}});
-        for (k, v) in extra.as_object().unwrap() {
-            m[k] = v.clone();
-        }
-        json!({"message": m}).to_string()
-    };
+    let vapi = |kind: &str, extra: Value| vapi_message("call-texts", kind, extra);
     let secret = [("x-vapi-secret", "vapi-shared-secret")];
     let (status, _) = b.post_json("/vapi/sunrise-vapi", &secret, vapi("assistant-request", json!({})).as_bytes()).await;
     assert_eq!(status, 200);
@@ -283,24 +292,8 @@ async fn an_interrupted_call_gets_its_resume_link_by_text() {
     let (chat, bridge_voice) = (env.issue("sunrise", "chat"), env.issue("sunrise", "voice"));
     let server = env.serve();
     let recorder = Recorder::start();
-    let (vs, ts) = (secret(&env, "vapi", "vapi-shared-secret"), secret(&env, "twilio", "twilio-auth-token"));
-    let twilio = format!(
-        "stream_url = \"wss://agent.sunrise.example/s\"\naccount_sid = \"AC0123\"\nfrom = \"+14155559999\"\napi_url = \"{}\"",
-        recorder.url
-    );
-    let routes = format!(
-        "{}{}",
-        route("sunrise-vapi", "vapi", &bridge_voice, &vs, "assistant_id = \"a\"\nsms_via = \"sunrise-twilio\""),
-        route("sunrise-twilio", "twilio", &bridge_voice, &ts, &twilio)
-    );
-    let b = env.bridge_with(&server, &ca_file(&env, &recorder), &routes);
-    let vapi = |kind: &str, extra: Value| {
-        let mut m = json!({"type": kind, "call": {"id": "call-sarah", "customer": {"number": NUMBER}}});
-        for (k, v) in extra.as_object().unwrap() {
-            m[k] = v.clone();
-        }
-        json!({"message": m}).to_string()
-    };
+    let b = texting_bridge(&env, &server, &recorder, &bridge_voice);
+    let vapi = |kind: &str, extra: Value| vapi_message("call-sarah", kind, extra);
     let secret = [("x-vapi-secret", "vapi-shared-secret")];
     let (status, _) = b.post_json("/vapi/sunrise-vapi", &secret, vapi("assistant-request", json!({})).as_bytes()).await;
     assert_eq!(status, 200);
